@@ -1,0 +1,96 @@
+//! The one place where engine errors become S3 errors (code and HTTP status).
+//!
+//! The match is exhaustive on purpose: a new engine error does not compile until it has an S3
+//! meaning. Internal failures become a 500 `InternalError` that carries no internal detail;
+//! the detail goes to the log, with the request id.
+
+use coffre_store::StoreError;
+use s3s::{S3Error, S3ErrorCode, s3_error};
+
+/// Converts an engine error into the S3 error a client must see.
+pub fn to_s3(err: StoreError) -> S3Error {
+    use StoreError as E;
+    match err {
+        E::BadDigest { .. } => S3Error::with_message(S3ErrorCode::BadDigest, err.to_string()),
+        E::BucketAlreadyOwnedByYou => s3_error!(
+            BucketAlreadyOwnedByYou,
+            "Your previous request to create the named bucket succeeded and you already own it."
+        ),
+        E::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
+        E::EntityTooSmall { .. } => S3Error::with_message(
+            S3ErrorCode::EntityTooSmall,
+            "Your proposed upload is smaller than the minimum allowed object size.",
+        ),
+        E::EntityTooLarge => {
+            s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size.")
+        }
+        E::IncompleteBody => S3Error::with_message(S3ErrorCode::IncompleteBody, err.to_string()),
+        E::InvalidArgument { message } => S3Error::with_message(S3ErrorCode::InvalidArgument, message),
+        E::InvalidBucketName { .. } => S3Error::with_message(S3ErrorCode::InvalidBucketName, err.to_string()),
+        E::InvalidDigest { .. } => S3Error::with_message(S3ErrorCode::InvalidDigest, err.to_string()),
+        E::InvalidPart => S3Error::with_message(S3ErrorCode::InvalidPart, err.to_string()),
+        E::InvalidPartOrder => S3Error::with_message(S3ErrorCode::InvalidPartOrder, err.to_string()),
+        E::InvalidRange { object_size } => {
+            let mut e = s3_error!(InvalidRange, "The requested range is not satisfiable");
+            let mut headers = http::HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&format!("bytes */{object_size}")) {
+                headers.insert(http::header::CONTENT_RANGE, v);
+            }
+            e.set_headers(headers);
+            e
+        }
+        E::KeyTooLong => s3_error!(KeyTooLongError, "Your key is too long"),
+        E::MetadataTooLarge => S3Error::with_message(S3ErrorCode::MetadataTooLarge, err.to_string()),
+        E::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
+        E::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+        E::NoSuchUpload => s3_error!(
+            NoSuchUpload,
+            "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ),
+        E::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
+        E::PreconditionFailed => {
+            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        }
+        E::ConditionalRequestConflict => S3Error::with_message(S3ErrorCode::ConditionalRequestConflict, err.to_string()),
+        E::Body(source) => body_error(source),
+        E::ShuttingDown => s3_error!(ServiceUnavailable, "The server is shutting down; retry."),
+        E::Corrupt { .. } | E::Io { .. } | E::Meta(_) => {
+            tracing::error!(error = %err, "internal error");
+            s3_error!(InternalError, "We encountered an internal error. Please try again.")
+        }
+    }
+}
+
+/// A failed request body: an S3 error raised while decoding it (a bad chunk signature, say)
+/// is passed through; anything else means the body ended early.
+fn body_error(source: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
+    match source.downcast::<S3Error>() {
+        Ok(e) => *e,
+        Err(other) => {
+            tracing::debug!(error = %other, "request body failed");
+            s3_error!(
+                IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header."
+            )
+        }
+    }
+}
+
+/// Shorthand for the common `Result` conversion.
+pub trait StoreResultExt<T> {
+    /// Maps the engine error to its S3 error.
+    fn s3(self) -> Result<T, S3Error>;
+}
+
+impl<T> StoreResultExt<T> for Result<T, StoreError> {
+    fn s3(self) -> Result<T, S3Error> {
+        self.map_err(to_s3)
+    }
+}
+
+/// An S3 error whose code s3s does not know, with its HTTP status.
+pub fn custom(code: &'static str, status: http::StatusCode, message: impl Into<std::borrow::Cow<'static, str>>) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
+    e.set_status_code(status);
+    e
+}

@@ -1,0 +1,215 @@
+//! The request layer in front of s3s: what s3s does not decide for us.
+//!
+//! - SigV2 is refused with the error AWS gives in regions that only accept SigV4.
+//! - Presigned URLs may not live longer than seven days (`X-Amz-Expires` ≤ 604800).
+//! - When a region is configured, a request signed for another region is refused; when none
+//!   is, any region is accepted.
+//! - Every response carries a request id, and every request is counted and timed by operation
+//!   and status for `/metrics`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+use s3s::service::S3Service;
+use s3s::{Body, HttpError, S3Error, S3ErrorCode};
+
+/// Longest lifetime of a presigned URL, in seconds (seven days).
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html>
+pub const PRESIGNED_EXPIRES_SECONDS_MAX: u64 = 604_800;
+
+/// What the front checks before s3s sees a request.
+#[derive(Debug, Clone, Default)]
+pub struct FrontLimits {
+    /// The region requests must be signed for (`None`: any).
+    pub region: Option<String>,
+    /// The base domain of virtual-hosted-style requests, if enabled.
+    pub domain: Option<String>,
+}
+
+/// The S3 listener's request handler.
+#[derive(Clone)]
+pub struct Front {
+    inner: S3Service,
+    limits: Arc<FrontLimits>,
+}
+
+impl Front {
+    /// Wraps an s3s service.
+    pub fn new(inner: S3Service, limits: FrontLimits) -> Front {
+        Front { inner, limits: Arc::new(limits) }
+    }
+
+    /// Handles one request.
+    pub async fn handle(&self, req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+        let started = Instant::now();
+        let request_id = format!("{:016X}", rand_u64());
+        let operation = operation_name(&req, self.limits.domain.as_deref());
+        let bytes_in = content_length(req.headers());
+        let span = tracing::info_span!("s3", request_id = %request_id, operation);
+        let _entered = span.enter();
+        let mut response = match self.precheck(&req) {
+            Some(err) => render(err)?,
+            None => self.inner.call(req.map(Body::from)).await?,
+        };
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-amz-request-id", v.clone());
+            headers.insert("x-amz-id-2", v);
+        }
+        headers.insert(http::header::SERVER, HeaderValue::from_static("Coffre"));
+        let status = response.status().as_u16().to_string();
+        let bytes_out = content_length(response.headers());
+        metrics::counter!("coffre_s3_requests_total", "operation" => operation, "status" => status.clone()).increment(1);
+        metrics::histogram!("coffre_s3_request_duration_seconds", "operation" => operation, "status" => status)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("coffre_s3_received_bytes_total", "operation" => operation).increment(bytes_in);
+        metrics::counter!("coffre_s3_sent_bytes_total", "operation" => operation).increment(bytes_out);
+        Ok(response)
+    }
+
+    fn precheck(&self, req: &Request<Incoming>) -> Option<S3Error> {
+        let auth = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let query = req.uri().query().unwrap_or_default();
+        let params: Vec<(String, String)> =
+            form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let sigv2 = (auth.starts_with("AWS ") && !auth.starts_with("AWS4-"))
+            || (param("AWSAccessKeyId").is_some() && param("Signature").is_some());
+        if sigv2 {
+            return Some(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+            ));
+        }
+        if let Some(expires) = param("X-Amz-Expires") {
+            match expires.parse::<u64>() {
+                Ok(n) if n <= PRESIGNED_EXPIRES_SECONDS_MAX => {}
+                _ => {
+                    return Some(crate::errors::custom(
+                        "AuthorizationQueryParametersError",
+                        http::StatusCode::BAD_REQUEST,
+                        "X-Amz-Expires must be less than a week (in seconds) that is; 604800",
+                    ));
+                }
+            }
+        }
+        let region = self.limits.region.as_deref()?;
+        let credential = param("X-Amz-Credential").map(str::to_owned).or_else(|| {
+            auth.split("Credential=").nth(1).map(|c| c.split(',').next().unwrap_or_default().to_owned())
+        })?;
+        // access-key/date/region/service/aws4_request
+        let signed_region = credential.split('/').nth(2)?;
+        if signed_region != region {
+            return Some(S3Error::with_message(
+                S3ErrorCode::AuthorizationHeaderMalformed,
+                format!("The authorization header is malformed; the region '{signed_region}' is wrong; expecting '{region}'"),
+            ));
+        }
+        None
+    }
+}
+
+fn render(err: S3Error) -> Result<Response<Body>, HttpError> {
+    err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))
+}
+
+fn content_length(headers: &http::HeaderMap) -> u64 {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded per process and per instance: enough for request ids.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish()
+}
+
+/// The S3 operation a request is, for metrics and logs (s3s routes the real thing).
+pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str {
+    let path = req.uri().path();
+    let query = req.uri().query().unwrap_or_default();
+    let has = |name: &str| query.split('&').any(|kv| kv.split('=').next() == Some(name));
+    let virtual_host = domain.is_some_and(|d| {
+        req.headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.split(':').next().unwrap_or_default())
+            .is_some_and(|h| h.len() > d.len() && h.ends_with(d))
+    });
+    let segments: Vec<&str> = path.trim_start_matches('/').splitn(2, '/').collect();
+    let (bucket, key) = if virtual_host {
+        (true, !path.trim_start_matches('/').is_empty())
+    } else {
+        match segments.as_slice() {
+            [""] => (false, false),
+            [_] => (true, false),
+            [_, k] => (true, !k.is_empty()),
+            _ => (false, false),
+        }
+    };
+    let copy = req.headers().contains_key("x-amz-copy-source");
+    let m = req.method();
+    match (bucket, key) {
+        (false, _) if *m == Method::GET => "ListBuckets",
+        (false, _) => "Other",
+        (true, false) => match *m {
+            Method::GET if has("location") => "GetBucketLocation",
+            Method::GET if has("versioning") => "GetBucketVersioning",
+            Method::GET if has("versions") => "ListObjectVersions",
+            Method::GET if has("uploads") => "ListMultipartUploads",
+            Method::GET if has("list-type") => "ListObjectsV2",
+            Method::GET if query.is_empty() || has("prefix") || has("marker") || has("delimiter") || has("max-keys") => "ListObjects",
+            Method::PUT if query.is_empty() => "CreateBucket",
+            Method::DELETE if query.is_empty() => "DeleteBucket",
+            Method::HEAD => "HeadBucket",
+            Method::POST if has("delete") => "DeleteObjects",
+            Method::POST if query.is_empty() => "PostObject",
+            _ => "OtherBucketOperation",
+        },
+        (true, true) => match *m {
+            Method::GET if has("uploadId") => "ListParts",
+            Method::GET if has("tagging") => "GetObjectTagging",
+            Method::GET if has("acl") || has("attributes") || has("retention") || has("legal-hold") || has("torrent") => "OtherObjectOperation",
+            Method::GET => "GetObject",
+            Method::HEAD => "HeadObject",
+            Method::PUT if has("partNumber") && copy => "UploadPartCopy",
+            Method::PUT if has("partNumber") => "UploadPart",
+            Method::PUT if has("tagging") => "PutObjectTagging",
+            Method::PUT if query.is_empty() && copy => "CopyObject",
+            Method::PUT if query.is_empty() || has("x-id") => "PutObject",
+            Method::DELETE if has("uploadId") => "AbortMultipartUpload",
+            Method::DELETE if has("tagging") => "DeleteObjectTagging",
+            Method::DELETE => "DeleteObject",
+            Method::POST if has("uploads") => "CreateMultipartUpload",
+            Method::POST if has("uploadId") => "CompleteMultipartUpload",
+            _ => "OtherObjectOperation",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(method: Method, uri: &str) -> &'static str {
+        let req = Request::builder().method(method).uri(uri).body(()).unwrap();
+        operation_name(&req, None)
+    }
+
+    #[test]
+    fn operations_are_named() {
+        assert_eq!(op(Method::GET, "/"), "ListBuckets");
+        assert_eq!(op(Method::GET, "/b?list-type=2"), "ListObjectsV2");
+        assert_eq!(op(Method::PUT, "/b/k"), "PutObject");
+        assert_eq!(op(Method::PUT, "/b/k?partNumber=1&uploadId=x"), "UploadPart");
+        assert_eq!(op(Method::POST, "/b/k?uploads"), "CreateMultipartUpload");
+        assert_eq!(op(Method::DELETE, "/b"), "DeleteBucket");
+    }
+}

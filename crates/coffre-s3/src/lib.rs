@@ -1,0 +1,16 @@
+//! Coffre's S3 front: an [`s3s::S3`] implementation over the object engine, the SigV4 secret
+//! lookup, the request layer in front of s3s (SigV2 refusal, presigned expiry cap, region
+//! check, request ids, metrics) and the single map from engine errors to S3 errors.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod convert;
+pub mod errors;
+pub mod front;
+pub mod request;
+pub mod service;
+
+pub use crate::auth::RootAuth;
+pub use crate::front::{Front, FrontLimits};
+pub use crate::service::{CoffreS3, FrontConfig};

@@ -1,0 +1,1077 @@
+//! The S3 operations: each maps an s3s input to engine calls and back. No disk, no keys.
+
+use std::sync::Arc;
+
+use coffre_store::limits::LIST_KEYS_MAX;
+use coffre_store::{
+    BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, ListEntry, ListPage, ListQuery,
+    ObjectAttributes, ObjectKey, PartNumber, Store, StoredObject, UploadId, WriteCondition,
+};
+use s3s::dto::*;
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use crate::convert::{self, ChecksumFields, HeaderInput, body_stream, etag, size_i64, timestamp};
+use crate::errors::{StoreResultExt, to_s3};
+use crate::request::{self, ReadVerdict, checksum_request, url_encode, verify_digests, verify_length};
+
+/// Settings of the S3 front.
+#[derive(Debug, Clone)]
+pub struct FrontConfig {
+    /// The region this server is (`None`: any region is accepted and buckets report none).
+    pub region: Option<String>,
+    /// Canonical id of the owner of every bucket on a single-node server.
+    pub owner_id: String,
+    /// Display name of that owner.
+    pub owner_display_name: String,
+}
+
+/// The S3 service over the object engine.
+pub struct CoffreS3 {
+    store: Arc<Store>,
+    config: FrontConfig,
+}
+
+impl CoffreS3 {
+    /// A service over `store`.
+    pub fn new(store: Arc<Store>, config: FrontConfig) -> CoffreS3 {
+        CoffreS3 { store, config }
+    }
+
+    fn owner(&self) -> Owner {
+        Owner { id: Some(self.config.owner_id.clone()), display_name: Some(self.config.owner_display_name.clone()) }
+    }
+}
+
+fn parse_bucket(name: &str) -> S3Result<BucketName> {
+    BucketName::parse(name).s3()
+}
+
+fn parse_key(key: &str) -> S3Result<ObjectKey> {
+    ObjectKey::parse(key).s3()
+}
+
+fn max_keys(requested: Option<i32>) -> S3Result<usize> {
+    match requested {
+        None => Ok(LIST_KEYS_MAX),
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys cannot be negative")),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(LIST_KEYS_MAX).min(LIST_KEYS_MAX)),
+    }
+}
+
+/// A location constraint looks like a region: lowercase letters, digits and hyphens.
+fn valid_region_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+fn list_page(store: &Store, bucket: &str, query: &ListQuery) -> S3Result<ListPage> {
+    if query.max_keys == 0 {
+        // Still answer NoSuchBucket for a missing bucket.
+        store.bucket(bucket).s3()?;
+        return Ok(ListPage::default());
+    }
+    store.list(bucket, query).s3()
+}
+
+fn encode_if(url: bool, s: String) -> String {
+    if url { url_encode(&s) } else { s }
+}
+
+/// Continuation tokens are opaque to clients: the hex of the last position returned.
+fn continuation_token(position: &str) -> String {
+    hex::encode(position)
+}
+
+fn parse_continuation_token(token: &str) -> S3Result<String> {
+    hex::decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
+}
+
+struct PageParts {
+    contents: Vec<Object>,
+    prefixes: Vec<CommonPrefix>,
+}
+
+fn split_page(page: &ListPage, url: bool, owner: Option<Owner>) -> PageParts {
+    let mut contents = Vec::new();
+    let mut prefixes = Vec::new();
+    for entry in &page.entries {
+        match entry {
+            ListEntry::Object { key, record } => contents.push(Object {
+                key: Some(encode_if(url, key.clone())),
+                e_tag: Some(etag(&record.etag)),
+                last_modified: Some(timestamp(record.last_modified_ns)),
+                size: Some(size_i64(record.size_bytes)),
+                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                owner: owner.clone(),
+                checksum_algorithm: record.checksum.as_ref().map(|c| vec![convert::algorithm_dto(c.algorithm)]),
+                checksum_type: record.checksum.as_ref().map(|c| convert::checksum_type_dto(c.kind)),
+                ..Default::default()
+            }),
+            ListEntry::CommonPrefix(p) => prefixes.push(CommonPrefix { prefix: Some(encode_if(url, p.clone())) }),
+        }
+    }
+    PageParts { contents, prefixes }
+}
+
+fn is_url_encoding(e: Option<&EncodingType>) -> S3Result<bool> {
+    match e.map(EncodingType::as_str) {
+        None => Ok(false),
+        Some("url") => Ok(true),
+        Some(_) => Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
+    }
+}
+
+/// The byte range a GET serves, and the `Content-Range` it answers with (if partial).
+fn read_range(
+    object: &StoredObject,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<(std::ops::Range<u64>, Option<String>, Option<i32>)> {
+    let size = object.record.size_bytes;
+    let content_range = |r: &std::ops::Range<u64>| format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), size);
+    match (range, part_number) {
+        (Some(_), Some(_)) => Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter")),
+        (Some(r), None) => {
+            let r = r.check(size).map_err(|_| to_s3(coffre_store::StoreError::InvalidRange { object_size: size }))?;
+            let cr = content_range(&r);
+            Ok((r, Some(cr), None))
+        }
+        (None, Some(n)) => {
+            let parts = &object.record.part_sizes;
+            let count = if parts.is_empty() { 1 } else { parts.len() };
+            let index = usize::try_from(n).ok().filter(|n| (1..=count).contains(n)).ok_or_else(|| {
+                crate::errors::custom("InvalidPartNumber", http::StatusCode::RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable")
+            })? - 1;
+            let (start, len) = if parts.is_empty() {
+                (0, size)
+            } else {
+                (parts.iter().take(index).sum(), parts.get(index).copied().unwrap_or(0))
+            };
+            let r = start..start + len;
+            let cr = content_range(&r);
+            let parts_count = (!parts.is_empty()).then(|| i32::try_from(count).unwrap_or(i32::MAX));
+            Ok((r, Some(cr), parts_count))
+        }
+        (None, None) => Ok((0..size, None, None)),
+    }
+}
+
+fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
+    match source {
+        CopySource::Bucket { bucket, key, version_id } => {
+            if version_id.as_deref().is_some_and(|v| v != "null") {
+                return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
+            }
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(s3_error!(NotImplemented, "Copying from access points and outposts is not implemented")),
+    }
+}
+
+/// Evaluates the `x-amz-copy-source-if-*` conditions (all failures are 412 for copies).
+fn copy_source_conditions(
+    object: &StoredObject,
+    if_match: Option<&ETagCondition>,
+    if_unmodified_since: Option<&Timestamp>,
+    if_none_match: Option<&ETagCondition>,
+    if_modified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    match request::read_conditions(&object.record, if_match, if_unmodified_since, if_none_match, if_modified_since)? {
+        ReadVerdict::Serve => Ok(()),
+        ReadVerdict::NotModified => {
+            Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"))
+        }
+    }
+}
+
+/// Parses `x-amz-copy-source-range: bytes=first-last` against the source size.
+fn copy_source_range(range: Option<&str>, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let Some(range) = range else { return Ok(0..size) };
+    let invalid = || {
+        S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            format!("Range specified is not valid for source object of size: {size}"),
+        )
+    };
+    let spec = range.strip_prefix("bytes=").ok_or_else(invalid)?;
+    let (first, last) = spec.split_once('-').ok_or_else(invalid)?;
+    let first: u64 = first.parse().map_err(|_| invalid())?;
+    let last: u64 = last.parse().map_err(|_| invalid())?;
+    if first > last || last >= size {
+        return Err(invalid());
+    }
+    Ok(first..last + 1)
+}
+
+#[async_trait::async_trait]
+impl S3 for CoffreS3 {
+    // ---------------------------------------------------------------- buckets
+
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        let prefix = req.input.prefix.clone().unwrap_or_default();
+        let buckets = self
+            .store
+            .buckets()
+            .s3()?
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(&prefix))
+            .map(|(name, b)| Bucket {
+                name: Some(name),
+                creation_date: Some(timestamp(b.created_ns)),
+                bucket_region: b.location.or_else(|| self.config.region.clone()),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(self.owner()),
+            prefix: req.input.prefix,
+            ..Default::default()
+        }))
+    }
+
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        let bucket = parse_bucket(&req.input.bucket)?;
+        let location = req
+            .input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+            .map(|l| l.as_str().to_owned())
+            .filter(|l| !l.is_empty());
+        if let Some(l) = &location {
+            if !valid_region_name(l) {
+                return Err(s3_error!(InvalidLocationConstraint, "The specified location-constraint is not valid"));
+            }
+            if let Some(region) = &self.config.region
+                && region != l
+            {
+                return Err(crate::errors::custom(
+                    "IllegalLocationConstraintException",
+                    http::StatusCode::BAD_REQUEST,
+                    format!("The {l} location constraint is incompatible for the region specific endpoint this request was sent to."),
+                ));
+            }
+        }
+        self.store.create_bucket(&bucket, location).await.s3()?;
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")), ..Default::default() }))
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        let b = self.store.bucket(&req.input.bucket).s3()?;
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: b.location.or_else(|| self.config.region.clone()),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.store.delete_bucket(&req.input.bucket).await.s3()?;
+        Ok(S3Response::new(DeleteBucketOutput::default()))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let b = self.store.bucket(&req.input.bucket).s3()?;
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint: b.location.map(BucketLocationConstraint::from),
+        }))
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        // Versioning was never enabled: S3 answers with no Status element.
+        self.store.bucket(&req.input.bucket).s3()?;
+        Ok(S3Response::new(GetBucketVersioningOutput::default()))
+    }
+
+    // ---------------------------------------------------------------- objects
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        let key = parse_key(&input.key)?;
+        let metadata = request::user_metadata(input.metadata)?;
+        let tags = request::parse_tagging_header(input.tagging.as_deref())?;
+        let condition = request::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let checksum = checksum_request(&req.headers)?;
+        // Fail before reading the body if the bucket is missing.
+        self.store.bucket(&input.bucket).s3()?;
+        let staged = self.store.stage(body_stream(input.body), checksum.algorithm, true).await.s3()?;
+        verify_length(&req.headers, staged.size_bytes())?;
+        verify_digests(&staged.digests, input.content_md5.as_deref(), &checksum, req.trailing_headers.as_ref())?;
+        let attributes = ObjectAttributes {
+            headers: HeaderInput {
+                content_type: input.content_type,
+                content_encoding: input.content_encoding,
+                content_disposition: input.content_disposition,
+                content_language: input.content_language,
+                cache_control: input.cache_control,
+                expires: input.expires,
+            }
+            .into_headers(),
+            user_metadata: metadata,
+            tags,
+        };
+        let record = self.store.put_object(&input.bucket, &key, staged, attributes, condition).await.s3()?;
+        let mut fields = ChecksumFields::default();
+        if let (Some(a), Some(c)) = (checksum.algorithm, &record.checksum)
+            && c.algorithm == a
+        {
+            fields = ChecksumFields::of(Some(c));
+        }
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&record.etag)),
+            checksum_crc32: fields.crc32,
+            checksum_crc32c: fields.crc32c,
+            checksum_crc64nvme: fields.crc64nvme,
+            checksum_sha1: fields.sha1,
+            checksum_sha256: fields.sha256,
+            checksum_type: fields.kind,
+            size: Some(size_i64(record.size_bytes)),
+            ..Default::default()
+        }))
+    }
+
+    async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
+        let req = req.map_input(|i| PutObjectInput {
+            body: i.body,
+            bucket: i.bucket,
+            key: i.key,
+            cache_control: i.cache_control,
+            content_disposition: i.content_disposition,
+            content_encoding: i.content_encoding,
+            content_language: i.content_language,
+            content_type: i.content_type,
+            content_md5: i.content_md5,
+            checksum_crc32: i.checksum_crc32,
+            checksum_crc32c: i.checksum_crc32c,
+            checksum_crc64nvme: i.checksum_crc64nvme,
+            checksum_sha1: i.checksum_sha1,
+            checksum_sha256: i.checksum_sha256,
+            expires: i.expires,
+            metadata: i.metadata,
+            tagging: i.tagging,
+            ..Default::default()
+        });
+        let out = self.put_object(req).await?;
+        Ok(out.map_output(|o| PostObjectOutput { e_tag: o.e_tag, ..Default::default() }))
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        if input.version_id.as_deref().is_some_and(|v| v != "null") {
+            return Err(s3_error!(NoSuchVersion));
+        }
+        let object = self.store.object(&input.bucket, &input.key).s3()?;
+        let r = &object.record;
+        if let ReadVerdict::NotModified = request::read_conditions(
+            r,
+            input.if_match.as_ref(),
+            input.if_unmodified_since.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+        )? {
+            return Err(s3_error!(NotModified));
+        }
+        let (range, content_range, parts_count) = read_range(&object, input.range.as_ref(), input.part_number)?;
+        let whole = content_range.is_none();
+        let fields = if whole && input.checksum_mode.is_some() { ChecksumFields::of(r.checksum.as_ref()) } else { ChecksumFields::default() };
+        let h = &r.attributes.headers;
+        let mut resp = S3Response::new(HeadObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some(size_i64(range.end - range.start)),
+            content_range,
+            parts_count,
+            e_tag: Some(etag(&r.etag)),
+            last_modified: Some(timestamp(r.last_modified_ns)),
+            content_type: h.content_type.clone(),
+            content_encoding: h.content_encoding.clone(),
+            content_disposition: h.content_disposition.clone(),
+            content_language: h.content_language.clone(),
+            cache_control: h.cache_control.clone(),
+            expires: h.expires.as_deref().and_then(convert::parse_http_date),
+            metadata: convert::metadata_dto(&r.attributes.user_metadata),
+            checksum_crc32: fields.crc32,
+            checksum_crc32c: fields.crc32c,
+            checksum_crc64nvme: fields.crc64nvme,
+            checksum_sha1: fields.sha1,
+            checksum_sha256: fields.sha256,
+            checksum_type: fields.kind,
+            storage_class: None,
+            ..Default::default()
+        });
+        if let Some(n) = convert::tag_count(r)
+            && let Ok(v) = http::HeaderValue::from_str(&n.to_string())
+        {
+            resp.headers.insert("x-amz-tagging-count", v);
+        }
+        if !whole {
+            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(resp)
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        if input.version_id.as_deref().is_some_and(|v| v != "null") {
+            return Err(s3_error!(NoSuchVersion));
+        }
+        let object = self.store.object(&input.bucket, &input.key).s3()?;
+        let r = &object.record;
+        if let ReadVerdict::NotModified = request::read_conditions(
+            r,
+            input.if_match.as_ref(),
+            input.if_unmodified_since.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+        )? {
+            return Err(s3_error!(NotModified));
+        }
+        let (range, content_range, parts_count) = read_range(&object, input.range.as_ref(), input.part_number)?;
+        let whole = content_range.is_none();
+        let fields = if whole && input.checksum_mode.is_some() { ChecksumFields::of(r.checksum.as_ref()) } else { ChecksumFields::default() };
+        let length = range.end - range.start;
+        let body = StreamingBlob::wrap(self.store.read(&object, range));
+        let h = &r.attributes.headers;
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(body),
+            accept_ranges: Some("bytes".into()),
+            content_length: Some(size_i64(length)),
+            content_range,
+            parts_count,
+            e_tag: Some(etag(&r.etag)),
+            last_modified: Some(timestamp(r.last_modified_ns)),
+            content_type: h.content_type.clone(),
+            content_encoding: h.content_encoding.clone(),
+            content_disposition: h.content_disposition.clone(),
+            content_language: h.content_language.clone(),
+            cache_control: h.cache_control.clone(),
+            expires: h.expires.as_deref().and_then(convert::parse_http_date),
+            metadata: convert::metadata_dto(&r.attributes.user_metadata),
+            tag_count: convert::tag_count(r),
+            checksum_crc32: fields.crc32,
+            checksum_crc32c: fields.crc32c,
+            checksum_crc64nvme: fields.crc64nvme,
+            checksum_sha1: fields.sha1,
+            checksum_sha256: fields.sha256,
+            checksum_type: fields.kind,
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        if input.version_id.as_deref().is_some_and(|v| v != "null") {
+            // Deleting a version that never existed succeeds in S3 only for versioned buckets;
+            // unversioned buckets hold only "null".
+            return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
+        }
+        if let Some(cond) = input.if_match.as_ref() {
+            let current = self.store.object(&input.bucket, &input.key).s3()?;
+            if let Some(e) = cond.as_etag()
+                && e.value() != current.record.etag
+            {
+                return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+            }
+        }
+        self.store.delete_object(&input.bucket, &input.key).await.s3()?;
+        Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        self.store.bucket(&input.bucket).s3()?;
+        if input.delete.objects.len() > LIST_KEYS_MAX {
+            return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for o in input.delete.objects {
+            let result = if o.version_id.as_deref().is_some_and(|v| v != "null") {
+                Err(s3_error!(NoSuchVersion, "The specified version does not exist."))
+            } else {
+                match ObjectKey::parse(&o.key) {
+                    Ok(_) => self.store.delete_object(&input.bucket, &o.key).await.s3().map(|_| ()),
+                    Err(e) => Err(to_s3(e)),
+                }
+            };
+            match result {
+                Ok(()) => {
+                    if !quiet {
+                        deleted.push(DeletedObject { key: Some(o.key), version_id: o.version_id, ..Default::default() });
+                    }
+                }
+                Err(e) => errors.push(Error {
+                    key: Some(o.key),
+                    version_id: o.version_id,
+                    code: Some(e.code().as_str().to_owned()),
+                    message: e.message().map(str::to_owned),
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        }))
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        let key = parse_key(&input.key)?;
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        self.store.bucket(&input.bucket).s3()?;
+        let source = self.store.object(&src_bucket, &src_key).s3()?;
+        copy_source_conditions(
+            &source,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+        )?;
+        let replace_metadata = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
+            None | Some("COPY") => false,
+            Some("REPLACE") => true,
+            Some(_) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive.")),
+        };
+        let replace_tags = match input.tagging_directive.as_ref().map(TaggingDirective::as_str) {
+            None | Some("COPY") => false,
+            Some("REPLACE") => true,
+            Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
+        };
+        let same_object = src_bucket == input.bucket && src_key == input.key;
+        if same_object && !replace_metadata && input.checksum_algorithm.is_none() && input.storage_class.is_none() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let mut attributes = source.record.attributes.clone();
+        if replace_metadata {
+            attributes.headers = HeaderInput {
+                content_type: input.content_type,
+                content_encoding: input.content_encoding,
+                content_disposition: input.content_disposition,
+                content_language: input.content_language,
+                cache_control: input.cache_control,
+                expires: input.expires,
+            }
+            .into_headers();
+            attributes.user_metadata = request::user_metadata(input.metadata)?;
+        }
+        if replace_tags {
+            attributes.tags = request::parse_tagging_header(input.tagging.as_deref())?;
+        }
+        let algorithm = input
+            .checksum_algorithm
+            .as_ref()
+            .and_then(convert::algorithm_from_dto)
+            .or_else(|| source.record.checksum.as_ref().map(|c| c.algorithm));
+        let data = self.store.read(&source, 0..source.record.size_bytes);
+        let staged = self.store.stage(copy_stream(data), algorithm, true).await.s3()?;
+        let record = self.store.put_object(&input.bucket, &key, staged, attributes, WriteCondition::None).await.s3()?;
+        let fields = ChecksumFields::of(record.checksum.as_ref());
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&record.etag)),
+                last_modified: Some(timestamp(record.last_modified_ns)),
+                checksum_crc32: fields.crc32,
+                checksum_crc32c: fields.crc32c,
+                checksum_crc64nvme: fields.crc64nvme,
+                checksum_sha1: fields.sha1,
+                checksum_sha256: fields.sha256,
+                checksum_type: fields.kind,
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let object = self.store.object(&req.input.bucket, &req.input.key).s3()?;
+        let tag_set = object
+            .record
+            .attributes
+            .tags
+            .iter()
+            .map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) })
+            .collect();
+        Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: None }))
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let input = req.input;
+        let tags = input
+            .tagging
+            .tag_set
+            .into_iter()
+            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+            .collect();
+        let tags = request::validate_tags(tags)?;
+        self.store.set_tags(&input.bucket, &input.key, tags).await.s3()?;
+        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        self.store.set_tags(&req.input.bucket, &req.input.key, Vec::new()).await.s3()?;
+        Ok(S3Response::with_status(DeleteObjectTaggingOutput::default(), http::StatusCode::NO_CONTENT))
+    }
+
+    // ---------------------------------------------------------------- listings
+
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let url = is_url_encoding(input.encoding_type.as_ref())?;
+        let query = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+            start_after: input.marker.clone().filter(|m| !m.is_empty()),
+            max_keys: max_keys(input.max_keys)?,
+        };
+        let page = list_page(&self.store, &input.bucket, &query)?;
+        let next_marker = (page.truncated && query.delimiter.is_some())
+            .then(|| page.last_position().map(|p| encode_if(url, p.to_owned())))
+            .flatten();
+        let parts = split_page(&page, url, Some(self.owner()));
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(encode_if(url, query.prefix)),
+            marker: Some(encode_if(url, input.marker.unwrap_or_default())),
+            delimiter: input.delimiter.map(|d| encode_if(url, d)),
+            max_keys: Some(i32::try_from(query.max_keys).unwrap_or(1000)),
+            is_truncated: Some(page.truncated),
+            next_marker,
+            contents: Some(parts.contents),
+            common_prefixes: Some(parts.prefixes),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let url = is_url_encoding(input.encoding_type.as_ref())?;
+        let start_after = match input.continuation_token.as_deref() {
+            Some(token) => Some(parse_continuation_token(token)?),
+            None => input.start_after.clone().filter(|s| !s.is_empty()),
+        };
+        let query = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+            start_after,
+            max_keys: max_keys(input.max_keys)?,
+        };
+        let page = list_page(&self.store, &input.bucket, &query)?;
+        let owner = input.fetch_owner.unwrap_or(false).then(|| self.owner());
+        let parts = split_page(&page, url, owner);
+        let key_count = parts.contents.len() + parts.prefixes.len();
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(encode_if(url, query.prefix)),
+            delimiter: input.delimiter.map(|d| encode_if(url, d)),
+            max_keys: Some(i32::try_from(query.max_keys).unwrap_or(1000)),
+            key_count: Some(i32::try_from(key_count).unwrap_or(i32::MAX)),
+            is_truncated: Some(page.truncated),
+            continuation_token: input.continuation_token,
+            next_continuation_token: page.truncated.then(|| page.last_position().map(continuation_token)).flatten(),
+            start_after: input.start_after.map(|s| encode_if(url, s)),
+            contents: Some(parts.contents),
+            common_prefixes: Some(parts.prefixes),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = req.input;
+        let url = is_url_encoding(input.encoding_type.as_ref())?;
+        let query = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+            start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
+            max_keys: max_keys(input.max_keys)?,
+        };
+        let page = list_page(&self.store, &input.bucket, &query)?;
+        let mut versions = Vec::new();
+        let mut prefixes = Vec::new();
+        for entry in &page.entries {
+            match entry {
+                ListEntry::Object { key, record } => versions.push(ObjectVersion {
+                    key: Some(encode_if(url, key.clone())),
+                    version_id: Some("null".to_owned()),
+                    is_latest: Some(true),
+                    e_tag: Some(etag(&record.etag)),
+                    last_modified: Some(timestamp(record.last_modified_ns)),
+                    size: Some(size_i64(record.size_bytes)),
+                    storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
+                    owner: Some(self.owner()),
+                    checksum_algorithm: record.checksum.as_ref().map(|c| vec![convert::algorithm_dto(c.algorithm)]),
+                    checksum_type: record.checksum.as_ref().map(|c| convert::checksum_type_dto(c.kind)),
+                    ..Default::default()
+                }),
+                ListEntry::CommonPrefix(p) => prefixes.push(CommonPrefix { prefix: Some(encode_if(url, p.clone())) }),
+            }
+        }
+        let next_key_marker = page.truncated.then(|| page.last_position().map(|p| encode_if(url, p.to_owned()))).flatten();
+        let next_version_id_marker = next_key_marker.as_ref().map(|_| "null".to_owned());
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: Some(encode_if(url, query.prefix)),
+            delimiter: input.delimiter.map(|d| encode_if(url, d)),
+            key_marker: Some(encode_if(url, input.key_marker.unwrap_or_default())),
+            version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
+            max_keys: Some(i32::try_from(query.max_keys).unwrap_or(1000)),
+            is_truncated: Some(page.truncated),
+            next_key_marker,
+            next_version_id_marker,
+            versions: Some(versions),
+            common_prefixes: Some(prefixes),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    // ---------------------------------------------------------------- multipart uploads
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        let key = parse_key(&input.key)?;
+        let attributes = ObjectAttributes {
+            headers: HeaderInput {
+                content_type: input.content_type,
+                content_encoding: input.content_encoding,
+                content_disposition: input.content_disposition,
+                content_language: input.content_language,
+                cache_control: input.cache_control,
+                expires: input.expires,
+            }
+            .into_headers(),
+            user_metadata: request::user_metadata(input.metadata)?,
+            tags: request::parse_tagging_header(input.tagging.as_deref())?,
+        };
+        let algorithm = match input.checksum_algorithm.as_ref() {
+            Some(a) => Some(convert::algorithm_from_dto(a).ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm provided is unsupported."))?),
+            None => None,
+        };
+        let kind = match input.checksum_type.as_ref() {
+            Some(t) => Some(ChecksumType::parse(t.as_str()).ok_or_else(|| s3_error!(InvalidRequest, "Value for x-amz-checksum-type header is invalid."))?),
+            None => None,
+        };
+        if kind.is_some() && algorithm.is_none() {
+            return Err(s3_error!(InvalidRequest, "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."));
+        }
+        let upload_id = self.store.create_upload(&input.bucket, &key, attributes, algorithm, kind).await.s3()?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload_id.as_str().to_owned()),
+            checksum_algorithm: input.checksum_algorithm,
+            checksum_type: kind.or(algorithm.map(|a| {
+                if a == ChecksumAlgorithm::Crc64Nvme { ChecksumType::FullObject } else { ChecksumType::Composite }
+            }))
+            .map(convert::checksum_type_dto),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        let part_number = PartNumber::parse(i64::from(input.part_number)).s3()?;
+        let upload_id = UploadId::parse(&input.upload_id).s3()?;
+        let upload = self.store.upload(&input.bucket, &input.key, &upload_id).s3()?;
+        let checksum = checksum_request(&req.headers)?;
+        if let (Some(declared), Some(sent)) = (upload.checksum_algorithm, checksum.algorithm)
+            && declared != sent
+        {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                declared.name().to_ascii_lowercase(),
+                sent.name().to_ascii_lowercase()
+            ));
+        }
+        let algorithm = upload.checksum_algorithm.or(checksum.algorithm);
+        let staged = self.store.stage(body_stream(input.body), algorithm, false).await.s3()?;
+        verify_length(&req.headers, staged.size_bytes())?;
+        verify_digests(&staged.digests, input.content_md5.as_deref(), &checksum, req.trailing_headers.as_ref())?;
+        let mut fields = ChecksumFields::default();
+        if let Some(a) = algorithm
+            && let Some(raw) = staged.digests.raw(a)
+        {
+            use base64::Engine as _;
+            fields.set(a, base64::engine::general_purpose::STANDARD.encode(raw));
+        }
+        let part = self.store.upload_part(&input.bucket, &input.key, &upload_id, part_number, staged).await.s3()?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&part.md5_hex)),
+            checksum_crc32: fields.crc32,
+            checksum_crc32c: fields.crc32c,
+            checksum_crc64nvme: fields.crc64nvme,
+            checksum_sha1: fields.sha1,
+            checksum_sha256: fields.sha256,
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        let part_number = PartNumber::parse(i64::from(input.part_number)).s3()?;
+        let upload_id = UploadId::parse(&input.upload_id).s3()?;
+        let upload = self.store.upload(&input.bucket, &input.key, &upload_id).s3()?;
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let source = self.store.object(&src_bucket, &src_key).s3()?;
+        copy_source_conditions(
+            &source,
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+        )?;
+        let range = copy_source_range(input.copy_source_range.as_deref(), source.record.size_bytes)?;
+        let data = self.store.read(&source, range);
+        let staged = self.store.stage(copy_stream(data), upload.checksum_algorithm, false).await.s3()?;
+        let mut fields = ChecksumFields::default();
+        if let Some(a) = upload.checksum_algorithm
+            && let Some(raw) = staged.digests.raw(a)
+        {
+            use base64::Engine as _;
+            fields.set(a, base64::engine::general_purpose::STANDARD.encode(raw));
+        }
+        let part = self.store.upload_part(&input.bucket, &input.key, &upload_id, part_number, staged).await.s3()?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(etag(&part.md5_hex)),
+                last_modified: Some(timestamp(part.last_modified_ns)),
+                checksum_crc32: fields.crc32,
+                checksum_crc32c: fields.crc32c,
+                checksum_crc64nvme: fields.crc64nvme,
+                checksum_sha1: fields.sha1,
+                checksum_sha256: fields.sha256,
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let key = parse_key(&input.key)?;
+        let upload_id = UploadId::parse(&input.upload_id).s3()?;
+        let condition = request::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let listed = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .ok_or_else(|| s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"))?;
+        let mut parts = Vec::with_capacity(listed.len());
+        for p in listed {
+            let number = p.part_number.ok_or_else(|| s3_error!(MalformedXML, "A part is missing its PartNumber"))?;
+            let part_number = PartNumber::parse(i64::from(number)).s3()?;
+            let checksum_base64 = p
+                .checksum_crc32
+                .or(p.checksum_crc32c)
+                .or(p.checksum_sha1)
+                .or(p.checksum_sha256);
+            parts.push(CompletedPart {
+                part_number: part_number.get(),
+                etag: p.e_tag.map(ETag::into_value).unwrap_or_default(),
+                checksum_base64,
+            });
+        }
+        let expected_checksum = [
+            (ChecksumAlgorithm::Crc32, input.checksum_crc32),
+            (ChecksumAlgorithm::Crc32c, input.checksum_crc32c),
+            (ChecksumAlgorithm::Crc64Nvme, input.checksum_crc64nvme),
+            (ChecksumAlgorithm::Sha1, input.checksum_sha1),
+            (ChecksumAlgorithm::Sha256, input.checksum_sha256),
+        ]
+        .into_iter()
+        .find_map(|(a, v)| v.map(|v| (a, v)));
+        let request = CompleteRequest {
+            parts,
+            condition,
+            expected_checksum,
+            checksum_type: input.checksum_type.as_ref().and_then(|t| ChecksumType::parse(t.as_str())),
+            expected_size_bytes: input.mpu_object_size.and_then(|n| u64::try_from(n).ok()),
+        };
+        let record = self.store.complete_upload(&input.bucket, &key, &upload_id, request).await.s3()?;
+        let fields = ChecksumFields::of(record.checksum.as_ref());
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            e_tag: Some(etag(&record.etag)),
+            checksum_crc32: fields.crc32,
+            checksum_crc32c: fields.crc32c,
+            checksum_crc64nvme: fields.crc64nvme,
+            checksum_sha1: fields.sha1,
+            checksum_sha256: fields.sha256,
+            checksum_type: fields.kind,
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let upload_id = UploadId::parse(&req.input.upload_id).s3()?;
+        self.store.abort_upload(&req.input.bucket, &req.input.key, &upload_id).await.s3()?;
+        Ok(S3Response::with_status(AbortMultipartUploadOutput::default(), http::StatusCode::NO_CONTENT))
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let upload_id = UploadId::parse(&input.upload_id).s3()?;
+        let upload = self.store.upload(&input.bucket, &input.key, &upload_id).s3()?;
+        let max = match input.max_parts {
+            None => 1000,
+            Some(n) if n < 0 => return Err(s3_error!(InvalidArgument, "max-parts cannot be negative")),
+            Some(n) => usize::try_from(n).unwrap_or(1000).min(1000),
+        };
+        let after = u32::try_from(input.part_number_marker.unwrap_or(0).max(0)).unwrap_or(0);
+        let (parts, truncated) = self.store.parts(&upload_id, after, max).s3()?;
+        let next = parts.last().map(|(n, _)| i32::try_from(*n).unwrap_or(i32::MAX));
+        let parts = parts
+            .into_iter()
+            .map(|(n, p)| {
+                let mut fields = ChecksumFields::default();
+                if let (Some(a), Some(v)) = (upload.checksum_algorithm, p.checksum_base64.clone()) {
+                    fields.set(a, v);
+                }
+                Part {
+                    part_number: Some(i32::try_from(n).unwrap_or(i32::MAX)),
+                    e_tag: Some(etag(&p.md5_hex)),
+                    size: Some(size_i64(p.size_bytes)),
+                    last_modified: Some(timestamp(p.last_modified_ns)),
+                    checksum_crc32: fields.crc32,
+                    checksum_crc32c: fields.crc32c,
+                    checksum_crc64nvme: fields.crc64nvme,
+                    checksum_sha1: fields.sha1,
+                    checksum_sha256: fields.sha256,
+                }
+            })
+            .collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: next,
+            max_parts: Some(i32::try_from(max).unwrap_or(1000)),
+            is_truncated: Some(truncated),
+            parts: Some(parts),
+            owner: Some(self.owner()),
+            initiator: Some(Initiator { id: Some(self.config.owner_id.clone()), display_name: Some(self.config.owner_display_name.clone()) }),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            checksum_algorithm: upload.checksum_algorithm.map(convert::algorithm_dto),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let url = is_url_encoding(input.encoding_type.as_ref())?;
+        let max = match input.max_uploads {
+            None => 1000,
+            Some(n) if n < 0 => return Err(s3_error!(InvalidArgument, "max-uploads cannot be negative")),
+            Some(n) => usize::try_from(n).unwrap_or(1000).min(1000),
+        };
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let all = self
+            .store
+            .uploads(&input.bucket, &prefix, input.key_marker.as_deref().filter(|m| !m.is_empty()), input.upload_id_marker.as_deref().filter(|m| !m.is_empty()))
+            .s3()?;
+        let mut uploads = Vec::new();
+        let mut prefixes: Vec<String> = Vec::new();
+        let mut truncated = false;
+        let mut next_key = None;
+        let mut next_id = None;
+        for (key, id, record) in all {
+            let cp = delimiter.as_deref().and_then(|d| {
+                key.get(prefix.len()..).and_then(|rest| rest.find(d).map(|pos| key[..prefix.len() + pos + d.len()].to_owned()))
+            });
+            if let Some(cp) = &cp
+                && prefixes.last() == Some(cp)
+            {
+                continue;
+            }
+            if uploads.len() + prefixes.len() == max {
+                truncated = true;
+                break;
+            }
+            match cp {
+                Some(cp) => {
+                    next_key = Some(cp.clone());
+                    prefixes.push(cp);
+                }
+                None => {
+                    next_key = Some(key.clone());
+                    next_id = Some(id.clone());
+                    uploads.push(MultipartUpload {
+                        key: Some(encode_if(url, key)),
+                        upload_id: Some(id),
+                        initiated: Some(timestamp(record.initiated_ns)),
+                        owner: Some(self.owner()),
+                        initiator: Some(Initiator { id: Some(self.config.owner_id.clone()), display_name: Some(self.config.owner_display_name.clone()) }),
+                        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                        checksum_algorithm: record.checksum_algorithm.map(convert::algorithm_dto),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: Some(encode_if(url, prefix)),
+            delimiter: input.delimiter.map(|d| encode_if(url, d)),
+            key_marker: Some(input.key_marker.unwrap_or_default()),
+            upload_id_marker: Some(input.upload_id_marker.unwrap_or_default()),
+            max_uploads: Some(i32::try_from(max).unwrap_or(1000)),
+            is_truncated: Some(truncated),
+            next_key_marker: truncated.then_some(next_key).flatten().map(|k| encode_if(url, k)),
+            next_upload_id_marker: truncated.then_some(next_id).flatten(),
+            uploads: Some(uploads),
+            common_prefixes: Some(prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(encode_if(url, p)) }).collect()),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+}
+
+/// Feeds one object's bytes into staging for a copy.
+fn copy_stream(
+    data: coffre_store::ObjectStream,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, coffre_store::BodyError>> + Unpin {
+    use futures::StreamExt as _;
+    data.map(|r| r.map_err(|e| coffre_store::BodyError(Box::new(e))))
+}

@@ -1,0 +1,142 @@
+//! Errors of the object engine. `coffre-s3` maps each variant to its S3 error, in one place.
+
+use std::io;
+
+/// Everything the object engine can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The digest the client sent does not match the data received.
+    #[error("the {algorithm} digest you specified did not match what we received")]
+    BadDigest {
+        /// Which digest (`Content-MD5`, `CRC32`, ...).
+        algorithm: &'static str,
+    },
+    /// The bucket exists and belongs to the caller.
+    #[error("bucket already exists and is owned by you")]
+    BucketAlreadyOwnedByYou,
+    /// The bucket still holds objects or uploads.
+    #[error("the bucket you tried to delete is not empty")]
+    BucketNotEmpty,
+    /// A part is smaller than the minimum and is not the last one.
+    #[error("part {part_number} is smaller than the minimum allowed size")]
+    EntityTooSmall {
+        /// The offending part.
+        part_number: u32,
+    },
+    /// An object or part exceeds the maximum size.
+    #[error("your proposed upload exceeds the maximum allowed size")]
+    EntityTooLarge,
+    /// The body ended before the announced length.
+    #[error("you did not provide the number of bytes specified by the Content-Length header")]
+    IncompleteBody,
+    /// A named argument is invalid.
+    #[error("{message}")]
+    InvalidArgument {
+        /// What is wrong.
+        message: String,
+    },
+    /// Invalid bucket name.
+    #[error("the specified bucket is not valid: {reason}")]
+    InvalidBucketName {
+        /// Which rule the name breaks.
+        reason: &'static str,
+    },
+    /// A digest header is not well formed.
+    #[error("the {algorithm} you specified is not valid")]
+    InvalidDigest {
+        /// Which digest.
+        algorithm: &'static str,
+    },
+    /// A part listed in CompleteMultipartUpload is missing or its ETag differs.
+    #[error("one or more of the specified parts could not be found or its entity tag did not match")]
+    InvalidPart,
+    /// The parts of CompleteMultipartUpload are not in ascending order.
+    #[error("the list of parts was not in ascending order")]
+    InvalidPartOrder,
+    /// The requested range cannot be served.
+    #[error("the requested range is not satisfiable")]
+    InvalidRange {
+        /// Size of the object, for the `Content-Range: bytes */size` answer.
+        object_size: u64,
+    },
+    /// Object key too long.
+    #[error("your key is too long")]
+    KeyTooLong,
+    /// User metadata too large.
+    #[error("your metadata headers exceed the maximum allowed metadata size")]
+    MetadataTooLarge,
+    /// No such bucket.
+    #[error("the specified bucket does not exist")]
+    NoSuchBucket,
+    /// No such key.
+    #[error("the specified key does not exist")]
+    NoSuchKey,
+    /// No such multipart upload.
+    #[error("the specified multipart upload does not exist")]
+    NoSuchUpload,
+    /// No such version.
+    #[error("the specified version does not exist")]
+    NoSuchVersion,
+    /// A conditional write lost: the object changed or exists.
+    #[error("at least one of the pre-conditions you specified did not hold")]
+    PreconditionFailed,
+    /// Another request changed the same key at the same time; retry.
+    #[error("a conflicting conditional operation is in progress against this resource")]
+    ConditionalRequestConflict,
+    /// Stored data failed its integrity check.
+    #[error("stored data failed its integrity check: {what}")]
+    Corrupt {
+        /// What failed.
+        what: String,
+    },
+    /// The request body failed while it was read.
+    #[error("request body: {0}")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
+    /// The engine is shutting down.
+    #[error("the object engine is shutting down")]
+    ShuttingDown,
+    /// Disk I/O failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the engine was doing, as a verb phrase.
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The metadata database failed.
+    #[error("metadata database: {0}")]
+    Meta(#[from] redb::Error),
+}
+
+impl StoreError {
+    /// Wraps an I/O error with what the engine was doing.
+    pub fn io(context: &'static str) -> impl FnOnce(io::Error) -> StoreError {
+        move |source| StoreError::Io { context, source }
+    }
+
+    /// Shorthand for [`StoreError::InvalidArgument`].
+    pub fn invalid_argument(message: impl Into<String>) -> StoreError {
+        StoreError::InvalidArgument { message: message.into() }
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Meta(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Result of the object engine.
+pub type StoreResult<T> = Result<T, StoreError>;

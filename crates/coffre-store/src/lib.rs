@@ -1,0 +1,371 @@
+//! The Coffre object engine: buckets, objects, multipart uploads, their metadata (redb) and
+//! the data path (chunk files). It knows nothing of HTTP or XML; `coffre-s3` translates.
+//!
+//! Durability contract (DESIGN.md): object data is fsynced, then the metadata commit is
+//! fsynced, then the call returns. A crash at any point leaves the old object or the new one.
+
+#![forbid(unsafe_code)]
+
+pub mod blob;
+pub mod checksum;
+pub mod error;
+pub mod limits;
+pub mod meta;
+pub mod names;
+pub mod records;
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::Stream;
+
+pub use crate::blob::{BodyError, StagedData};
+pub use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType};
+pub use crate::error::{StoreError, StoreResult};
+pub use crate::meta::{CompleteRequest, CompletedPart, ListEntry, ListPage, ListQuery, WriteCondition};
+pub use crate::names::{BucketName, ObjectKey, PartNumber, UploadId};
+pub use crate::records::{
+    BucketRecord, ContentHeaders, DataLayout, ObjectAttributes, ObjectRecord, PartRecord, UnixNanos, UploadRecord,
+};
+
+use crate::blob::BlobStore;
+use crate::limits::{OBJECT_SIZE_BYTES_MAX, PART_SIZE_BYTES_MAX};
+use crate::meta::{MetaOp, MetaOutcome, MetaStore};
+
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Benchmark-only: `false` skips every fsync. Never set in production.
+    pub dangerous_skip_fsync: bool,
+}
+
+/// An object version read from the metadata, with its inline bytes if it has them.
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    /// The record.
+    pub record: ObjectRecord,
+    inline: Bytes,
+}
+
+/// The bytes of an object, streamed.
+pub type ObjectStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static>>;
+
+/// The object engine.
+pub struct Store {
+    meta: MetaStore,
+    blobs: BlobStore,
+    started: SystemTime,
+}
+
+/// Current time in nanoseconds since the epoch.
+pub fn now_ns() -> UnixNanos {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens the engine on its data directory, creating what is missing, and collects what
+    /// interrupted writes left in the temporary area.
+    pub fn open(config: &StoreConfig) -> StoreResult<Arc<Store>> {
+        std::fs::create_dir_all(&config.data_dir).map_err(StoreError::io("create the data directory"))?;
+        let blobs = BlobStore::open(&config.data_dir, !config.dangerous_skip_fsync)?;
+        let meta = MetaStore::open(&config.data_dir.join("meta.redb"), !config.dangerous_skip_fsync)?;
+        Ok(Arc::new(Store { meta, blobs, started: SystemTime::now() }))
+    }
+
+    /// Starts the background workers: the orphan sweep (once) and chunk garbage collection.
+    /// They run until the returned handle is aborted or the runtime ends.
+    pub fn spawn_workers(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let store = Arc::clone(self);
+        tokio::spawn(async move {
+            let sweeper = Arc::clone(&store);
+            let swept = tokio::task::spawn_blocking(move || {
+                let known = sweeper.meta.known_chunks()?;
+                sweeper.blobs.sweep_orphans(&known, sweeper.started)
+            })
+            .await;
+            match swept {
+                Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "swept orphaned chunk files"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "orphan sweep failed"),
+                Err(e) => tracing::warn!(error = %e, "orphan sweep panicked"),
+            }
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.collect_garbage().await {
+                    tracing::warn!(error = %e, "garbage collection step failed");
+                }
+            }
+        })
+    }
+
+    /// One bounded step of garbage collection: deletes chunk files whose grace period ended.
+    pub async fn collect_garbage(&self) -> StoreResult<usize> {
+        let now_ms = u64::try_from(now_ns() / 1_000_000).unwrap_or(0);
+        let due = self.meta.garbage_due(now_ms, 256)?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        for (_, id) in &due {
+            self.blobs.delete(*id).await?;
+        }
+        let n = due.len();
+        self.meta.apply(MetaOp::ForgetGarbage { entries: due }).await?;
+        Ok(n)
+    }
+
+    // ---- buckets
+
+    /// Creates a bucket.
+    pub async fn create_bucket(&self, bucket: &BucketName, location: Option<String>) -> StoreResult<()> {
+        let record = BucketRecord { created_ns: now_ns(), location };
+        self.meta.apply(MetaOp::CreateBucket { bucket: bucket.as_str().to_owned(), record }).await?;
+        Ok(())
+    }
+
+    /// Deletes an empty bucket (aborting its unfinished uploads).
+    pub async fn delete_bucket(&self, bucket: &str) -> StoreResult<()> {
+        self.meta.apply(MetaOp::DeleteBucket { bucket: bucket.to_owned() }).await?;
+        Ok(())
+    }
+
+    /// A bucket's record.
+    pub fn bucket(&self, bucket: &str) -> StoreResult<BucketRecord> {
+        self.meta.bucket(bucket)?.ok_or(StoreError::NoSuchBucket)
+    }
+
+    /// All buckets by name.
+    pub fn buckets(&self) -> StoreResult<Vec<(String, BucketRecord)>> {
+        self.meta.buckets()
+    }
+
+    // ---- objects
+
+    /// Receives and hashes a body (see [`BlobStore::stage`]).
+    pub async fn stage<S>(&self, body: S, algorithm: Option<ChecksumAlgorithm>, inline_allowed: bool) -> StoreResult<StagedData>
+    where
+        S: Stream<Item = Result<Bytes, BodyError>> + Unpin,
+    {
+        self.blobs.stage(body, algorithm, inline_allowed, PART_SIZE_BYTES_MAX).await
+    }
+
+    /// Commits staged data as the new current version of `key`, if `condition` holds at commit.
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &ObjectKey,
+        mut staged: StagedData,
+        attributes: ObjectAttributes,
+        condition: WriteCondition,
+    ) -> StoreResult<ObjectRecord> {
+        // Fail fast before publishing data into a bucket that does not exist.
+        self.bucket(bucket)?;
+        let layout = match self.blobs.publish(&mut staged).await? {
+            Some(chunk) => DataLayout::Chunks(vec![chunk]),
+            None => DataLayout::Inline,
+        };
+        let inline = staged.take_inline().unwrap_or_default();
+        let published = match &layout {
+            DataLayout::Chunks(chunks) => chunks.clone(),
+            DataLayout::Inline => Vec::new(),
+        };
+        let record = ObjectRecord {
+            version_id: None,
+            size_bytes: staged.size_bytes(),
+            etag: staged.digests.etag(),
+            last_modified_ns: now_ns(),
+            attributes,
+            checksum: Some(staged.digests.object_checksum()),
+            part_sizes: Vec::new(),
+            layout,
+        };
+        let op = MetaOp::PutObject { bucket: bucket.to_owned(), key: key.as_str().to_owned(), record, inline, condition };
+        self.commit_object(op, &published).await
+    }
+
+    async fn commit_object(&self, op: MetaOp, published: &[records::ChunkRef]) -> StoreResult<ObjectRecord> {
+        match self.meta.apply(op).await {
+            Ok(MetaOutcome::Object(record)) => Ok(*record),
+            Ok(_) => Err(StoreError::Corrupt { what: "unexpected metadata outcome".into() }),
+            Err(e) => {
+                // The data was published but is referenced by nothing: remove it now.
+                for c in published {
+                    let _ = self.blobs.delete(c.id).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The current version of a key.
+    pub fn object(&self, bucket: &str, key: &str) -> StoreResult<StoredObject> {
+        let (record, inline) = self.meta.object(bucket, key)?;
+        Ok(StoredObject { record, inline: Bytes::from(inline) })
+    }
+
+    /// Streams a byte range of an object.
+    pub fn read(&self, object: &StoredObject, range: Range<u64>) -> ObjectStream {
+        match &object.record.layout {
+            DataLayout::Inline => {
+                let start = usize::try_from(range.start).unwrap_or(usize::MAX).min(object.inline.len());
+                let end = usize::try_from(range.end).unwrap_or(usize::MAX).min(object.inline.len()).max(start);
+                let piece = object.inline.slice(start..end);
+                Box::pin(futures::stream::once(async move { Ok(piece) }))
+            }
+            DataLayout::Chunks(chunks) => Box::pin(self.blobs.read(chunks, range)),
+        }
+    }
+
+    /// Deletes the current version of a key. Deleting a missing key succeeds, as in S3.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<bool> {
+        match self.meta.apply(MetaOp::DeleteObject { bucket: bucket.to_owned(), key: key.to_owned() }).await? {
+            MetaOutcome::Deleted(existed) => Ok(existed),
+            _ => Ok(true),
+        }
+    }
+
+    /// Replaces the tags of the current version.
+    pub async fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreResult<()> {
+        self.meta.apply(MetaOp::SetTags { bucket: bucket.to_owned(), key: key.to_owned(), tags }).await?;
+        Ok(())
+    }
+
+    /// One page of a listing.
+    pub fn list(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {
+        self.meta.list_objects(bucket, query)
+    }
+
+    // ---- multipart uploads
+
+    /// Starts a multipart upload.
+    pub async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &ObjectKey,
+        attributes: ObjectAttributes,
+        checksum_algorithm: Option<ChecksumAlgorithm>,
+        checksum_type: Option<ChecksumType>,
+    ) -> StoreResult<UploadId> {
+        if let (Some(a), Some(ChecksumType::FullObject)) = (checksum_algorithm, checksum_type)
+            && !a.supports_full_object()
+        {
+            return Err(StoreError::invalid_argument(format!(
+                "The {} checksum algorithm does not support the FULL_OBJECT checksum type",
+                a.name()
+            )));
+        }
+        let now = now_ns();
+        let upload_id = UploadId::generate(u64::try_from(now).unwrap_or(0));
+        let record = UploadRecord { initiated_ns: now, attributes, checksum_algorithm, checksum_type };
+        self.meta
+            .apply(MetaOp::CreateUpload {
+                bucket: bucket.to_owned(),
+                key: key.as_str().to_owned(),
+                upload_id: upload_id.as_str().to_owned(),
+                record,
+            })
+            .await?;
+        Ok(upload_id)
+    }
+
+    /// An upload in progress.
+    pub fn upload(&self, bucket: &str, key: &str, upload_id: &UploadId) -> StoreResult<UploadRecord> {
+        self.meta.upload(bucket, key, upload_id.as_str())
+    }
+
+    /// Stores one part.
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &UploadId,
+        part_number: PartNumber,
+        mut staged: StagedData,
+    ) -> StoreResult<PartRecord> {
+        let upload = self.upload(bucket, key, upload_id)?;
+        let chunk = self
+            .blobs
+            .publish(&mut staged)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt { what: "a part was staged inline".into() })?;
+        let checksum_base64 = upload.checksum_algorithm.and_then(|a| {
+            use base64::Engine as _;
+            staged.digests.raw(a).map(|raw| base64::engine::general_purpose::STANDARD.encode(raw))
+        });
+        let record = PartRecord {
+            size_bytes: staged.size_bytes(),
+            md5_hex: hex::encode(staged.digests.md5),
+            crc64nvme: staged.digests.crc64nvme,
+            checksum_base64,
+            last_modified_ns: now_ns(),
+            chunk,
+        };
+        let op = MetaOp::PutPart {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            upload_id: upload_id.as_str().to_owned(),
+            part_number: part_number.get(),
+            record: record.clone(),
+        };
+        if let Err(e) = self.meta.apply(op).await {
+            let _ = self.blobs.delete(chunk.id).await;
+            return Err(e);
+        }
+        Ok(record)
+    }
+
+    /// Completes an upload into an object, if the request's condition holds at commit.
+    pub async fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        request: CompleteRequest,
+    ) -> StoreResult<ObjectRecord> {
+        let op = MetaOp::CompleteUpload {
+            bucket: bucket.to_owned(),
+            key: key.as_str().to_owned(),
+            upload_id: upload_id.as_str().to_owned(),
+            request,
+            now_ns: now_ns(),
+        };
+        let record = self.commit_object(op, &[]).await?;
+        if record.size_bytes > OBJECT_SIZE_BYTES_MAX {
+            return Err(StoreError::EntityTooLarge);
+        }
+        Ok(record)
+    }
+
+    /// Aborts an upload; its parts become garbage.
+    pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &UploadId) -> StoreResult<()> {
+        self.meta
+            .apply(MetaOp::AbortUpload {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                upload_id: upload_id.as_str().to_owned(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Parts of an upload after `after`, at most `max`, and whether more follow.
+    pub fn parts(&self, upload_id: &UploadId, after: u32, max: usize) -> StoreResult<(Vec<(u32, PartRecord)>, bool)> {
+        self.meta.parts(upload_id.as_str(), after, max)
+    }
+
+    /// Uploads in progress in a bucket: `(key, upload id, record)` in key then creation order.
+    pub fn uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+    ) -> StoreResult<Vec<(String, String, UploadRecord)>> {
+        self.meta.uploads(bucket, prefix, key_marker, upload_id_marker)
+    }
+}

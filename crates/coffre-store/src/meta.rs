@@ -1,0 +1,868 @@
+//! Metadata on redb: buckets, object versions, multipart uploads, chunk ownership and the
+//! garbage queue.
+//!
+//! All writes go through one writer thread that folds every operation waiting in its queue
+//! into one durable commit (group commit): under load, N concurrent PUTs cost one fsync, not
+//! N. Conditions (`If-None-Match: *`, `If-Match`) are evaluated inside that commit, so two
+//! racing writers can never both win. Readers use redb snapshots and never block the writer.
+//!
+//! Layout: one table of object versions per bucket, keyed by `(key bytes, version rank)`, so
+//! a listing is a range scan and skipping a common prefix is one seek. The rank orders the
+//! versions of a key newest first; unversioned buckets hold one ("null") version per key.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, PartChecksumInput};
+use crate::error::{StoreError, StoreResult};
+use crate::limits::{COMMIT_BATCH_OPS_MAX, COMMIT_QUEUE_DEPTH, GC_GRACE_MS, PART_SIZE_BYTES_MIN};
+use crate::records::{
+    self, BucketRecord, ChunkId, ChunkRef, DataLayout, ObjectRecord, PartRecord, UnixNanos, UploadRecord,
+};
+
+const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
+/// `(bucket, key, upload id)` → upload.
+const UPLOADS: TableDefinition<(&str, &[u8], &str), &[u8]> = TableDefinition::new("uploads");
+/// `(upload id, part number)` → part.
+const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts");
+/// Chunk files referenced by an object version or a part.
+const CHUNKS: TableDefinition<&[u8], ()> = TableDefinition::new("chunks");
+/// `(deletable after, unix ms; chunk id)`: chunk files no longer referenced.
+const GARBAGE: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("garbage");
+
+type VersionKey<'a> = (&'a [u8], u64);
+
+fn objects_table_name(bucket: &str) -> String {
+    format!("objects/{bucket}")
+}
+
+fn objects_table(name: &str) -> TableDefinition<'_, VersionKey<'static>, &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+/// Rank of a version in its key's list: newer versions sort first.
+fn version_rank(last_modified_ns: UnixNanos) -> u64 {
+    u64::MAX - u64::try_from(last_modified_ns).unwrap_or(0)
+}
+
+/// A condition a write must meet, evaluated atomically with its commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Unconditional: last writer wins.
+    None,
+    /// `If-None-Match: *`: only if the key does not exist.
+    IfNoneMatchAny,
+    /// `If-Match: *`: only if the key exists.
+    IfMatchAny,
+    /// `If-Match: "etag"`: only if the current ETag is this one.
+    IfMatch(String),
+}
+
+impl WriteCondition {
+    fn check(&self, current: Option<&ObjectRecord>) -> StoreResult<()> {
+        match (self, current) {
+            (WriteCondition::None, _) => Ok(()),
+            (WriteCondition::IfNoneMatchAny, None) => Ok(()),
+            (WriteCondition::IfNoneMatchAny, Some(_)) => Err(StoreError::PreconditionFailed),
+            (WriteCondition::IfMatchAny | WriteCondition::IfMatch(_), None) => Err(StoreError::NoSuchKey),
+            (WriteCondition::IfMatchAny, Some(_)) => Ok(()),
+            (WriteCondition::IfMatch(etag), Some(cur)) if *etag == cur.etag => Ok(()),
+            (WriteCondition::IfMatch(_), Some(_)) => Err(StoreError::PreconditionFailed),
+        }
+    }
+}
+
+/// A part named in CompleteMultipartUpload.
+#[derive(Debug, Clone)]
+pub struct CompletedPart {
+    /// Part number.
+    pub part_number: u32,
+    /// ETag the client got for it, without quotes.
+    pub etag: String,
+    /// Checksum the client got for it, if it sends one back.
+    pub checksum_base64: Option<String>,
+}
+
+/// What CompleteMultipartUpload asks for.
+#[derive(Debug, Clone)]
+pub struct CompleteRequest {
+    /// The parts, in the client's order.
+    pub parts: Vec<CompletedPart>,
+    /// Condition on the key.
+    pub condition: WriteCondition,
+    /// A full-object checksum the client computed, to compare with ours.
+    pub expected_checksum: Option<(ChecksumAlgorithm, String)>,
+    /// Checksum type the client expects.
+    pub checksum_type: Option<ChecksumType>,
+    /// `x-amz-mp-object-size`, if sent.
+    pub expected_size_bytes: Option<u64>,
+}
+
+pub(crate) enum MetaOp {
+    CreateBucket { bucket: String, record: BucketRecord },
+    DeleteBucket { bucket: String },
+    PutObject { bucket: String, key: String, record: ObjectRecord, inline: Vec<u8>, condition: WriteCondition },
+    DeleteObject { bucket: String, key: String },
+    SetTags { bucket: String, key: String, tags: Vec<(String, String)> },
+    CreateUpload { bucket: String, key: String, upload_id: String, record: UploadRecord },
+    PutPart { bucket: String, key: String, upload_id: String, part_number: u32, record: PartRecord },
+    CompleteUpload { bucket: String, key: String, upload_id: String, request: CompleteRequest, now_ns: UnixNanos },
+    AbortUpload { bucket: String, key: String, upload_id: String },
+    ForgetGarbage { entries: Vec<(u64, ChunkId)> },
+}
+
+pub(crate) enum MetaOutcome {
+    Done,
+    Object(Box<ObjectRecord>),
+    Deleted(bool),
+}
+
+struct Job {
+    op: MetaOp,
+    reply: oneshot::Sender<StoreResult<MetaOutcome>>,
+}
+
+/// The metadata store: snapshot reads and a group-committing writer.
+pub struct MetaStore {
+    db: Arc<Database>,
+    writer: mpsc::Sender<Job>,
+}
+
+impl MetaStore {
+    /// Opens (or creates) the database and starts its writer thread. `durable: false` is a
+    /// benchmark-only setting that skips the fsync of commits.
+    pub fn open(path: &Path, durable: bool) -> StoreResult<MetaStore> {
+        let db = Arc::new(Database::create(path)?);
+        {
+            let txn = db.begin_write()?;
+            txn.open_table(BUCKETS)?;
+            txn.open_table(UPLOADS)?;
+            txn.open_table(PARTS)?;
+            txn.open_table(CHUNKS)?;
+            txn.open_table(GARBAGE)?;
+            txn.commit()?;
+        }
+        let (tx, rx) = mpsc::channel(COMMIT_QUEUE_DEPTH);
+        let writer_db = Arc::clone(&db);
+        std::thread::Builder::new()
+            .name("coffre-meta-writer".into())
+            .spawn(move || writer_loop(&writer_db, rx, durable))
+            .map_err(StoreError::io("start the metadata writer"))?;
+        Ok(MetaStore { db, writer: tx })
+    }
+
+    pub(crate) async fn apply(&self, op: MetaOp) -> StoreResult<MetaOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.writer.send(Job { op, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    fn read(&self) -> StoreResult<ReadTransaction> {
+        Ok(self.db.begin_read()?)
+    }
+
+    /// The bucket, if it exists.
+    pub fn bucket(&self, bucket: &str) -> StoreResult<Option<BucketRecord>> {
+        let txn = self.read()?;
+        let table = txn.open_table(BUCKETS)?;
+        match table.get(bucket)? {
+            Some(v) => Ok(Some(records::decode::<BucketRecord>(v.value())?.0)),
+            None => Ok(None),
+        }
+    }
+
+    /// All buckets, by name.
+    pub fn buckets(&self) -> StoreResult<Vec<(String, BucketRecord)>> {
+        let txn = self.read()?;
+        let table = txn.open_table(BUCKETS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            out.push((k.value().to_owned(), records::decode::<BucketRecord>(v.value())?.0));
+        }
+        Ok(out)
+    }
+
+    /// The current version of a key, with its inline payload.
+    pub fn object(&self, bucket: &str, key: &str) -> StoreResult<(ObjectRecord, Vec<u8>)> {
+        let txn = self.read()?;
+        require_bucket(&txn, bucket)?;
+        let name = objects_table_name(bucket);
+        let table = txn.open_table(objects_table(&name))?;
+        let mut range = table.range((key.as_bytes(), 0)..=(key.as_bytes(), u64::MAX))?;
+        match range.next() {
+            Some(entry) => {
+                let (_, v) = entry?;
+                let (record, payload) = records::decode::<ObjectRecord>(v.value())?;
+                Ok((record, payload.to_vec()))
+            }
+            None => Err(StoreError::NoSuchKey),
+        }
+    }
+
+    /// One page of a bucket listing. See [`ListQuery`].
+    pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {
+        let txn = self.read()?;
+        require_bucket(&txn, bucket)?;
+        let name = objects_table_name(bucket);
+        let table = txn.open_table(objects_table(&name))?;
+        list_table(&table, query)
+    }
+
+    /// Whether the bucket holds no object.
+    pub fn bucket_is_empty(&self, bucket: &str) -> StoreResult<bool> {
+        let txn = self.read()?;
+        require_bucket(&txn, bucket)?;
+        let name = objects_table_name(bucket);
+        let table = txn.open_table(objects_table(&name))?;
+        Ok(table.is_empty()?)
+    }
+
+    /// An upload in progress.
+    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<UploadRecord> {
+        let txn = self.read()?;
+        require_bucket(&txn, bucket)?;
+        let table = txn.open_table(UPLOADS)?;
+        let v = table.get((bucket, key.as_bytes(), upload_id))?.ok_or(StoreError::NoSuchUpload)?;
+        Ok(records::decode::<UploadRecord>(v.value())?.0)
+    }
+
+    /// Parts of an upload with numbers above `after`, at most `max` (plus whether more exist).
+    pub fn parts(&self, upload_id: &str, after: u32, max: usize) -> StoreResult<(Vec<(u32, PartRecord)>, bool)> {
+        let txn = self.read()?;
+        let table = txn.open_table(PARTS)?;
+        let mut out = Vec::new();
+        let start = after.saturating_add(1);
+        for entry in table.range((upload_id, start)..=(upload_id, u32::MAX))? {
+            let (k, v) = entry?;
+            if out.len() == max {
+                return Ok((out, true));
+            }
+            out.push((k.value().1, records::decode::<PartRecord>(v.value())?.0));
+        }
+        Ok((out, false))
+    }
+
+    /// Uploads of a bucket in key order, then creation order, after the markers.
+    pub fn uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+    ) -> StoreResult<Vec<(String, String, UploadRecord)>> {
+        let txn = self.read()?;
+        require_bucket(&txn, bucket)?;
+        let table = txn.open_table(UPLOADS)?;
+        let mut out = Vec::new();
+        let start: (&str, &[u8], &str) = (bucket, prefix.as_bytes(), "");
+        for entry in table.range(start..)? {
+            let (k, v) = entry?;
+            let (b, key, id) = k.value();
+            if b != bucket || !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let key = String::from_utf8_lossy(key).into_owned();
+            if let Some(marker) = key_marker {
+                let after = match upload_id_marker {
+                    Some(id_marker) => (key.as_str(), id) > (marker, id_marker),
+                    None => key.as_str() > marker,
+                };
+                if !after {
+                    continue;
+                }
+            }
+            out.push((key, id.to_owned(), records::decode::<UploadRecord>(v.value())?.0));
+        }
+        Ok(out)
+    }
+
+    /// Garbage entries due before `now_ms`, at most `max`.
+    pub(crate) fn garbage_due(&self, now_ms: u64, max: usize) -> StoreResult<Vec<(u64, ChunkId)>> {
+        let txn = self.read()?;
+        let table = txn.open_table(GARBAGE)?;
+        let mut out = Vec::new();
+        for entry in table.range((0u64, &[][..])..(now_ms, &[][..]))? {
+            let (k, _) = entry?;
+            let (t, id) = k.value();
+            if let Ok(id) = <[u8; 16]>::try_from(id) {
+                out.push((t, ChunkId(id)));
+            }
+            if out.len() == max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Chunk ids known to the metadata: referenced, or queued for deletion. A chunk file
+    /// that is neither is an orphan of an interrupted write.
+    pub(crate) fn known_chunks(&self) -> StoreResult<std::collections::HashSet<ChunkId>> {
+        let txn = self.read()?;
+        let mut known = std::collections::HashSet::new();
+        for entry in txn.open_table(CHUNKS)?.iter()? {
+            if let Ok(id) = <[u8; 16]>::try_from(entry?.0.value()) {
+                known.insert(ChunkId(id));
+            }
+        }
+        for entry in txn.open_table(GARBAGE)?.iter()? {
+            if let Ok(id) = <[u8; 16]>::try_from(entry?.0.value().1) {
+                known.insert(ChunkId(id));
+            }
+        }
+        Ok(known)
+    }
+
+}
+
+fn require_bucket(txn: &ReadTransaction, bucket: &str) -> StoreResult<()> {
+    let table = txn.open_table(BUCKETS)?;
+    if table.get(bucket)?.is_none() {
+        return Err(StoreError::NoSuchBucket);
+    }
+    Ok(())
+}
+
+/// What a listing asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only keys that start with this.
+    pub prefix: String,
+    /// Roll keys up to common prefixes at the first occurrence of this after the prefix.
+    pub delimiter: Option<String>,
+    /// Start after this key (exclusive): a marker, `start-after` or a continuation token.
+    pub start_after: Option<String>,
+    /// Most entries (keys plus common prefixes) to return.
+    pub max_keys: usize,
+}
+
+/// An entry of a listing.
+#[derive(Debug, Clone)]
+pub enum ListEntry {
+    /// An object's current version.
+    Object {
+        /// Its key.
+        key: String,
+        /// Its record.
+        record: Box<ObjectRecord>,
+    },
+    /// A common prefix.
+    CommonPrefix(String),
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    /// Entries in key order.
+    pub entries: Vec<ListEntry>,
+    /// Whether more entries follow.
+    pub truncated: bool,
+}
+
+impl ListPage {
+    /// The last key or common prefix returned: where the next page starts after.
+    pub fn last_position(&self) -> Option<&str> {
+        self.entries.last().map(|e| match e {
+            ListEntry::Object { key, .. } => key.as_str(),
+            ListEntry::CommonPrefix(p) => p.as_str(),
+        })
+    }
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`.
+fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut s = prefix.to_vec();
+    while let Some(last) = s.pop() {
+        if last < u8::MAX {
+            s.push(last + 1);
+            return Some(s);
+        }
+    }
+    None
+}
+
+/// The common prefix `key` rolls up to, if any.
+fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Option<&'k str> {
+    let delimiter = delimiter.filter(|d| !d.is_empty())?;
+    let rest = key.get(prefix.len()..)?;
+    let pos = rest.find(delimiter)?;
+    key.get(..prefix.len() + pos + delimiter.len())
+}
+
+fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(table: &T, query: &ListQuery) -> StoreResult<ListPage> {
+    let prefix = query.prefix.as_str();
+    let delimiter = query.delimiter.as_deref();
+    let mut page = ListPage::default();
+    // Where to seek next. A start-after inside a common prefix skips that whole prefix, as
+    // the prefix was already returned on an earlier page.
+    let mut cursor: Vec<u8> = prefix.as_bytes().to_vec();
+    let mut exclusive: Option<Vec<u8>> = None;
+    if let Some(after) = query.start_after.as_deref().filter(|a| a.as_bytes() >= prefix.as_bytes()) {
+        match common_prefix(after, prefix, delimiter) {
+            Some(cp) => match prefix_successor(cp.as_bytes()) {
+                Some(next) => cursor = next,
+                None => return Ok(page),
+            },
+            None => {
+                cursor = after.as_bytes().to_vec();
+                exclusive = Some(cursor.clone());
+            }
+        }
+    }
+    loop {
+        let start: Bound<VersionKey<'_>> = match &exclusive {
+            Some(k) => Bound::Excluded((k.as_slice(), u64::MAX)),
+            None => Bound::Included((cursor.as_slice(), 0)),
+        };
+        let mut range = table.range::<VersionKey<'_>>((start, Bound::Unbounded))?;
+        let mut reseek: Option<Vec<u8>> = None;
+        let mut last_key: Option<Vec<u8>> = None;
+        for entry in range.by_ref() {
+            let (k, v) = entry?;
+            let (key_bytes, _rank) = k.value();
+            if !key_bytes.starts_with(prefix.as_bytes()) {
+                return Ok(page);
+            }
+            if last_key.as_deref() == Some(key_bytes) {
+                continue; // an older version of a key already listed
+            }
+            let key = String::from_utf8_lossy(key_bytes).into_owned();
+            if page.entries.len() == query.max_keys {
+                page.truncated = true;
+                return Ok(page);
+            }
+            if let Some(cp) = common_prefix(&key, prefix, delimiter) {
+                page.entries.push(ListEntry::CommonPrefix(cp.to_owned()));
+                match prefix_successor(cp.as_bytes()) {
+                    Some(next) => reseek = Some(next),
+                    None => return Ok(page),
+                }
+                break;
+            }
+            let (record, _) = records::decode::<ObjectRecord>(v.value())?;
+            page.entries.push(ListEntry::Object { key, record: Box::new(record) });
+            last_key = Some(key_bytes.to_vec());
+        }
+        match reseek {
+            Some(next) => {
+                cursor = next;
+                exclusive = None;
+            }
+            None => return Ok(page),
+        }
+    }
+}
+
+fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, durable: bool) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < COMMIT_BATCH_OPS_MAX {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let (ops, replies): (Vec<MetaOp>, Vec<_>) = jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
+        match commit_batch(db, ops, durable) {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "metadata commit failed; the batch is rejected");
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Io {
+                        context: "commit metadata",
+                        source: std::io::Error::other(message.clone()),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+fn commit_batch(db: &Database, ops: Vec<MetaOp>, durable: bool) -> StoreResult<Vec<StoreResult<MetaOutcome>>> {
+    let mut txn = db.begin_write()?;
+    if !durable {
+        txn.set_durability(redb::Durability::None)
+            .map_err(|e| StoreError::Io { context: "set commit durability", source: std::io::Error::other(e.to_string()) })?;
+    }
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        let result = apply(&txn, op);
+        // Operations check every condition before they change anything, so a refused one
+        // leaves the batch intact; a database failure midway poisons the whole batch.
+        if let Err(StoreError::Meta(_) | StoreError::Io { .. } | StoreError::Corrupt { .. }) = &result {
+            txn.abort()?;
+            return Err(result.err().unwrap_or(StoreError::ShuttingDown));
+        }
+        results.push(result);
+    }
+    txn.commit()?;
+    Ok(results)
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+/// Moves chunks from "referenced" to the garbage queue.
+fn discard_chunks(txn: &WriteTransaction, chunks: &[ChunkRef]) -> StoreResult<()> {
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    let mut owned = txn.open_table(CHUNKS)?;
+    let mut garbage = txn.open_table(GARBAGE)?;
+    let due = now_ms() + GC_GRACE_MS;
+    for c in chunks {
+        owned.remove(&c.id.0[..])?;
+        garbage.insert((due, &c.id.0[..]), ())?;
+    }
+    Ok(())
+}
+
+fn own_chunks(txn: &WriteTransaction, chunks: &[ChunkRef]) -> StoreResult<()> {
+    let mut owned = txn.open_table(CHUNKS)?;
+    for c in chunks {
+        owned.insert(&c.id.0[..], ())?;
+    }
+    Ok(())
+}
+
+fn bucket_exists(txn: &WriteTransaction, bucket: &str) -> StoreResult<bool> {
+    Ok(txn.open_table(BUCKETS)?.get(bucket)?.is_some())
+}
+
+/// The current version of a key inside a write transaction: its table key rank and record.
+fn current_version(txn: &WriteTransaction, bucket: &str, key: &str) -> StoreResult<Option<(u64, ObjectRecord)>> {
+    let name = objects_table_name(bucket);
+    let table = txn.open_table(objects_table(&name))?;
+    let mut range = table.range((key.as_bytes(), 0)..=(key.as_bytes(), u64::MAX))?;
+    match range.next() {
+        Some(entry) => {
+            let (k, v) = entry?;
+            Ok(Some((k.value().1, records::decode::<ObjectRecord>(v.value())?.0)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Replaces the current ("null") version of a key with `record`.
+fn replace_current(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    record: &ObjectRecord,
+    inline: &[u8],
+    previous: Option<(u64, ObjectRecord)>,
+) -> StoreResult<()> {
+    let name = objects_table_name(bucket);
+    if let Some((rank, old)) = previous {
+        txn.open_table(objects_table(&name))?.remove((key.as_bytes(), rank))?;
+        discard_chunks(txn, old.chunks())?;
+    }
+    own_chunks(txn, record.chunks())?;
+    let bytes = records::encode(record, inline);
+    txn.open_table(objects_table(&name))?
+        .insert((key.as_bytes(), version_rank(record.last_modified_ns)), bytes.as_slice())?;
+    Ok(())
+}
+
+fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
+    match op {
+        MetaOp::CreateBucket { bucket, record } => {
+            let mut table = txn.open_table(BUCKETS)?;
+            if table.get(bucket.as_str())?.is_some() {
+                return Err(StoreError::BucketAlreadyOwnedByYou);
+            }
+            table.insert(bucket.as_str(), records::encode(&record, &[]).as_slice())?;
+            drop(table);
+            txn.open_table(objects_table(&objects_table_name(&bucket)))?;
+            Ok(MetaOutcome::Done)
+        }
+        MetaOp::DeleteBucket { bucket } => delete_bucket(txn, &bucket),
+        MetaOp::PutObject { bucket, key, record, inline, condition } => {
+            if !bucket_exists(txn, &bucket)? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let previous = current_version(txn, &bucket, &key)?;
+            condition.check(previous.as_ref().map(|(_, r)| r))?;
+            replace_current(txn, &bucket, &key, &record, &inline, previous)?;
+            Ok(MetaOutcome::Object(Box::new(record)))
+        }
+        MetaOp::DeleteObject { bucket, key } => {
+            if !bucket_exists(txn, &bucket)? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let Some((rank, old)) = current_version(txn, &bucket, &key)? else {
+                return Ok(MetaOutcome::Deleted(false));
+            };
+            txn.open_table(objects_table(&objects_table_name(&bucket)))?.remove((key.as_bytes(), rank))?;
+            discard_chunks(txn, old.chunks())?;
+            Ok(MetaOutcome::Deleted(true))
+        }
+        MetaOp::SetTags { bucket, key, tags } => {
+            if !bucket_exists(txn, &bucket)? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let (rank, mut record) = current_version(txn, &bucket, &key)?.ok_or(StoreError::NoSuchKey)?;
+            let name = objects_table_name(&bucket);
+            let mut table = txn.open_table(objects_table(&name))?;
+            let inline = match table.get((key.as_bytes(), rank))? {
+                Some(v) => records::decode::<ObjectRecord>(v.value())?.1.to_vec(),
+                None => return Err(StoreError::NoSuchKey),
+            };
+            record.attributes.tags = tags;
+            table.insert((key.as_bytes(), rank), records::encode(&record, &inline).as_slice())?;
+            Ok(MetaOutcome::Done)
+        }
+        MetaOp::CreateUpload { bucket, key, upload_id, record } => {
+            if !bucket_exists(txn, &bucket)? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            txn.open_table(UPLOADS)?
+                .insert((bucket.as_str(), key.as_bytes(), upload_id.as_str()), records::encode(&record, &[]).as_slice())?;
+            Ok(MetaOutcome::Done)
+        }
+        MetaOp::PutPart { bucket, key, upload_id, part_number, record } => {
+            if txn.open_table(UPLOADS)?.get((bucket.as_str(), key.as_bytes(), upload_id.as_str()))?.is_none() {
+                return Err(StoreError::NoSuchUpload);
+            }
+            let mut parts = txn.open_table(PARTS)?;
+            let old = match parts.get((upload_id.as_str(), part_number))? {
+                Some(v) => Some(records::decode::<PartRecord>(v.value())?.0),
+                None => None,
+            };
+            parts.insert((upload_id.as_str(), part_number), records::encode(&record, &[]).as_slice())?;
+            drop(parts);
+            if let Some(old) = old {
+                discard_chunks(txn, &[old.chunk])?;
+            }
+            own_chunks(txn, &[record.chunk])?;
+            Ok(MetaOutcome::Done)
+        }
+        MetaOp::CompleteUpload { bucket, key, upload_id, request, now_ns } => {
+            complete_upload(txn, &bucket, &key, &upload_id, &request, now_ns)
+        }
+        MetaOp::AbortUpload { bucket, key, upload_id } => {
+            if !bucket_exists(txn, &bucket)? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let removed = txn.open_table(UPLOADS)?.remove((bucket.as_str(), key.as_bytes(), upload_id.as_str()))?.is_some();
+            if !removed {
+                return Err(StoreError::NoSuchUpload);
+            }
+            drop_parts(txn, &upload_id, &[])?;
+            Ok(MetaOutcome::Done)
+        }
+        MetaOp::ForgetGarbage { entries } => {
+            let mut garbage = txn.open_table(GARBAGE)?;
+            for (t, id) in entries {
+                garbage.remove((t, &id.0[..]))?;
+            }
+            Ok(MetaOutcome::Done)
+        }
+    }
+}
+
+/// Removes all part records of an upload; chunks of parts not in `keep` become garbage.
+fn drop_parts(txn: &WriteTransaction, upload_id: &str, keep: &[ChunkId]) -> StoreResult<()> {
+    let mut parts = txn.open_table(PARTS)?;
+    let mut discarded = Vec::new();
+    let mut numbers = Vec::new();
+    for entry in parts.range((upload_id, 0)..=(upload_id, u32::MAX))? {
+        let (k, v) = entry?;
+        let part = records::decode::<PartRecord>(v.value())?.0;
+        numbers.push(k.value().1);
+        if !keep.contains(&part.chunk.id) {
+            discarded.push(part.chunk);
+        }
+    }
+    for n in numbers {
+        parts.remove((upload_id, n))?;
+    }
+    drop(parts);
+    discard_chunks(txn, &discarded)
+}
+
+fn delete_bucket(txn: &WriteTransaction, bucket: &str) -> StoreResult<MetaOutcome> {
+    if !bucket_exists(txn, bucket)? {
+        return Err(StoreError::NoSuchBucket);
+    }
+    let name = objects_table_name(bucket);
+    if !txn.open_table(objects_table(&name))?.is_empty()? {
+        return Err(StoreError::BucketNotEmpty);
+    }
+    // Uploads still in progress are aborted with the bucket, as S3 does.
+    let mut ids = Vec::new();
+    {
+        let uploads = txn.open_table(UPLOADS)?;
+        let start: (&str, &[u8], &str) = (bucket, &[], "");
+        for entry in uploads.range(start..)? {
+            let (k, _) = entry?;
+            let (b, key, id) = k.value();
+            if b != bucket {
+                break;
+            }
+            ids.push((key.to_vec(), id.to_owned()));
+        }
+    }
+    for (key, id) in ids {
+        txn.open_table(UPLOADS)?.remove((bucket, key.as_slice(), id.as_str()))?;
+        drop_parts(txn, &id, &[])?;
+    }
+    txn.delete_table(objects_table(&name))?;
+    txn.open_table(BUCKETS)?.remove(bucket)?;
+    Ok(MetaOutcome::Done)
+}
+
+fn complete_upload(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    request: &CompleteRequest,
+    now_ns: UnixNanos,
+) -> StoreResult<MetaOutcome> {
+    if !bucket_exists(txn, bucket)? {
+        return Err(StoreError::NoSuchBucket);
+    }
+    let upload = match txn.open_table(UPLOADS)?.get((bucket, key.as_bytes(), upload_id))? {
+        Some(v) => records::decode::<UploadRecord>(v.value())?.0,
+        None => return Err(StoreError::NoSuchUpload),
+    };
+    if request.parts.is_empty() {
+        return Err(StoreError::invalid_argument("You must specify at least one part"));
+    }
+    let mut chosen: Vec<PartRecord> = Vec::with_capacity(request.parts.len());
+    {
+        let parts = txn.open_table(PARTS)?;
+        let mut previous = 0u32;
+        for p in &request.parts {
+            if p.part_number <= previous {
+                return Err(StoreError::InvalidPartOrder);
+            }
+            previous = p.part_number;
+            let part = match parts.get((upload_id, p.part_number))? {
+                Some(v) => records::decode::<PartRecord>(v.value())?.0,
+                None => return Err(StoreError::InvalidPart),
+            };
+            if part.md5_hex != p.etag.trim_matches('"') {
+                return Err(StoreError::InvalidPart);
+            }
+            if let (Some(sent), Some(ours)) = (&p.checksum_base64, &part.checksum_base64)
+                && sent != ours
+            {
+                return Err(StoreError::InvalidPart);
+            }
+            chosen.push(part);
+        }
+    }
+    let last = chosen.len() - 1;
+    for (i, part) in chosen.iter().enumerate() {
+        if i != last && part.size_bytes < PART_SIZE_BYTES_MIN {
+            return Err(StoreError::EntityTooSmall { part_number: request.parts.get(i).map_or(0, |p| p.part_number) });
+        }
+    }
+    let size_bytes: u64 = chosen.iter().map(|p| p.size_bytes).sum();
+    if let Some(expected) = request.expected_size_bytes
+        && expected != size_bytes
+    {
+        return Err(StoreError::invalid_argument(format!(
+            "The provided 'x-amz-mp-object-size' header value {expected} does not match what was computed: {size_bytes}"
+        )));
+    }
+    let checksum = multipart_checksum(&upload, &chosen, request)?;
+    let previous = current_version(txn, bucket, key)?;
+    request.condition.check(previous.as_ref().map(|(_, r)| r))?;
+
+    let mut md5s = Vec::with_capacity(chosen.len());
+    for p in &chosen {
+        let mut m = [0u8; 16];
+        hex::decode_to_slice(&p.md5_hex, &mut m).map_err(|_| StoreError::Corrupt { what: "part md5".into() })?;
+        md5s.push(m);
+    }
+    let record = ObjectRecord {
+        version_id: None,
+        size_bytes,
+        etag: checksum::multipart_etag(&md5s),
+        last_modified_ns: now_ns,
+        attributes: upload.attributes.clone(),
+        checksum: Some(checksum),
+        part_sizes: chosen.iter().map(|p| p.size_bytes).collect(),
+        layout: DataLayout::Chunks(chosen.iter().map(|p| p.chunk).collect()),
+    };
+    let kept: Vec<ChunkId> = chosen.iter().map(|p| p.chunk.id).collect();
+    txn.open_table(UPLOADS)?.remove((bucket, key.as_bytes(), upload_id))?;
+    drop_parts(txn, upload_id, &kept)?;
+    // The kept chunks move from the parts to the object: `replace_current` owns them again.
+    replace_current(txn, bucket, key, &record, &[], previous)?;
+    Ok(MetaOutcome::Object(Box::new(record)))
+}
+
+/// The checksum of a completed multipart object: the upload's algorithm and type, or a
+/// full-object CRC64NVME when the upload declared none.
+fn multipart_checksum(
+    upload: &UploadRecord,
+    parts: &[PartRecord],
+    request: &CompleteRequest,
+) -> StoreResult<checksum::Checksum> {
+    let (algorithm, kind) = match upload.checksum_algorithm {
+        Some(a) => {
+            let default_kind = if a == ChecksumAlgorithm::Crc64Nvme { ChecksumType::FullObject } else { ChecksumType::Composite };
+            (a, upload.checksum_type.unwrap_or(default_kind))
+        }
+        None => (ChecksumAlgorithm::Crc64Nvme, ChecksumType::FullObject),
+    };
+    if let Some(t) = request.checksum_type
+        && upload.checksum_algorithm.is_some()
+        && t != kind
+    {
+        return Err(StoreError::invalid_argument(format!(
+            "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+            kind.name()
+        )));
+    }
+    let raws: Vec<Vec<u8>> = parts
+        .iter()
+        .map(|p| match (&p.checksum_base64, algorithm) {
+            (_, ChecksumAlgorithm::Crc64Nvme) => Ok(p.crc64nvme.to_be_bytes().to_vec()),
+            (Some(b64), a) => checksum::decode_checksum(a, b64),
+            (None, _) => Err(StoreError::InvalidPart),
+        })
+        .collect::<StoreResult<_>>()?;
+    let inputs: Vec<PartChecksumInput<'_>> = raws
+        .iter()
+        .zip(parts)
+        .map(|(raw, p)| PartChecksumInput { raw, size_bytes: p.size_bytes })
+        .collect();
+    let combined = checksum::combine_parts(algorithm, kind, &inputs)?;
+    if let Some((a, expected)) = &request.expected_checksum
+        && *a == algorithm
+        && kind == ChecksumType::FullObject
+        && *expected != combined.value
+    {
+        return Err(StoreError::BadDigest { algorithm: algorithm.name() });
+    }
+    Ok(combined)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor_and_common_prefix() {
+        assert_eq!(prefix_successor(b"a/"), Some(b"a0".to_vec()));
+        assert_eq!(prefix_successor(&[0xff]), None);
+        assert_eq!(common_prefix("photos/2024/a.jpg", "photos/", Some("/")), Some("photos/2024/"));
+        assert_eq!(common_prefix("photos/a.jpg", "photos/", Some("/")), None);
+        assert_eq!(common_prefix("a.jpg", "", None), None);
+    }
+}

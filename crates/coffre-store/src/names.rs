@@ -1,0 +1,163 @@
+//! Domain names of the engine, built only by parsers that enforce the S3 rules
+//! ("parse, don't validate"): once a value exists, it is valid.
+
+use std::fmt;
+
+use crate::error::{StoreError, StoreResult};
+use crate::limits::KEY_LENGTH_BYTES_MAX;
+
+/// A bucket name that follows the general-purpose bucket naming rules.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html>
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BucketName(String);
+
+impl BucketName {
+    /// Parses a bucket name.
+    pub fn parse(name: &str) -> StoreResult<BucketName> {
+        let invalid = |reason| Err(StoreError::InvalidBucketName { reason });
+        if !(3..=63).contains(&name.len()) {
+            return invalid("bucket names must be between 3 and 63 characters long");
+        }
+        let bytes = name.as_bytes();
+        if !bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+        {
+            return invalid("bucket names can consist only of lowercase letters, numbers, dots and hyphens");
+        }
+        let alnum = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !alnum(bytes.first()) || !alnum(bytes.last()) {
+            return invalid("bucket names must begin and end with a letter or number");
+        }
+        if name.contains("..") || name.contains(".-") || name.contains("-.") {
+            return invalid("bucket names must not contain two adjacent periods");
+        }
+        if name.parse::<std::net::Ipv4Addr>().is_ok() {
+            return invalid("bucket names must not be formatted as an IP address");
+        }
+        if name.starts_with("xn--") || name.starts_with("sthree-") || name.starts_with("amzn-s3-demo-") {
+            return invalid("bucket names must not start with a reserved prefix");
+        }
+        if name.ends_with("-s3alias") || name.ends_with("--ol-s3") || name.ends_with(".mrap") || name.ends_with("--x-s3") {
+            return invalid("bucket names must not end with a reserved suffix");
+        }
+        Ok(BucketName(name.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BucketName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An object key: non-empty UTF-8 of at most 1024 bytes.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html>
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    /// Parses an object key.
+    pub fn parse(key: &str) -> StoreResult<ObjectKey> {
+        if key.is_empty() {
+            return Err(StoreError::invalid_argument("object keys must not be empty"));
+        }
+        if key.len() > KEY_LENGTH_BYTES_MAX {
+            return Err(StoreError::KeyTooLong);
+        }
+        Ok(ObjectKey(key.to_owned()))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The id of a multipart upload: 16 hex digits of creation time (so that uploads of one key
+/// list in the order they were started) followed by 16 random hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UploadId(String);
+
+impl UploadId {
+    /// Parses an upload id received from a client.
+    pub fn parse(id: &str) -> StoreResult<UploadId> {
+        if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+            Ok(UploadId(id.to_owned()))
+        } else {
+            Err(StoreError::NoSuchUpload)
+        }
+    }
+
+    pub(crate) fn generate(now_ns: u64) -> UploadId {
+        UploadId(format!("{now_ns:016x}{:016x}", rand::random::<u64>()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A part number of a multipart upload, 1..=10000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartNumber(u32);
+
+impl PartNumber {
+    /// Parses a part number.
+    pub fn parse(n: i64) -> StoreResult<PartNumber> {
+        match u32::try_from(n) {
+            Ok(n) if (1..=crate::limits::PART_NUMBER_MAX).contains(&n) => Ok(PartNumber(n)),
+            _ => Err(StoreError::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )),
+        }
+    }
+
+    /// The number.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_aws_rules() {
+        for good in ["abc", "my-bucket.eu", "a1b2c3", "bucket-with-63-chars-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
+            assert!(BucketName::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["ab", "Abc", "-abc", "abc-", "a..b", "192.168.1.1", "xn--abc", "abc-s3alias", "a_b", ""] {
+            assert!(BucketName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_are_limited_to_1024_bytes() {
+        assert!(ObjectKey::parse(&"k".repeat(1024)).is_ok());
+        assert!(matches!(ObjectKey::parse(&"k".repeat(1025)), Err(StoreError::KeyTooLong)));
+        assert!(ObjectKey::parse("").is_err());
+    }
+
+    #[test]
+    fn part_numbers_are_1_to_10000() {
+        assert!(PartNumber::parse(1).is_ok());
+        assert!(PartNumber::parse(10_000).is_ok());
+        assert!(PartNumber::parse(0).is_err());
+        assert!(PartNumber::parse(10_001).is_err());
+        assert!(PartNumber::parse(-1).is_err());
+    }
+}

@@ -1,0 +1,160 @@
+//! Configuration in two stages: a raw `ConfigFile` (TOML, unknown fields refused) merged with
+//! command-line flags and environment variables (flags win, then env, then file, then the
+//! embedded default) into one validated [`Config`], built once at start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Default data directory: `./coffre-data`.
+pub const DATA_DIR_DEFAULT: &str = "coffre-data";
+/// Default S3 listener.
+pub const S3_LISTEN_DEFAULT: &str = "127.0.0.1:9000";
+/// Default admin listener.
+pub const ADMIN_LISTEN_DEFAULT: &str = "127.0.0.1:9001";
+
+/// The TOML configuration file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub data_dir: Option<PathBuf>,
+    pub s3_listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
+    pub region: Option<String>,
+    pub domain: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_self_signed: Option<bool>,
+    pub shutdown_grace_seconds: Option<u64>,
+}
+
+/// Options given on the command line or in the environment (clap fills both).
+#[derive(Debug, Default, clap::Args)]
+pub struct ServerArgs {
+    /// TOML configuration file; flags and environment variables override it.
+    #[arg(long, env = "COFFRE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where data and metadata live [default: ./coffre-data].
+    #[arg(long, env = "COFFRE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the S3 listener [default: 127.0.0.1:9000].
+    #[arg(long, env = "COFFRE_S3_LISTEN")]
+    pub s3_listen: Option<SocketAddr>,
+    /// Address of the admin listener (health, metrics) [default: 127.0.0.1:9001].
+    #[arg(long, env = "COFFRE_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Region of this server; requests signed for another region are refused. Unset: any.
+    #[arg(long, env = "COFFRE_REGION")]
+    pub region: Option<String>,
+    /// Base domain for virtual-hosted-style requests (bucket.DOMAIN).
+    #[arg(long, env = "COFFRE_DOMAIN")]
+    pub domain: Option<String>,
+    /// PEM certificate chain for TLS on the S3 listener.
+    #[arg(long, env = "COFFRE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS on the S3 listener.
+    #[arg(long, env = "COFFRE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve TLS with a certificate for localhost/127.0.0.1 generated into the data dir.
+    #[arg(long, env = "COFFRE_TLS_SELF_SIGNED")]
+    pub tls_self_signed: bool,
+    /// Benchmark-only: skip every fsync. Acknowledged writes can be lost. Never in production.
+    #[arg(long, hide = true, env = "COFFRE_DANGEROUS_SKIP_FSYNC")]
+    pub dangerous_skip_fsync: bool,
+}
+
+/// How the S3 listener speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain HTTP.
+    Off,
+    /// TLS with the given PEM files.
+    Files { cert: PathBuf, key: PathBuf },
+    /// TLS with a generated certificate kept in the data dir.
+    SelfSigned,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub s3_listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub region: Option<String>,
+    pub domain: Option<String>,
+    pub tls: TlsMode,
+    pub shutdown_grace_seconds: u64,
+    pub dangerous_skip_fsync: bool,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<ConfigFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parse config file {}", path.display()))
+}
+
+impl Config {
+    /// Merges flags, environment and file into the validated configuration.
+    pub fn build(args: ServerArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => ConfigFile::default(),
+        };
+        let default_addr = |s: &str| s.parse::<SocketAddr>().context("parse a default address");
+        let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => TlsMode::Files { cert, key },
+            (None, None) if args.tls_self_signed || file.tls_self_signed.unwrap_or(false) => TlsMode::SelfSigned,
+            (None, None) => TlsMode::Off,
+            _ => bail!("tls_cert and tls_key must be given together"),
+        };
+        if let Some(region) = args.region.as_deref().or(file.region.as_deref())
+            && (region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        {
+            bail!("region {region:?} is not a valid region name (lowercase letters, digits and hyphens)");
+        }
+        Ok(Config {
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT)),
+            s3_listen: match args.s3_listen.or(file.s3_listen) {
+                Some(a) => a,
+                None => default_addr(S3_LISTEN_DEFAULT)?,
+            },
+            admin_listen: match args.admin_listen.or(file.admin_listen) {
+                Some(a) => a,
+                None => default_addr(ADMIN_LISTEN_DEFAULT)?,
+            },
+            region: args.region.or(file.region),
+            domain: args.domain.or(file.domain).map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
+            tls,
+            shutdown_grace_seconds: file.shutdown_grace_seconds.unwrap_or(30),
+            dangerous_skip_fsync: args.dangerous_skip_fsync,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_defaults_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "data_dir = \"/srv/coffre\"\nregion = \"eu-west-3\"\ns3_listen = \"127.0.0.1:7000\"\n").unwrap();
+        let args = ServerArgs { config: Some(path.clone()), region: Some("eu-central-1".into()), ..Default::default() };
+        let c = Config::build(args).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/coffre"));
+        assert_eq!(c.region.as_deref(), Some("eu-central-1"));
+        assert_eq!(c.s3_listen.port(), 7000);
+        assert_eq!(c.admin_listen.to_string(), ADMIN_LISTEN_DEFAULT);
+        assert_eq!(c.tls, TlsMode::Off);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "data_dri = \"x\"\n").unwrap();
+        assert!(Config::build(ServerArgs { config: Some(path), ..Default::default() }).is_err());
+    }
+}

@@ -1,0 +1,176 @@
+//! `coffre server`: opens the engine, serves S3 (optionally over TLS) and the admin listener,
+//! and shuts down cleanly on SIGTERM/SIGINT: stop accepting, let in-flight requests finish
+//! within a bounded grace period, then exit. Every acknowledged write is already durable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use coffre_s3::{CoffreS3, Front, FrontConfig, FrontLimits, RootAuth};
+use coffre_store::{Store, StoreConfig};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Config, TlsMode};
+use crate::{credentials, tls};
+
+/// Largest request head (request line plus headers) accepted, in bytes. AWS documents 8 KiB
+/// of headers for PUT; the buffer leaves room for long presigned URLs.
+const REQUEST_HEAD_BYTES_MAX: usize = 64 * 1024;
+
+/// Largest file accepted by a browser-form upload (PostObject), which s3s buffers.
+const POST_OBJECT_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
+    let (root, generated) = credentials::load_or_create(&config.data_dir)?;
+    let store = Store::open(&StoreConfig {
+        data_dir: config.data_dir.clone(),
+        dangerous_skip_fsync: config.dangerous_skip_fsync,
+    })
+    .context("open the object engine")?;
+    if config.dangerous_skip_fsync {
+        tracing::warn!("fsync is OFF (benchmark-only setting): acknowledged writes can be lost");
+    }
+    let workers = store.spawn_workers();
+    let metrics = PrometheusBuilder::new().install_recorder().context("install the metrics recorder")?;
+
+    let s3 = CoffreS3::new(
+        Arc::clone(&store),
+        FrontConfig {
+            region: config.region.clone(),
+            owner_id: format!("{:x}", md5_of(root.access_key.as_bytes())),
+            owner_display_name: "coffre-root".to_owned(),
+        },
+    );
+    let mut builder = S3ServiceBuilder::new(s3);
+    builder.set_auth(RootAuth::new(root.access_key.clone(), root.secret_key.clone()));
+    if let Some(domain) = &config.domain {
+        builder.set_host(s3s::host::SingleDomain::new(domain).context("parse --domain")?);
+    }
+    let mut s3s_config = s3s::config::S3Config::default();
+    s3s_config.post_object_max_file_size = POST_OBJECT_BYTES_MAX;
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
+    let front = Front::new(builder.build(), FrontLimits { region: config.region.clone(), domain: config.domain.clone() });
+
+    let (acceptor, scheme) = match &config.tls {
+        TlsMode::Off => (None, "http"),
+        TlsMode::Files { cert, key } => (Some(tokio_rustls::TlsAcceptor::from(tls::server_config(cert, key)?)), "https"),
+        TlsMode::SelfSigned => {
+            let generated = tls::ensure_self_signed(&config.data_dir, config.domain.as_deref())?;
+            println!("TLS: self-signed certificate; CA file for clients: {} (AWS_CA_BUNDLE)", generated.ca.display());
+            (Some(tokio_rustls::TlsAcceptor::from(tls::server_config(&generated.cert, &generated.key)?)), "https")
+        }
+    };
+    let s3_listener = TcpListener::bind(config.s3_listen).await.with_context(|| format!("listen on {}", config.s3_listen))?;
+    let admin_listener =
+        TcpListener::bind(config.admin_listen).await.with_context(|| format!("listen on {}", config.admin_listen))?;
+    if generated {
+        println!("Root credentials generated (shown once, kept in {}/root-credentials.toml):", config.data_dir.display());
+        println!("  AWS_ACCESS_KEY_ID={}", root.access_key);
+        println!("  AWS_SECRET_ACCESS_KEY={}", root.secret_key);
+    }
+    println!(
+        "Coffre serving S3 on {scheme}://{} and admin on http://{} (data: {})",
+        s3_listener.local_addr()?,
+        admin_listener.local_addr()?,
+        config.data_dir.display()
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let admin = {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let app = crate::admin::router(metrics);
+            axum::serve(admin_listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        })
+    };
+
+    let graceful = GracefulShutdown::new();
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1().max_buf_size(REQUEST_HEAD_BYTES_MAX).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    let http = Arc::new(http);
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = s3_listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        // Small responses must not wait for the client's delayed ACK (FIELD-NOTES: 43 ms stalls).
+        let _ = stream.set_nodelay(true);
+        let front = front.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let front = front.clone();
+            async move { front.handle(req).await }
+        });
+        let http = Arc::clone(&http);
+        match &acceptor {
+            None => {
+                let conn = http.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else {
+                        return;
+                    };
+                    let conn = http.serve_connection(TokioIo::new(tls), service).into_owned();
+                    let _ = watcher.watch(conn).await;
+                });
+            }
+        }
+    }
+    println!("Shutting down: no new connections; waiting for in-flight requests");
+    drop(s3_listener);
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(seconds = grace.as_secs(), "in-flight requests did not finish within the grace period");
+    }
+    let _ = stop_tx.send(true);
+    let _ = admin.await;
+    workers.abort();
+    drop(store);
+    println!("Coffre stopped");
+    Ok(())
+}
+
+fn md5_of(data: &[u8]) -> u128 {
+    use md5::Digest as _;
+    u128::from_be_bytes(md5::Md5::digest(data).into())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
