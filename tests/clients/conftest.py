@@ -230,7 +230,9 @@ def server(tmp_path_factory) -> Server:
         admin_port = free_port()
     access_key = "CT" + secrets.token_hex(9).upper()
     secret_key = secrets.token_urlsafe(30)
-    env = dict(os.environ)
+    # Only the settings given here: no COFFRE_* (config file, region, data dir...) leaking
+    # in from the environment of whoever runs the tests.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COFFRE_")}
     env["COFFRE_ROOT_ACCESS_KEY"] = access_key
     env["COFFRE_ROOT_SECRET_KEY"] = secret_key
     env.setdefault("RUST_BACKTRACE", "1")

@@ -130,3 +130,19 @@ def test_mkdir_rmdir_bucket(rclone, s3):
     assert f"{name}/" in rclone("lsf", "coffre:").stdout.splitlines()
     rclone("rmdir", f"coffre:{name}")
     assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_special_character_names(rclone, bucket, tmp_path):
+    names = {
+        "with space.txt": b"1",
+        "unicode café 日本語.txt": b"2",
+        "plus+percent%25.txt": b"3",
+        "dir (copy)/semi;colon&amp=eq.txt": b"4",
+        "dir (copy)/quote'bracket[1].txt": b"5",
+    }
+    src = tmp_path / "src"
+    _tree(src, names)
+    rclone("sync", src, f"coffre:{bucket}/special")
+    assert rclone.lsf(f"coffre:{bucket}/special") == sorted(names)
+    p = rclone("check", "--download", src, f"coffre:{bucket}/special")
+    assert "0 differences found" in p.stderr, p.stderr

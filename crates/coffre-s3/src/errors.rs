@@ -16,20 +16,34 @@ pub fn to_s3(err: StoreError) -> S3Error {
             BucketAlreadyOwnedByYou,
             "Your previous request to create the named bucket succeeded and you already own it."
         ),
-        E::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
+        E::BucketNotEmpty => s3_error!(
+            BucketNotEmpty,
+            "The bucket you tried to delete is not empty"
+        ),
         E::EntityTooSmall { .. } => S3Error::with_message(
             S3ErrorCode::EntityTooSmall,
             "Your proposed upload is smaller than the minimum allowed object size.",
         ),
         E::EntityTooLarge => {
-            s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size.")
+            s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed object size."
+            )
         }
         E::IncompleteBody => S3Error::with_message(S3ErrorCode::IncompleteBody, err.to_string()),
-        E::InvalidArgument { message } => S3Error::with_message(S3ErrorCode::InvalidArgument, message),
-        E::InvalidBucketName { .. } => S3Error::with_message(S3ErrorCode::InvalidBucketName, err.to_string()),
-        E::InvalidDigest { .. } => S3Error::with_message(S3ErrorCode::InvalidDigest, err.to_string()),
+        E::InvalidArgument { message } => {
+            S3Error::with_message(S3ErrorCode::InvalidArgument, message)
+        }
+        E::InvalidBucketName { .. } => {
+            S3Error::with_message(S3ErrorCode::InvalidBucketName, err.to_string())
+        }
+        E::InvalidDigest { .. } => {
+            S3Error::with_message(S3ErrorCode::InvalidDigest, err.to_string())
+        }
         E::InvalidPart => S3Error::with_message(S3ErrorCode::InvalidPart, err.to_string()),
-        E::InvalidPartOrder => S3Error::with_message(S3ErrorCode::InvalidPartOrder, err.to_string()),
+        E::InvalidPartOrder => {
+            S3Error::with_message(S3ErrorCode::InvalidPartOrder, err.to_string())
+        }
         E::InvalidRange { object_size } => {
             let mut e = s3_error!(InvalidRange, "The requested range is not satisfiable");
             let mut headers = http::HeaderMap::new();
@@ -40,7 +54,9 @@ pub fn to_s3(err: StoreError) -> S3Error {
             e
         }
         E::KeyTooLong => s3_error!(KeyTooLongError, "Your key is too long"),
-        E::MetadataTooLarge => S3Error::with_message(S3ErrorCode::MetadataTooLarge, err.to_string()),
+        E::MetadataTooLarge => {
+            S3Error::with_message(S3ErrorCode::MetadataTooLarge, err.to_string())
+        }
         E::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
         E::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
         E::NoSuchUpload => s3_error!(
@@ -49,30 +65,57 @@ pub fn to_s3(err: StoreError) -> S3Error {
         ),
         E::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
         E::PreconditionFailed => {
-            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+            s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            )
         }
-        E::ConditionalRequestConflict => S3Error::with_message(S3ErrorCode::ConditionalRequestConflict, err.to_string()),
+        E::ConditionalRequestConflict => {
+            S3Error::with_message(S3ErrorCode::ConditionalRequestConflict, err.to_string())
+        }
         E::Body(source) => body_error(source),
         E::ShuttingDown => s3_error!(ServiceUnavailable, "The server is shutting down; retry."),
         E::Corrupt { .. } | E::Io { .. } | E::Meta(_) => {
             tracing::error!(error = %err, "internal error");
-            s3_error!(InternalError, "We encountered an internal error. Please try again.")
+            s3_error!(
+                InternalError,
+                "We encountered an internal error. Please try again."
+            )
         }
     }
 }
 
-/// A failed request body: an S3 error raised while decoding it (a bad chunk signature, say)
-/// is passed through; anything else means the body ended early.
+/// A failed request body. An S3 error raised while decoding it is passed through. s3s keeps
+/// its body-decoding error types private, so the SigV4 payload failures are recognised by
+/// their stable `Display` names; anything else means the body ended early.
 fn body_error(source: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
-    match source.downcast::<S3Error>() {
-        Ok(e) => *e,
-        Err(other) => {
-            tracing::debug!(error = %other, "request body failed");
-            s3_error!(
-                IncompleteBody,
-                "You did not provide the number of bytes specified by the Content-Length HTTP header."
-            )
-        }
+    let source = match source.downcast::<S3Error>() {
+        Ok(e) => return *e,
+        Err(other) => other,
+    };
+    let text = source.to_string();
+    tracing::debug!(error = %text, "request body failed");
+    if text.contains("SignatureMismatch") {
+        s3_error!(
+            SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        )
+    } else if text.contains("Sha256Mismatch") {
+        custom(
+            "XAmzContentSHA256Mismatch",
+            http::StatusCode::BAD_REQUEST,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
+    } else if text.contains("FormatError")
+        || text.contains("TooLarge")
+        || text.contains("TooManyTrailerHeaders")
+    {
+        s3_error!(InvalidRequest, "The aws-chunked body is malformed")
+    } else {
+        s3_error!(
+            IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header."
+        )
     }
 }
 
@@ -89,7 +132,11 @@ impl<T> StoreResultExt<T> for Result<T, StoreError> {
 }
 
 /// An S3 error whose code s3s does not know, with its HTTP status.
-pub fn custom(code: &'static str, status: http::StatusCode, message: impl Into<std::borrow::Cow<'static, str>>) -> S3Error {
+pub fn custom(
+    code: &'static str,
+    status: http::StatusCode,
+    message: impl Into<std::borrow::Cow<'static, str>>,
+) -> S3Error {
     let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
     e.set_status_code(status);
     e

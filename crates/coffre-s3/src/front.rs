@@ -38,7 +38,10 @@ pub struct Front {
 impl Front {
     /// Wraps an s3s service.
     pub fn new(inner: S3Service, limits: FrontLimits) -> Front {
-        Front { inner, limits: Arc::new(limits) }
+        Front {
+            inner,
+            limits: Arc::new(limits),
+        }
     }
 
     /// Handles one request.
@@ -64,17 +67,29 @@ impl Front {
         metrics::counter!("coffre_s3_requests_total", "operation" => operation, "status" => status.clone()).increment(1);
         metrics::histogram!("coffre_s3_request_duration_seconds", "operation" => operation, "status" => status)
             .record(started.elapsed().as_secs_f64());
-        metrics::counter!("coffre_s3_received_bytes_total", "operation" => operation).increment(bytes_in);
-        metrics::counter!("coffre_s3_sent_bytes_total", "operation" => operation).increment(bytes_out);
+        metrics::counter!("coffre_s3_received_bytes_total", "operation" => operation)
+            .increment(bytes_in);
+        metrics::counter!("coffre_s3_sent_bytes_total", "operation" => operation)
+            .increment(bytes_out);
         Ok(response)
     }
 
     fn precheck(&self, req: &Request<Incoming>) -> Option<S3Error> {
-        let auth = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let auth = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         let query = req.uri().query().unwrap_or_default();
-        let params: Vec<(String, String)> =
-            form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
         let sigv2 = (auth.starts_with("AWS ") && !auth.starts_with("AWS4-"))
             || (param("AWSAccessKeyId").is_some() && param("Signature").is_some());
         if sigv2 {
@@ -97,14 +112,18 @@ impl Front {
         }
         let region = self.limits.region.as_deref()?;
         let credential = param("X-Amz-Credential").map(str::to_owned).or_else(|| {
-            auth.split("Credential=").nth(1).map(|c| c.split(',').next().unwrap_or_default().to_owned())
+            auth.split("Credential=")
+                .nth(1)
+                .map(|c| c.split(',').next().unwrap_or_default().to_owned())
         })?;
         // access-key/date/region/service/aws4_request
         let signed_region = credential.split('/').nth(2)?;
         if signed_region != region {
             return Some(S3Error::with_message(
                 S3ErrorCode::AuthorizationHeaderMalformed,
-                format!("The authorization header is malformed; the region '{signed_region}' is wrong; expecting '{region}'"),
+                format!(
+                    "The authorization header is malformed; the region '{signed_region}' is wrong; expecting '{region}'"
+                ),
             ));
         }
         None
@@ -112,7 +131,8 @@ impl Front {
 }
 
 fn render(err: S3Error) -> Result<Response<Body>, HttpError> {
-    err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))
+    err.to_http_response()
+        .map_err(|e| HttpError::new(Box::new(e)))
 }
 
 fn content_length(headers: &http::HeaderMap) -> u64 {
@@ -127,7 +147,12 @@ fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     // RandomState is seeded per process and per instance: enough for request ids.
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.finish()
 }
 
@@ -135,7 +160,11 @@ fn rand_u64() -> u64 {
 pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str {
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or_default();
-    let has = |name: &str| query.split('&').any(|kv| kv.split('=').next() == Some(name));
+    let has = |name: &str| {
+        query
+            .split('&')
+            .any(|kv| kv.split('=').next() == Some(name))
+    };
     let virtual_host = domain.is_some_and(|d| {
         req.headers()
             .get(http::header::HOST)
@@ -165,7 +194,15 @@ pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str
             Method::GET if has("versions") => "ListObjectVersions",
             Method::GET if has("uploads") => "ListMultipartUploads",
             Method::GET if has("list-type") => "ListObjectsV2",
-            Method::GET if query.is_empty() || has("prefix") || has("marker") || has("delimiter") || has("max-keys") => "ListObjects",
+            Method::GET
+                if query.is_empty()
+                    || has("prefix")
+                    || has("marker")
+                    || has("delimiter")
+                    || has("max-keys") =>
+            {
+                "ListObjects"
+            }
             Method::PUT if query.is_empty() => "CreateBucket",
             Method::DELETE if query.is_empty() => "DeleteBucket",
             Method::HEAD => "HeadBucket",
@@ -176,7 +213,15 @@ pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str
         (true, true) => match *m {
             Method::GET if has("uploadId") => "ListParts",
             Method::GET if has("tagging") => "GetObjectTagging",
-            Method::GET if has("acl") || has("attributes") || has("retention") || has("legal-hold") || has("torrent") => "OtherObjectOperation",
+            Method::GET
+                if has("acl")
+                    || has("attributes")
+                    || has("retention")
+                    || has("legal-hold")
+                    || has("torrent") =>
+            {
+                "OtherObjectOperation"
+            }
             Method::GET => "GetObject",
             Method::HEAD => "HeadObject",
             Method::PUT if has("partNumber") && copy => "UploadPartCopy",
@@ -208,7 +253,10 @@ mod tests {
         assert_eq!(op(Method::GET, "/"), "ListBuckets");
         assert_eq!(op(Method::GET, "/b?list-type=2"), "ListObjectsV2");
         assert_eq!(op(Method::PUT, "/b/k"), "PutObject");
-        assert_eq!(op(Method::PUT, "/b/k?partNumber=1&uploadId=x"), "UploadPart");
+        assert_eq!(
+            op(Method::PUT, "/b/k?partNumber=1&uploadId=x"),
+            "UploadPart"
+        );
         assert_eq!(op(Method::POST, "/b/k?uploads"), "CreateMultipartUpload");
         assert_eq!(op(Method::DELETE, "/b"), "DeleteBucket");
     }

@@ -8,9 +8,11 @@ pub mod auth;
 pub mod convert;
 pub mod errors;
 pub mod front;
+pub mod host;
 pub mod request;
 pub mod service;
 
 pub use crate::auth::RootAuth;
 pub use crate::front::{Front, FrontLimits};
+pub use crate::host::BucketDomain;
 pub use crate::service::{CoffreS3, FrontConfig};

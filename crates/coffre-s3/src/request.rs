@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use coffre_store::checksum::ContentDigests;
-use coffre_store::limits::{TAG_KEY_CHARS_MAX, TAG_VALUE_CHARS_MAX, TAGS_PER_OBJECT_MAX, USER_METADATA_BYTES_MAX};
+use coffre_store::limits::{
+    TAG_KEY_CHARS_MAX, TAG_VALUE_CHARS_MAX, TAGS_PER_OBJECT_MAX, USER_METADATA_BYTES_MAX,
+};
 use coffre_store::{ChecksumAlgorithm, ObjectRecord, StoreError, WriteCondition};
 use http::HeaderMap;
 use s3s::dto::{ETagCondition, Timestamp};
@@ -42,7 +44,10 @@ pub fn checksum_request(headers: &HeaderMap) -> S3Result<ChecksumRequest> {
     for (name, algorithm) in CHECKSUM_HEADERS {
         if let Some(value) = header(headers, name) {
             if req.algorithm.is_some() {
-                return Err(s3_error!(InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."));
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+                ));
             }
             req.algorithm = Some(algorithm);
             req.header_value = Some(value.to_owned());
@@ -53,16 +58,28 @@ pub fn checksum_request(headers: &HeaderMap) -> S3Result<ChecksumRequest> {
         let (name, algorithm) = CHECKSUM_HEADERS
             .iter()
             .find(|(n, _)| *n == trailer)
-            .ok_or_else(|| s3_error!(InvalidRequest, "The value specified in the x-amz-trailer header is not supported"))?;
+            .ok_or_else(|| {
+                s3_error!(
+                    InvalidRequest,
+                    "The value specified in the x-amz-trailer header is not supported"
+                )
+            })?;
         if req.algorithm.is_some_and(|a| a != *algorithm) {
-            return Err(s3_error!(InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."));
+            return Err(s3_error!(
+                InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+            ));
         }
         req.algorithm = Some(*algorithm);
         req.trailer = Some(name);
     }
     if let Some(sdk) = header(headers, "x-amz-sdk-checksum-algorithm") {
-        let algorithm = ChecksumAlgorithm::parse(sdk)
-            .ok_or_else(|| s3_error!(InvalidRequest, "Value for x-amz-sdk-checksum-algorithm header is invalid."))?;
+        let algorithm = ChecksumAlgorithm::parse(sdk).ok_or_else(|| {
+            s3_error!(
+                InvalidRequest,
+                "Value for x-amz-sdk-checksum-algorithm header is invalid."
+            )
+        })?;
         match req.algorithm {
             None => req.algorithm = Some(algorithm),
             Some(a) if a == algorithm => {}
@@ -88,7 +105,9 @@ pub fn verify_digests(
     if let Some(md5) = content_md5 {
         digests.verify_md5(md5).map_err(to_s3)?;
     }
-    let Some(algorithm) = checksum.algorithm else { return Ok(()) };
+    let Some(algorithm) = checksum.algorithm else {
+        return Ok(());
+    };
     let value = match (&checksum.header_value, checksum.trailer) {
         (Some(v), _) => Some(v.clone()),
         (None, Some(name)) => trailers
@@ -100,7 +119,10 @@ pub fn verify_digests(
         Some(v) => digests.verify(algorithm, &v).map_err(|e| match e {
             StoreError::BadDigest { .. } => S3Error::with_message(
                 S3ErrorCode::BadDigest,
-                format!("The {} you specified did not match the calculated checksum.", algorithm.name()),
+                format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    algorithm.name()
+                ),
             ),
             other => to_s3(other),
         }),
@@ -117,7 +139,11 @@ pub fn verify_length(headers: &HeaderMap, received: u64) -> S3Result<()> {
     let announced = header(headers, "x-amz-decoded-content-length").or_else(|| {
         let encoded = header(headers, "content-encoding").unwrap_or_default();
         // With aws-chunked framing, Content-Length counts the framing, not the data.
-        if encoded.contains("aws-chunked") { None } else { header(headers, "content-length") }
+        if encoded.contains("aws-chunked") {
+            None
+        } else {
+            header(headers, "content-length")
+        }
     });
     if let Some(n) = announced.and_then(|v| v.trim().parse::<u64>().ok())
         && n != received
@@ -132,8 +158,11 @@ pub fn verify_length(headers: &HeaderMap, received: u64) -> S3Result<()> {
 
 /// User metadata (`x-amz-meta-*`), size-checked: names plus values at most 2 KiB.
 pub fn user_metadata(metadata: Option<s3s::dto::Metadata>) -> S3Result<BTreeMap<String, String>> {
-    let map: BTreeMap<String, String> =
-        metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    let map: BTreeMap<String, String> = metadata
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
     let size: usize = map.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > USER_METADATA_BYTES_MAX {
         return Err(to_s3(StoreError::MetadataTooLarge));
@@ -148,7 +177,11 @@ fn invalid_tag(message: &str) -> S3Error {
 /// Validates a tag set: at most 10 tags, unique keys, key ≤ 128 and value ≤ 256 characters.
 pub fn validate_tags(tags: Vec<(String, String)>) -> S3Result<Vec<(String, String)>> {
     if tags.len() > TAGS_PER_OBJECT_MAX {
-        return Err(crate::errors::custom("BadRequest", http::StatusCode::BAD_REQUEST, "Object tags cannot be greater than 10"));
+        return Err(crate::errors::custom(
+            "BadRequest",
+            http::StatusCode::BAD_REQUEST,
+            "Object tags cannot be greater than 10",
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for (k, v) in &tags {
@@ -159,7 +192,9 @@ pub fn validate_tags(tags: Vec<(String, String)>) -> S3Result<Vec<(String, Strin
             return Err(invalid_tag("The TagValue you have provided is invalid"));
         }
         if !seen.insert(k.as_str()) {
-            return Err(invalid_tag("Cannot provide multiple Tags with the same key"));
+            return Err(invalid_tag(
+                "Cannot provide multiple Tags with the same key",
+            ));
         }
     }
     Ok(tags)
@@ -167,13 +202,20 @@ pub fn validate_tags(tags: Vec<(String, String)>) -> S3Result<Vec<(String, Strin
 
 /// Parses `x-amz-tagging` (URL query form, `k1=v1&k2=v2`).
 pub fn parse_tagging_header(value: Option<&str>) -> S3Result<Vec<(String, String)>> {
-    let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(Vec::new()) };
-    let tags = form_urlencoded::parse(value.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let tags = form_urlencoded::parse(value.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     validate_tags(tags)
 }
 
 /// The condition of a conditional write (`If-None-Match: *`, `If-Match`).
-pub fn write_condition(if_match: Option<&ETagCondition>, if_none_match: Option<&ETagCondition>) -> S3Result<WriteCondition> {
+pub fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<WriteCondition> {
     match (if_match, if_none_match) {
         (None, None) => Ok(WriteCondition::None),
         (Some(_), Some(_)) => Err(s3_error!(
@@ -219,12 +261,18 @@ pub fn read_conditions(
     let seconds = |t: &Timestamp| time::OffsetDateTime::from(t.clone()).unix_timestamp();
     if let Some(c) = if_match {
         if !etag_matches(c, &record.etag) {
-            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
         }
     } else if let Some(t) = if_unmodified_since
         && modified_s > seconds(t)
     {
-        return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+        return Err(s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ));
     }
     if let Some(c) = if_none_match {
         if etag_matches(c, &record.etag) {

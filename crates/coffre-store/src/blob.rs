@@ -55,7 +55,11 @@ pub struct StagedData {
 
 enum StagedBody {
     Inline(Vec<u8>),
-    File { id: ChunkId, tmp_path: PathBuf, published: bool },
+    File {
+        id: ChunkId,
+        tmp_path: PathBuf,
+        published: bool,
+    },
 }
 
 impl StagedData {
@@ -74,7 +78,12 @@ impl StagedData {
 
 impl Drop for StagedData {
     fn drop(&mut self) {
-        if let StagedBody::File { tmp_path, published: false, .. } = &self.body {
+        if let StagedBody::File {
+            tmp_path,
+            published: false,
+            ..
+        } = &self.body
+        {
             let _ = std::fs::remove_file(tmp_path);
         }
     }
@@ -86,12 +95,19 @@ impl BlobStore {
     pub fn open(root: &Path, fsync: bool) -> StoreResult<BlobStore> {
         let tmp_dir = root.join("tmp");
         let chunks_dir = root.join("chunks");
-        std::fs::create_dir_all(&chunks_dir).map_err(StoreError::io("create the chunks directory"))?;
+        std::fs::create_dir_all(&chunks_dir)
+            .map_err(StoreError::io("create the chunks directory"))?;
         if tmp_dir.exists() {
-            std::fs::remove_dir_all(&tmp_dir).map_err(StoreError::io("empty the temporary directory"))?;
+            std::fs::remove_dir_all(&tmp_dir)
+                .map_err(StoreError::io("empty the temporary directory"))?;
         }
-        std::fs::create_dir_all(&tmp_dir).map_err(StoreError::io("create the temporary directory"))?;
-        Ok(BlobStore { tmp_dir, chunks_dir, fsync })
+        std::fs::create_dir_all(&tmp_dir)
+            .map_err(StoreError::io("create the temporary directory"))?;
+        Ok(BlobStore {
+            tmp_dir,
+            chunks_dir,
+            fsync,
+        })
     }
 
     fn chunk_path(&self, id: ChunkId) -> PathBuf {
@@ -130,10 +146,17 @@ impl BlobStore {
             if staged.is_none() && (!inline_allowed || buffer.len() > INLINE_OBJECT_BYTES_MAX) {
                 let id = ChunkId::generate();
                 let tmp_path = self.tmp_dir.join(id.to_hex());
-                handle = Some(std::fs::File::create(&tmp_path).map_err(StoreError::io("create a temporary file"))?);
+                handle = Some(
+                    std::fs::File::create(&tmp_path)
+                        .map_err(StoreError::io("create a temporary file"))?,
+                );
                 staged = Some(StagedData {
                     digests: ContentHasher::new(None).finalize(),
-                    body: StagedBody::File { id, tmp_path, published: false },
+                    body: StagedBody::File {
+                        id,
+                        tmp_path,
+                        published: false,
+                    },
                 });
             }
             if buffer.len() >= WRITE_BUFFER_BYTES
@@ -148,13 +171,19 @@ impl BlobStore {
         }
         let (Some(mut staged), Some(f)) = (staged, handle) else {
             hasher.update(&buffer);
-            return Ok(StagedData { digests: hasher.finalize(), body: StagedBody::Inline(buffer) });
+            return Ok(StagedData {
+                digests: hasher.finalize(),
+                body: StagedBody::Inline(buffer),
+            });
         };
         let (f, h, _) = write_and_hash(f, hasher, buffer).await?;
         if self.fsync {
             tokio::task::spawn_blocking(move || f.sync_data())
                 .await
-                .map_err(|e| StoreError::Io { context: "sync a temporary file", source: io::Error::other(e) })?
+                .map_err(|e| StoreError::Io {
+                    context: "sync a temporary file",
+                    source: io::Error::other(e),
+                })?
                 .map_err(StoreError::io("sync a temporary file"))?;
         }
         staged.digests = h.finalize();
@@ -165,7 +194,12 @@ impl BlobStore {
     /// `None` for inline data.
     pub(crate) async fn publish(&self, staged: &mut StagedData) -> StoreResult<Option<ChunkRef>> {
         let size_bytes = staged.size_bytes();
-        let StagedBody::File { id, tmp_path, published } = &mut staged.body else {
+        let StagedBody::File {
+            id,
+            tmp_path,
+            published,
+        } = &mut staged.body
+        else {
             return Ok(None);
         };
         let final_path = self.chunk_path(*id);
@@ -173,7 +207,9 @@ impl BlobStore {
         let fsync = self.fsync;
         let chunks_dir = self.chunks_dir.clone();
         tokio::task::spawn_blocking(move || -> io::Result<()> {
-            let dir = final_path.parent().ok_or_else(|| io::Error::other("chunk path has no parent"))?;
+            let dir = final_path
+                .parent()
+                .ok_or_else(|| io::Error::other("chunk path has no parent"))?;
             if !dir.exists() {
                 std::fs::create_dir_all(dir)?;
                 if fsync {
@@ -191,14 +227,24 @@ impl BlobStore {
             Ok(())
         })
         .await
-        .map_err(|e| StoreError::Io { context: "publish a chunk", source: io::Error::other(e) })?
+        .map_err(|e| StoreError::Io {
+            context: "publish a chunk",
+            source: io::Error::other(e),
+        })?
         .map_err(StoreError::io("publish a chunk"))?;
         *published = true;
-        Ok(Some(ChunkRef { id: *id, size_bytes }))
+        Ok(Some(ChunkRef {
+            id: *id,
+            size_bytes,
+        }))
     }
 
     /// Streams `range` (in object coordinates) out of the chunks that make up an object.
-    pub fn read(&self, chunks: &[ChunkRef], range: Range<u64>) -> impl Stream<Item = io::Result<Bytes>> + Send + Sync + 'static {
+    pub fn read(
+        &self,
+        chunks: &[ChunkRef],
+        range: Range<u64>,
+    ) -> impl Stream<Item = io::Result<Bytes>> + Send + Sync + 'static {
         // Plan which byte range of which file each piece comes from.
         let mut plan = Vec::new();
         let mut offset = 0u64;
@@ -214,7 +260,10 @@ impl BlobStore {
             .then(|(path, skip, len)| async move {
                 let mut file = tokio::fs::File::open(&path).await?;
                 file.seek(io::SeekFrom::Start(skip)).await?;
-                Ok::<_, io::Error>(tokio_util::io::ReaderStream::with_capacity(file.take(len), READ_BUFFER_BYTES))
+                Ok::<_, io::Error>(tokio_util::io::ReaderStream::with_capacity(
+                    file.take(len),
+                    READ_BUFFER_BYTES,
+                ))
             })
             .flat_map(|opened| match opened {
                 Ok(stream) => stream.left_stream(),
@@ -227,13 +276,20 @@ impl BlobStore {
         match tokio::fs::remove_file(self.chunk_path(id)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io { context: "delete a chunk", source: e }),
+            Err(e) => Err(StoreError::Io {
+                context: "delete a chunk",
+                source: e,
+            }),
         }
     }
 
     /// Deletes chunk files that no metadata knows and that predate `started`: orphans of writes
     /// interrupted by a crash. Returns how many were removed.
-    pub fn sweep_orphans(&self, known: &HashSet<ChunkId>, started: SystemTime) -> StoreResult<usize> {
+    pub fn sweep_orphans(
+        &self,
+        known: &HashSet<ChunkId>,
+        started: SystemTime,
+    ) -> StoreResult<usize> {
         let mut removed = 0;
         let walk = |dir: &Path| -> io::Result<Vec<PathBuf>> {
             let mut out = Vec::new();
@@ -248,13 +304,19 @@ impl BlobStore {
             for level2 in level2s {
                 let Ok(files) = walk(&level2) else { continue };
                 for file in files {
-                    let Some(id) = file.file_name().and_then(|n| n.to_str()).and_then(ChunkId::from_hex) else {
+                    let Some(id) = file
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(ChunkId::from_hex)
+                    else {
                         continue;
                     };
                     if known.contains(&id) {
                         continue;
                     }
-                    let old = std::fs::metadata(&file).and_then(|m| m.modified()).is_ok_and(|m| m < started);
+                    let old = std::fs::metadata(&file)
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|m| m < started);
                     if old && std::fs::remove_file(&file).is_ok() {
                         removed += 1;
                     }
@@ -282,6 +344,9 @@ async fn write_and_hash(
         Ok((file, hasher, buffer))
     })
     .await
-    .map_err(|e| StoreError::Io { context: "write a temporary file", source: io::Error::other(e) })?
+    .map_err(|e| StoreError::Io {
+        context: "write a temporary file",
+        source: io::Error::other(e),
+    })?
     .map_err(StoreError::io("write a temporary file"))
 }

@@ -48,7 +48,9 @@ pub enum StoreError {
         algorithm: &'static str,
     },
     /// A part listed in CompleteMultipartUpload is missing or its ETag differs.
-    #[error("one or more of the specified parts could not be found or its entity tag did not match")]
+    #[error(
+        "one or more of the specified parts could not be found or its entity tag did not match"
+    )]
     InvalidPart,
     /// The parts of CompleteMultipartUpload are not in ascending order.
     #[error("the list of parts was not in ascending order")]
@@ -117,7 +119,9 @@ impl StoreError {
 
     /// Shorthand for [`StoreError::InvalidArgument`].
     pub fn invalid_argument(message: impl Into<String>) -> StoreError {
-        StoreError::InvalidArgument { message: message.into() }
+        StoreError::InvalidArgument {
+            message: message.into(),
+        }
     }
 }
 

@@ -23,9 +23,12 @@ impl BucketName {
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
         {
-            return invalid("bucket names can consist only of lowercase letters, numbers, dots and hyphens");
+            return invalid(
+                "bucket names can consist only of lowercase letters, numbers, dots and hyphens",
+            );
         }
-        let alnum = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let alnum =
+            |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         if !alnum(bytes.first()) || !alnum(bytes.last()) {
             return invalid("bucket names must begin and end with a letter or number");
         }
@@ -35,10 +38,17 @@ impl BucketName {
         if name.parse::<std::net::Ipv4Addr>().is_ok() {
             return invalid("bucket names must not be formatted as an IP address");
         }
-        if name.starts_with("xn--") || name.starts_with("sthree-") || name.starts_with("amzn-s3-demo-") {
+        if name.starts_with("xn--")
+            || name.starts_with("sthree-")
+            || name.starts_with("amzn-s3-demo-")
+        {
             return invalid("bucket names must not start with a reserved prefix");
         }
-        if name.ends_with("-s3alias") || name.ends_with("--ol-s3") || name.ends_with(".mrap") || name.ends_with("--x-s3") {
+        if name.ends_with("-s3alias")
+            || name.ends_with("--ol-s3")
+            || name.ends_with(".mrap")
+            || name.ends_with("--x-s3")
+        {
             return invalid("bucket names must not end with a reserved suffix");
         }
         Ok(BucketName(name.to_owned()))
@@ -65,7 +75,9 @@ impl ObjectKey {
     /// Parses an object key.
     pub fn parse(key: &str) -> StoreResult<ObjectKey> {
         if key.is_empty() {
-            return Err(StoreError::invalid_argument("object keys must not be empty"));
+            return Err(StoreError::invalid_argument(
+                "object keys must not be empty",
+            ));
         }
         if key.len() > KEY_LENGTH_BYTES_MAX {
             return Err(StoreError::KeyTooLong);
@@ -93,7 +105,11 @@ pub struct UploadId(String);
 impl UploadId {
     /// Parses an upload id received from a client.
     pub fn parse(id: &str) -> StoreResult<UploadId> {
-        if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             Ok(UploadId(id.to_owned()))
         } else {
             Err(StoreError::NoSuchUpload)
@@ -137,10 +153,26 @@ mod tests {
 
     #[test]
     fn bucket_names_follow_aws_rules() {
-        for good in ["abc", "my-bucket.eu", "a1b2c3", "bucket-with-63-chars-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
+        for good in [
+            "abc",
+            "my-bucket.eu",
+            "a1b2c3",
+            "bucket-with-63-chars-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
             assert!(BucketName::parse(good).is_ok(), "{good}");
         }
-        for bad in ["ab", "Abc", "-abc", "abc-", "a..b", "192.168.1.1", "xn--abc", "abc-s3alias", "a_b", ""] {
+        for bad in [
+            "ab",
+            "Abc",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "xn--abc",
+            "abc-s3alias",
+            "a_b",
+            "",
+        ] {
             assert!(BucketName::parse(bad).is_err(), "{bad}");
         }
     }
@@ -148,7 +180,10 @@ mod tests {
     #[test]
     fn keys_are_limited_to_1024_bytes() {
         assert!(ObjectKey::parse(&"k".repeat(1024)).is_ok());
-        assert!(matches!(ObjectKey::parse(&"k".repeat(1025)), Err(StoreError::KeyTooLong)));
+        assert!(matches!(
+            ObjectKey::parse(&"k".repeat(1025)),
+            Err(StoreError::KeyTooLong)
+        ));
         assert!(ObjectKey::parse("").is_err());
     }
 

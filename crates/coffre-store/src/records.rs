@@ -34,8 +34,12 @@ pub(crate) fn encode<T: Serialize>(record: &T, payload: &[u8]) -> Vec<u8> {
 
 /// Decodes a record, verifying its checksum; returns the record and its payload.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<(T, &[u8])> {
-    let corrupt = |what: &str| StoreError::Corrupt { what: format!("metadata record: {what}") };
-    let (body, crc) = bytes.split_at_checked(bytes.len().saturating_sub(4)).ok_or_else(|| corrupt("too short"))?;
+    let corrupt = |what: &str| StoreError::Corrupt {
+        what: format!("metadata record: {what}"),
+    };
+    let (body, crc) = bytes
+        .split_at_checked(bytes.len().saturating_sub(4))
+        .ok_or_else(|| corrupt("too short"))?;
     let crc = u32::from_le_bytes(crc.try_into().map_err(|_| corrupt("too short"))?);
     if record_crc(body) != crc {
         return Err(corrupt("checksum mismatch"));
@@ -44,9 +48,13 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<(T, &[u8]
     if version != RECORD_FORMAT_V1 {
         return Err(corrupt("unknown format version"));
     }
-    let (len, rest) = rest.split_at_checked(4).ok_or_else(|| corrupt("truncated header"))?;
+    let (len, rest) = rest
+        .split_at_checked(4)
+        .ok_or_else(|| corrupt("truncated header"))?;
     let len = u32::from_le_bytes(len.try_into().map_err(|_| corrupt("truncated header"))?) as usize;
-    let (json, payload) = rest.split_at_checked(len).ok_or_else(|| corrupt("truncated body"))?;
+    let (json, payload) = rest
+        .split_at_checked(len)
+        .ok_or_else(|| corrupt("truncated body"))?;
     let record = serde_json::from_slice(json).map_err(|e| corrupt(&e.to_string()))?;
     Ok((record, payload))
 }
@@ -216,13 +224,19 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_detect_damage() {
-        let rec = BucketRecord { created_ns: 42, location: Some("eu-west-3".into()) };
+        let rec = BucketRecord {
+            created_ns: 42,
+            location: Some("eu-west-3".into()),
+        };
         let mut bytes = encode(&rec, b"payload");
         let (back, payload): (BucketRecord, _) = decode(&bytes).unwrap();
         assert_eq!(back.created_ns, 42);
         assert_eq!(payload, b"payload");
         bytes[3] ^= 1;
-        assert!(matches!(decode::<BucketRecord>(&bytes), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            decode::<BucketRecord>(&bytes),
+            Err(StoreError::Corrupt { .. })
+        ));
         assert!(decode::<BucketRecord>(&[1, 2]).is_err());
     }
 

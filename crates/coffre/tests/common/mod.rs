@@ -1,0 +1,302 @@
+//! Black-box test harness: starts the real `coffre` binary on loopback with a temporary data
+//! directory (ports chosen by the kernel and read back from the server's start-up line) and
+//! builds aws-sdk-s3 clients at their default settings against it.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY: &str = "COFFRETESTKEY";
+pub const SECRET_KEY: &str = "coffre-test-secret-key";
+pub const REGION: &str = "eu-west-3";
+
+/// A running `coffre server`.
+pub struct Server {
+    child: Option<Child>,
+    dir: Option<tempfile::TempDir>,
+    data_dir: PathBuf,
+    pub s3_addr: String,
+    pub admin_addr: String,
+    pub https: bool,
+    args: Vec<String>,
+    log_path: PathBuf,
+    /// Log lines at WARN or ERROR that a test expects (e.g. after a crash).
+    pub allowed_log: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server over plain HTTP with a fresh data directory.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra flags.
+    pub fn start_with(args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let mut server = Server {
+            child: None,
+            data_dir,
+            log_path: dir.path().join("server.log"),
+            dir: Some(dir),
+            s3_addr: String::new(),
+            admin_addr: String::new(),
+            https: args.contains(&"--tls-self-signed"),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            allowed_log: Vec::new(),
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_coffre"))
+            .arg("server")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args([
+                "--s3-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .args(&self.args)
+            .env("COFFRE_ROOT_ACCESS_KEY", ACCESS_KEY)
+            .env("COFFRE_ROOT_SECRET_KEY", SECRET_KEY)
+            .env("COFFRE_LOG", "info,s3s=off")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start coffre");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "server did not report its addresses; log:\n{}",
+                    std::fs::read_to_string(&self.log_path).unwrap_or_default()
+                )
+            });
+            // "Coffre serving S3 on http://127.0.0.1:PORT and admin on http://127.0.0.1:PORT (data: ...)"
+            if let Some(rest) = line.strip_prefix("Coffre serving S3 on ") {
+                let mut words = rest.split_whitespace();
+                let s3 = words.next().unwrap();
+                let admin = words.nth(3).unwrap();
+                self.s3_addr = s3.split("://").nth(1).unwrap().to_owned();
+                self.admin_addr = admin.split("://").nth(1).unwrap().to_owned();
+                break;
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        self.child = Some(child);
+        self.wait_healthy();
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(mut s) = std::net::TcpStream::connect(&self.admin_addr) {
+                use std::io::{Read, Write};
+                let _ = s.write_all(b"GET /health HTTP/1.0\r\n\r\n");
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                if out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server never became healthy");
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.https { "https" } else { "http" },
+            self.s3_addr
+        )
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// SIGKILL: the crash every acknowledged write must survive.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        let mut c = self.child.take()?;
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .unwrap();
+        Some(c.wait().unwrap())
+    }
+
+    /// Starts the server again on the same data directory.
+    pub fn restart(&mut self) {
+        self.terminate();
+        self.spawn();
+    }
+
+    /// Starts the server again after a crash.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none());
+        self.spawn();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub async fn client(&self) -> aws_sdk_s3::Client {
+        client_for(&self.endpoint(), ACCESS_KEY, SECRET_KEY).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(format!("http://{}{}", self.admin_addr, path))
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let status = self.terminate();
+        if std::thread::panicking() {
+            eprintln!("server log:\n{}", self.log());
+            return;
+        }
+        if let Some(status) = status {
+            assert!(
+                status.success(),
+                "server exited with {status}; log:\n{}",
+                self.log()
+            );
+        }
+        let log = self.log();
+        for line in log.lines() {
+            let bad = line.contains(" ERROR ") || line.contains(" WARN ");
+            if bad && !self.allowed_log.iter().any(|a| line.contains(a.as_str())) {
+                panic!("unexpected log line: {line}\nfull log:\n{log}");
+            }
+        }
+        let _ = self.dir.take();
+    }
+}
+
+/// An aws-sdk-s3 client at default settings (checksums, retries, addressing) for an endpoint.
+pub async fn client_for(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    let creds = aws_sdk_s3::config::Credentials::new(access_key, secret_key, None, None, "test");
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .load()
+        .await;
+    aws_sdk_s3::Client::new(&config)
+}
+
+/// A unique bucket name per test.
+pub fn bucket(name: &str) -> String {
+    format!("{name}-{:08x}", rand::random::<u32>())
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+pub fn md5_hex(d: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(d))
+}
+
+/// The S3 error code of an SDK error.
+pub fn code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match err {
+        aws_sdk_s3::error::SdkError::ServiceError(e) => {
+            e.err().code().unwrap_or("<none>").to_owned()
+        }
+        other => format!("<not a service error: {other:?}>"),
+    }
+}
+
+/// The HTTP status of an SDK error.
+pub fn status<E, R: std::fmt::Debug>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response<R>>,
+) -> u16 {
+    match err {
+        aws_sdk_s3::error::SdkError::ServiceError(e) => e.raw().status().as_u16(),
+        _ => 0,
+    }
+}
+
+/// Collects a GetObject body.
+pub async fn body(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
+    out.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
+/// Number of chunk files under the data directory.
+pub fn chunk_files(data_dir: &Path) -> usize {
+    fn walk(p: &Path) -> usize {
+        let Ok(rd) = std::fs::read_dir(p) else {
+            return 0;
+        };
+        rd.filter_map(Result::ok)
+            .map(|e| {
+                if e.path().is_dir() {
+                    walk(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    }
+    walk(&data_dir.join("chunks"))
+}
