@@ -335,10 +335,7 @@ impl S3 for CoffreS3 {
             }
         }
         self.store.create_bucket(&bucket, location).await.s3()?;
-        Ok(S3Response::new(CreateBucketOutput {
-            location: Some(format!("/{bucket}")),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
 
     async fn head_bucket(

@@ -157,7 +157,7 @@ mod tests {
             "abc",
             "my-bucket.eu",
             "a1b2c3",
-            "bucket-with-63-chars-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "bucket-with-63-chars-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         ] {
             assert!(BucketName::parse(good).is_ok(), "{good}");
         }
