@@ -56,6 +56,9 @@ impl Front {
             Some(err) => render(err)?,
             None => self.inner.call(req.map(Body::from)).await?,
         };
+        if operation == "PostObject" && response.status() == http::StatusCode::BAD_REQUEST {
+            response = policy_failure_as_access_denied(response).await?;
+        }
         let headers = response.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             headers.insert("x-amz-request-id", v.clone());
@@ -128,6 +131,27 @@ impl Front {
         }
         None
     }
+}
+
+/// AWS answers a form upload that breaks its policy with 403 AccessDenied ("Invalid according
+/// to Policy"); s3s checks the policy before our code runs and says 400 InvalidPolicyDocument,
+/// so the answer is corrected here. Error bodies are small; they are read with a limit.
+async fn policy_failure_as_access_denied(mut response: Response<Body>) -> Result<Response<Body>, HttpError> {
+    const ERROR_BODY_BYTES_MAX: usize = 64 * 1024;
+    let body = response
+        .body_mut()
+        .store_all_limited(ERROR_BODY_BYTES_MAX)
+        .await
+        .map_err(HttpError::new)?;
+    let text = String::from_utf8_lossy(&body);
+    if text.contains("<Code>InvalidPolicyDocument</Code>") && text.contains("Policy condition") {
+        return render(S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            "Invalid according to Policy: Policy Condition failed",
+        ));
+    }
+    *response.body_mut() = Body::from(body);
+    Ok(response)
 }
 
 fn render(err: S3Error) -> Result<Response<Body>, HttpError> {

@@ -444,6 +444,15 @@ impl S3 for CoffreS3 {
         &self,
         req: S3Request<PostObjectInput>,
     ) -> S3Result<S3Response<PostObjectOutput>> {
+        let mut req = req;
+        if req.input.key.contains("${filename}") {
+            // s3s consumes the form before us and does not pass the file's name on.
+            return Err(s3_error!(NotImplemented, "PostObject keys with ${{filename}} are not implemented"));
+        }
+        // The request's lengths describe the whole form, not the file; s3s has already read
+        // the file within the policy's content-length-range.
+        req.headers.remove(http::header::CONTENT_LENGTH);
+        req.headers.remove("x-amz-decoded-content-length");
         let req = req.map_input(|i| PutObjectInput {
             body: i.body,
             bucket: i.bucket,
