@@ -17,6 +17,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{Config, TlsMode};
+
+/// Prints a line for the operator. A closed stdout (a supervisor that stopped reading) must
+/// never bring the server down, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 use crate::{credentials, tls};
 
 /// Largest request head (request line plus headers) accepted, in bytes. AWS documents 8 KiB
@@ -82,7 +91,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ),
         TlsMode::SelfSigned => {
             let generated = tls::ensure_self_signed(&config.data_dir, config.domain.as_deref())?;
-            println!(
+            say!(
                 "TLS: self-signed certificate; CA file for clients: {} (AWS_CA_BUNDLE)",
                 generated.ca.display()
             );
@@ -102,14 +111,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen on {}", config.admin_listen))?;
     if generated {
-        println!(
+        say!(
             "Root credentials generated (shown once, kept in {}/root-credentials.toml):",
             config.data_dir.display()
         );
-        println!("  AWS_ACCESS_KEY_ID={}", root.access_key);
-        println!("  AWS_SECRET_ACCESS_KEY={}", root.secret_key);
+        say!("  AWS_ACCESS_KEY_ID={}", root.access_key);
+        say!("  AWS_SECRET_ACCESS_KEY={}", root.secret_key);
     }
-    println!(
+    say!(
         "Coffre serving S3 on {scheme}://{} and admin on http://{} (data: {})",
         s3_listener.local_addr()?,
         admin_listener.local_addr()?,
@@ -185,7 +194,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     }
-    println!("Shutting down: no new connections; waiting for in-flight requests");
+    say!("Shutting down: no new connections; waiting for in-flight requests");
     drop(s3_listener);
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     if tokio::time::timeout(grace, graceful.shutdown())
@@ -201,7 +210,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = admin.await;
     workers.abort();
     drop(store);
-    println!("Coffre stopped");
+    say!("Coffre stopped");
     Ok(())
 }
 

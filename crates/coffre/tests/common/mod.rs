@@ -163,6 +163,27 @@ impl Server {
         Some(c.wait().unwrap())
     }
 
+    /// Sends SIGTERM without waiting.
+    pub fn send_sigterm(&self) {
+        let pid = self.pid();
+        Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+    }
+
+    /// Waits for the server to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        self.child.take().unwrap().wait().unwrap()
+    }
+
+    /// Peak resident memory of the server so far, in KiB (VmHWM).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     /// Starts the server again on the same data directory.
     pub fn restart(&mut self) {
         self.terminate();
