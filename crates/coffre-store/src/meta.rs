@@ -424,6 +424,9 @@ pub struct ListPage {
     pub entries: Vec<ListEntry>,
     /// Whether more entries follow.
     pub truncated: bool,
+    /// Table rows read to build the page: the cost of the listing, which must follow what is
+    /// returned rather than the size of the bucket.
+    pub rows_examined: usize,
 }
 
 impl ListPage {
@@ -493,6 +496,7 @@ fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
         let mut last_key: Option<Vec<u8>> = None;
         for entry in range.by_ref() {
             let (k, v) = entry?;
+            page.rows_examined += 1;
             let (key_bytes, _rank) = k.value();
             if !key_bytes.starts_with(prefix.as_bytes()) {
                 return Ok(page);
@@ -1011,6 +1015,78 @@ fn multipart_checksum(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record() -> ObjectRecord {
+        ObjectRecord {
+            version_id: None,
+            size_bytes: 1,
+            etag: "e".into(),
+            last_modified_ns: 1,
+            attributes: crate::records::ObjectAttributes::default(),
+            checksum: None,
+            part_sizes: Vec::new(),
+            layout: DataLayout::Inline,
+        }
+    }
+
+    /// A delimiter listing seeks over each common prefix: the rows it reads do not grow with
+    /// the number of keys under the prefixes it rolls up.
+    #[test]
+    fn delimiter_listing_cost_does_not_grow_with_the_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("m.redb")).unwrap();
+        let name = objects_table_name("b");
+        let rows_for = |keys_per_prefix: usize| {
+            let txn = db.begin_write().unwrap();
+            {
+                let mut t = txn.open_table(objects_table(&name)).unwrap();
+                let bytes = records::encode(&record(), &[]);
+                for p in 0..5 {
+                    for i in 0..keys_per_prefix {
+                        let key = format!("dir{p}/{i:08}");
+                        t.insert((key.as_bytes(), 0), bytes.as_slice()).unwrap();
+                    }
+                }
+                t.insert((b"top".as_slice(), 0), bytes.as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+            let read = db.begin_read().unwrap();
+            let t = read.open_table(objects_table(&name)).unwrap();
+            let q = ListQuery { delimiter: Some("/".into()), max_keys: 1000, ..Default::default() };
+            let page = list_table(&t, &q).unwrap();
+            assert_eq!(page.entries.len(), 6, "five common prefixes and one key");
+            page.rows_examined
+        };
+        let small = rows_for(10);
+        let large = rows_for(5_000);
+        assert_eq!(small, large, "rows read: {small} for a small bucket, {large} for a large one");
+        assert!(large <= 12);
+    }
+
+    /// A page costs what it returns: listing 100 keys of a 20,000-key bucket reads ~100 rows.
+    #[test]
+    fn page_cost_follows_page_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("m.redb")).unwrap();
+        let name = objects_table_name("b");
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(objects_table(&name)).unwrap();
+            let bytes = records::encode(&record(), &[]);
+            for i in 0..20_000 {
+                let key = format!("k{i:08}");
+                t.insert((key.as_bytes(), 0), bytes.as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+        let read = db.begin_read().unwrap();
+        let t = read.open_table(objects_table(&name)).unwrap();
+        let q = ListQuery { start_after: Some("k00010000".into()), max_keys: 100, ..Default::default() };
+        let page = list_table(&t, &q).unwrap();
+        assert_eq!(page.entries.len(), 100);
+        assert!(page.truncated);
+        assert!(page.rows_examined <= 101, "{}", page.rows_examined);
+    }
 
     #[test]
     fn successor_and_common_prefix() {
