@@ -420,3 +420,17 @@ def test_sync_delete_and_mv(aws, s3, bucket, tmp_path):
     assert "t/b.bin" not in keys
     assert keys["moved/b.bin"][0] == len(files["b.bin"])
     assert s3.get_object(Bucket=bucket, Key="moved/b.bin")["Body"].read() == files["b.bin"]
+
+
+def test_readme_client_blocks_are_the_tested_ones():
+    # Goal: the configurations the README shows are exactly the ones these tests run.
+    import re
+    from conftest import doc_block
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name in ["aws-cli", "boto3", "rclone-conf", "rclone-cmd", "s3cmd"]:
+        m = re.search(
+            r"<!--\s*coffre-test:\s*" + re.escape(name) + r"\s*-->\s*\n```[^\n]*\n(.*?)\n```", readme, re.S
+        )
+        assert m, f"README.md lacks the {name} block"
+        assert m.group(1) + "\n" == doc_block(name), f"README.md's {name} block differs from docs/clients.md"

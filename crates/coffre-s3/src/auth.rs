@@ -14,10 +14,7 @@ pub struct RootAuth {
 impl RootAuth {
     /// Credentials from an access key id and its secret.
     pub fn new(access_key: String, secret_key: String) -> RootAuth {
-        RootAuth {
-            access_key,
-            secret_key: SecretKey::from(secret_key),
-        }
+        RootAuth { access_key, secret_key: SecretKey::from(secret_key) }
     }
 }
 
@@ -28,10 +25,7 @@ impl S3Auth for RootAuth {
         if bool::from(access_key.as_bytes().ct_eq(self.access_key.as_bytes())) {
             Ok(self.secret_key.clone())
         } else {
-            Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            ))
+            Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))
         }
     }
 }

@@ -3,16 +3,13 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use coffre_store::{
-    BodyError, Checksum, ChecksumAlgorithm, ChecksumType, ContentHeaders, ObjectRecord, UnixNanos,
-};
+use coffre_store::{BodyError, Checksum, ChecksumAlgorithm, ChecksumType, ContentHeaders, ObjectRecord, UnixNanos};
 use futures::{Stream, StreamExt};
 use s3s::dto::{self, ETag, StreamingBlob, Timestamp, TimestampFormat};
 
 /// A timestamp from engine nanoseconds.
 pub fn timestamp(ns: UnixNanos) -> Timestamp {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     Timestamp::from(t)
 }
 
@@ -22,9 +19,7 @@ pub fn etag(value: &str) -> ETag {
 }
 
 /// A request body as the engine reads it.
-pub fn body_stream(
-    body: Option<StreamingBlob>,
-) -> impl Stream<Item = Result<Bytes, BodyError>> + Unpin {
+pub fn body_stream(body: Option<StreamingBlob>) -> impl Stream<Item = Result<Bytes, BodyError>> + Unpin {
     match body {
         Some(b) => b.map(|r| r.map_err(BodyError)).left_stream(),
         None => futures::stream::empty().right_stream(),
@@ -107,18 +102,12 @@ impl HeaderInput {
     pub fn into_headers(self) -> ContentHeaders {
         // aws-chunked is transfer framing, not a property of the stored object.
         let content_encoding = self.content_encoding.and_then(|e| {
-            let kept: Vec<&str> = e
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty() && *p != "aws-chunked")
-                .collect();
+            let kept: Vec<&str> =
+                e.split(',').map(str::trim).filter(|p| !p.is_empty() && *p != "aws-chunked").collect();
             (!kept.is_empty()).then(|| kept.join(","))
         });
         ContentHeaders {
-            content_type: Some(
-                self.content_type
-                    .unwrap_or_else(|| "binary/octet-stream".to_owned()),
-            ),
+            content_type: Some(self.content_type.unwrap_or_else(|| "binary/octet-stream".to_owned())),
             content_encoding,
             content_disposition: self.content_disposition,
             content_language: self.content_language,

@@ -16,34 +16,20 @@ pub fn to_s3(err: StoreError) -> S3Error {
             BucketAlreadyOwnedByYou,
             "Your previous request to create the named bucket succeeded and you already own it."
         ),
-        E::BucketNotEmpty => s3_error!(
-            BucketNotEmpty,
-            "The bucket you tried to delete is not empty"
-        ),
+        E::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
         E::EntityTooSmall { .. } => S3Error::with_message(
             S3ErrorCode::EntityTooSmall,
             "Your proposed upload is smaller than the minimum allowed object size.",
         ),
         E::EntityTooLarge => {
-            s3_error!(
-                EntityTooLarge,
-                "Your proposed upload exceeds the maximum allowed object size."
-            )
+            s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size.")
         }
         E::IncompleteBody => S3Error::with_message(S3ErrorCode::IncompleteBody, err.to_string()),
-        E::InvalidArgument { message } => {
-            S3Error::with_message(S3ErrorCode::InvalidArgument, message)
-        }
-        E::InvalidBucketName { .. } => {
-            S3Error::with_message(S3ErrorCode::InvalidBucketName, err.to_string())
-        }
-        E::InvalidDigest { .. } => {
-            S3Error::with_message(S3ErrorCode::InvalidDigest, err.to_string())
-        }
+        E::InvalidArgument { message } => S3Error::with_message(S3ErrorCode::InvalidArgument, message),
+        E::InvalidBucketName { .. } => S3Error::with_message(S3ErrorCode::InvalidBucketName, err.to_string()),
+        E::InvalidDigest { .. } => S3Error::with_message(S3ErrorCode::InvalidDigest, err.to_string()),
         E::InvalidPart => S3Error::with_message(S3ErrorCode::InvalidPart, err.to_string()),
-        E::InvalidPartOrder => {
-            S3Error::with_message(S3ErrorCode::InvalidPartOrder, err.to_string())
-        }
+        E::InvalidPartOrder => S3Error::with_message(S3ErrorCode::InvalidPartOrder, err.to_string()),
         E::InvalidRange { object_size } => {
             let mut e = s3_error!(InvalidRange, "The requested range is not satisfiable");
             let mut headers = http::HeaderMap::new();
@@ -54,9 +40,7 @@ pub fn to_s3(err: StoreError) -> S3Error {
             e
         }
         E::KeyTooLong => s3_error!(KeyTooLongError, "Your key is too long"),
-        E::MetadataTooLarge => {
-            S3Error::with_message(S3ErrorCode::MetadataTooLarge, err.to_string())
-        }
+        E::MetadataTooLarge => S3Error::with_message(S3ErrorCode::MetadataTooLarge, err.to_string()),
         E::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
         E::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
         E::NoSuchUpload => s3_error!(
@@ -65,22 +49,44 @@ pub fn to_s3(err: StoreError) -> S3Error {
         ),
         E::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
         E::PreconditionFailed => {
-            s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            )
+            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }
         E::ConditionalRequestConflict => {
             S3Error::with_message(S3ErrorCode::ConditionalRequestConflict, err.to_string())
         }
         E::Body(source) => body_error(source),
+        E::Crypto(e) => crypto_error(e),
         E::ShuttingDown => s3_error!(ServiceUnavailable, "The server is shutting down; retry."),
         E::Corrupt { .. } | E::Io { .. } | E::Meta(_) => {
             tracing::error!(error = %err, "internal error");
-            s3_error!(
-                InternalError,
-                "We encountered an internal error. Please try again."
-            )
+            s3_error!(InternalError, "We encountered an internal error. Please try again.")
+        }
+    }
+}
+
+/// Key states fail closed with an explicit KMS error (never a 500); damaged sealed data is
+/// an internal error, logged, and never served.
+fn crypto_error(err: coffre_store::CryptoError) -> S3Error {
+    use coffre_store::CryptoError as C;
+    match err {
+        C::KeyDisabled(id) => custom(
+            "KMS.DisabledException",
+            http::StatusCode::BAD_REQUEST,
+            format!(
+                "The encryption key {id} is disabled; objects it protects cannot be read or written until it is enabled."
+            ),
+        ),
+        C::KeyDestroyed(id) => custom(
+            "KMS.KMSInvalidStateException",
+            http::StatusCode::BAD_REQUEST,
+            format!("The encryption key {id} was destroyed; the objects it protected are unreadable forever."),
+        ),
+        C::NoSuchKey(id) => {
+            custom("KMS.NotFoundException", http::StatusCode::BAD_REQUEST, format!("Key '{id}' does not exist"))
+        }
+        other => {
+            tracing::error!(error = %other, "sealed data or key store failure");
+            s3_error!(InternalError, "We encountered an internal error. Please try again.")
         }
     }
 }
@@ -106,10 +112,7 @@ fn body_error(source: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
             http::StatusCode::BAD_REQUEST,
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
         )
-    } else if text.contains("FormatError")
-        || text.contains("TooLarge")
-        || text.contains("TooManyTrailerHeaders")
-    {
+    } else if text.contains("FormatError") || text.contains("TooLarge") || text.contains("TooManyTrailerHeaders") {
         s3_error!(InvalidRequest, "The aws-chunked body is malformed")
     } else {
         s3_error!(

@@ -38,10 +38,7 @@ pub struct Front {
 impl Front {
     /// Wraps an s3s service.
     pub fn new(inner: S3Service, limits: FrontLimits) -> Front {
-        Front {
-            inner,
-            limits: Arc::new(limits),
-        }
+        Front { inner, limits: Arc::new(limits) }
     }
 
     /// Handles one request.
@@ -67,32 +64,23 @@ impl Front {
         headers.insert(http::header::SERVER, HeaderValue::from_static("Coffre"));
         let status = response.status().as_u16().to_string();
         let bytes_out = content_length(response.headers());
-        metrics::counter!("coffre_s3_requests_total", "operation" => operation, "status" => status.clone()).increment(1);
-        metrics::histogram!("coffre_s3_request_duration_seconds", "operation" => operation, "status" => status)
+        metrics::counter!("coffre_s3_requests_total", "operation" => operation, "status" => status.clone())
+            .increment(1);
+        metrics::histogram!("coffre_s3_request_duration_seconds", "operation" => operation, "status" => status.clone())
             .record(started.elapsed().as_secs_f64());
-        metrics::counter!("coffre_s3_received_bytes_total", "operation" => operation)
+        metrics::counter!("coffre_s3_received_bytes_total", "operation" => operation, "status" => status.clone())
             .increment(bytes_in);
-        metrics::counter!("coffre_s3_sent_bytes_total", "operation" => operation)
+        metrics::counter!("coffre_s3_sent_bytes_total", "operation" => operation, "status" => status)
             .increment(bytes_out);
         Ok(response)
     }
 
     fn precheck(&self, req: &Request<Incoming>) -> Option<S3Error> {
-        let auth = req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let auth = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let query = req.uri().query().unwrap_or_default();
-        let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let param = |name: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let params: Vec<(String, String)> =
+            form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let sigv2 = (auth.starts_with("AWS ") && !auth.starts_with("AWS4-"))
             || (param("AWSAccessKeyId").is_some() && param("Signature").is_some());
         if sigv2 {
@@ -114,11 +102,9 @@ impl Front {
             }
         }
         let region = self.limits.region.as_deref()?;
-        let credential = param("X-Amz-Credential").map(str::to_owned).or_else(|| {
-            auth.split("Credential=")
-                .nth(1)
-                .map(|c| c.split(',').next().unwrap_or_default().to_owned())
-        })?;
+        let credential = param("X-Amz-Credential")
+            .map(str::to_owned)
+            .or_else(|| auth.split("Credential=").nth(1).map(|c| c.split(',').next().unwrap_or_default().to_owned()))?;
         // access-key/date/region/service/aws4_request
         let signed_region = credential.split('/').nth(2)?;
         if signed_region != region {
@@ -138,11 +124,7 @@ impl Front {
 /// so the answer is corrected here. Error bodies are small; they are read with a limit.
 async fn policy_failure_as_access_denied(mut response: Response<Body>) -> Result<Response<Body>, HttpError> {
     const ERROR_BODY_BYTES_MAX: usize = 64 * 1024;
-    let body = response
-        .body_mut()
-        .store_all_limited(ERROR_BODY_BYTES_MAX)
-        .await
-        .map_err(HttpError::new)?;
+    let body = response.body_mut().store_all_limited(ERROR_BODY_BYTES_MAX).await.map_err(HttpError::new)?;
     let text = String::from_utf8_lossy(&body);
     if text.contains("<Code>InvalidPolicyDocument</Code>") && text.contains("Policy condition") {
         return render(S3Error::with_message(
@@ -155,28 +137,18 @@ async fn policy_failure_as_access_denied(mut response: Response<Body>) -> Result
 }
 
 fn render(err: S3Error) -> Result<Response<Body>, HttpError> {
-    err.to_http_response()
-        .map_err(|e| HttpError::new(Box::new(e)))
+    err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))
 }
 
 fn content_length(headers: &http::HeaderMap) -> u64 {
-    headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     // RandomState is seeded per process and per instance: enough for request ids.
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.finish()
 }
 
@@ -184,11 +156,7 @@ fn rand_u64() -> u64 {
 pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str {
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or_default();
-    let has = |name: &str| {
-        query
-            .split('&')
-            .any(|kv| kv.split('=').next() == Some(name))
-    };
+    let has = |name: &str| query.split('&').any(|kv| kv.split('=').next() == Some(name));
     let virtual_host = domain.is_some_and(|d| {
         req.headers()
             .get(http::header::HOST)
@@ -219,11 +187,7 @@ pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str
             Method::GET if has("uploads") => "ListMultipartUploads",
             Method::GET if has("list-type") => "ListObjectsV2",
             Method::GET
-                if query.is_empty()
-                    || has("prefix")
-                    || has("marker")
-                    || has("delimiter")
-                    || has("max-keys") =>
+                if query.is_empty() || has("prefix") || has("marker") || has("delimiter") || has("max-keys") =>
             {
                 "ListObjects"
             }
@@ -238,11 +202,7 @@ pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str
             Method::GET if has("uploadId") => "ListParts",
             Method::GET if has("tagging") => "GetObjectTagging",
             Method::GET
-                if has("acl")
-                    || has("attributes")
-                    || has("retention")
-                    || has("legal-hold")
-                    || has("torrent") =>
+                if has("acl") || has("attributes") || has("retention") || has("legal-hold") || has("torrent") =>
             {
                 "OtherObjectOperation"
             }
@@ -277,10 +237,7 @@ mod tests {
         assert_eq!(op(Method::GET, "/"), "ListBuckets");
         assert_eq!(op(Method::GET, "/b?list-type=2"), "ListObjectsV2");
         assert_eq!(op(Method::PUT, "/b/k"), "PutObject");
-        assert_eq!(
-            op(Method::PUT, "/b/k?partNumber=1&uploadId=x"),
-            "UploadPart"
-        );
+        assert_eq!(op(Method::PUT, "/b/k?partNumber=1&uploadId=x"), "UploadPart");
         assert_eq!(op(Method::POST, "/b/k?uploads"), "CreateMultipartUpload");
         assert_eq!(op(Method::DELETE, "/b"), "DeleteBucket");
     }

@@ -15,9 +15,7 @@ pub struct BucketDomain {
 impl BucketDomain {
     /// A lowercase domain without trailing dot or port.
     pub fn new(domain: &str) -> BucketDomain {
-        BucketDomain {
-            domain: domain.trim_end_matches('.').to_ascii_lowercase(),
-        }
+        BucketDomain { domain: domain.trim_end_matches('.').to_ascii_lowercase() }
     }
 }
 
@@ -38,9 +36,7 @@ impl S3Host for BucketDomain {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
         let name = strip_port(host);
         let lower = name.to_ascii_lowercase();
-        if let Some(bucket) = lower
-            .strip_suffix(self.domain.as_str())
-            .and_then(|b| b.strip_suffix('.'))
+        if let Some(bucket) = lower.strip_suffix(self.domain.as_str()).and_then(|b| b.strip_suffix('.'))
             && !bucket.is_empty()
         {
             return Ok(VirtualHost::new(self.domain.as_str()).with_bucket(bucket.to_owned()));
@@ -56,26 +52,10 @@ mod tests {
     #[test]
     fn buckets_come_from_subdomains_only() {
         let d = BucketDomain::new("s3.example.eu");
-        assert_eq!(
-            d.parse_host_header("photos.s3.example.eu:9000")
-                .unwrap()
-                .bucket(),
-            Some("photos")
-        );
-        assert_eq!(
-            d.parse_host_header("my.dotted.bucket.s3.example.eu")
-                .unwrap()
-                .bucket(),
-            Some("my.dotted.bucket")
-        );
-        assert_eq!(
-            d.parse_host_header("s3.example.eu:9000").unwrap().bucket(),
-            None
-        );
-        assert_eq!(
-            d.parse_host_header("localhost:9000").unwrap().bucket(),
-            None
-        );
+        assert_eq!(d.parse_host_header("photos.s3.example.eu:9000").unwrap().bucket(), Some("photos"));
+        assert_eq!(d.parse_host_header("my.dotted.bucket.s3.example.eu").unwrap().bucket(), Some("my.dotted.bucket"));
+        assert_eq!(d.parse_host_header("s3.example.eu:9000").unwrap().bucket(), None);
+        assert_eq!(d.parse_host_header("localhost:9000").unwrap().bucket(), None);
         assert_eq!(d.parse_host_header("[::1]:9000").unwrap().bucket(), None);
     }
 }

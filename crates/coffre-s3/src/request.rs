@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 
 use coffre_store::checksum::ContentDigests;
-use coffre_store::limits::{
-    TAG_KEY_CHARS_MAX, TAG_VALUE_CHARS_MAX, TAGS_PER_OBJECT_MAX, USER_METADATA_BYTES_MAX,
-};
+use coffre_store::limits::{TAG_KEY_CHARS_MAX, TAG_VALUE_CHARS_MAX, TAGS_PER_OBJECT_MAX, USER_METADATA_BYTES_MAX};
 use coffre_store::{ChecksumAlgorithm, ObjectRecord, StoreError, WriteCondition};
 use http::HeaderMap;
 use s3s::dto::{ETagCondition, Timestamp};
@@ -55,15 +53,9 @@ pub fn checksum_request(headers: &HeaderMap) -> S3Result<ChecksumRequest> {
     }
     if let Some(trailer) = header(headers, "x-amz-trailer") {
         let trailer = trailer.trim().to_ascii_lowercase();
-        let (name, algorithm) = CHECKSUM_HEADERS
-            .iter()
-            .find(|(n, _)| *n == trailer)
-            .ok_or_else(|| {
-                s3_error!(
-                    InvalidRequest,
-                    "The value specified in the x-amz-trailer header is not supported"
-                )
-            })?;
+        let (name, algorithm) = CHECKSUM_HEADERS.iter().find(|(n, _)| *n == trailer).ok_or_else(|| {
+            s3_error!(InvalidRequest, "The value specified in the x-amz-trailer header is not supported")
+        })?;
         if req.algorithm.is_some_and(|a| a != *algorithm) {
             return Err(s3_error!(
                 InvalidRequest,
@@ -74,20 +66,13 @@ pub fn checksum_request(headers: &HeaderMap) -> S3Result<ChecksumRequest> {
         req.trailer = Some(name);
     }
     if let Some(sdk) = header(headers, "x-amz-sdk-checksum-algorithm") {
-        let algorithm = ChecksumAlgorithm::parse(sdk).ok_or_else(|| {
-            s3_error!(
-                InvalidRequest,
-                "Value for x-amz-sdk-checksum-algorithm header is invalid."
-            )
-        })?;
+        let algorithm = ChecksumAlgorithm::parse(sdk)
+            .ok_or_else(|| s3_error!(InvalidRequest, "Value for x-amz-sdk-checksum-algorithm header is invalid."))?;
         match req.algorithm {
             None => req.algorithm = Some(algorithm),
             Some(a) if a == algorithm => {}
             Some(_) => {
-                return Err(s3_error!(
-                    InvalidRequest,
-                    "Value for x-amz-sdk-checksum-algorithm header is invalid."
-                ));
+                return Err(s3_error!(InvalidRequest, "Value for x-amz-sdk-checksum-algorithm header is invalid."));
             }
         }
     }
@@ -110,26 +95,22 @@ pub fn verify_digests(
     };
     let value = match (&checksum.header_value, checksum.trailer) {
         (Some(v), _) => Some(v.clone()),
-        (None, Some(name)) => trailers
-            .and_then(|t| t.read(|h| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)))
-            .flatten(),
+        (None, Some(name)) => {
+            trailers.and_then(|t| t.read(|h| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned))).flatten()
+        }
         (None, None) => None,
     };
     match value {
         Some(v) => digests.verify(algorithm, &v).map_err(|e| match e {
             StoreError::BadDigest { .. } => S3Error::with_message(
                 S3ErrorCode::BadDigest,
-                format!(
-                    "The {} you specified did not match the calculated checksum.",
-                    algorithm.name()
-                ),
+                format!("The {} you specified did not match the calculated checksum.", algorithm.name()),
             ),
             other => to_s3(other),
         }),
-        None if checksum.trailer.is_some() => Err(s3_error!(
-            InvalidRequest,
-            "The x-amz-trailer header named a checksum that the body did not carry"
-        )),
+        None if checksum.trailer.is_some() => {
+            Err(s3_error!(InvalidRequest, "The x-amz-trailer header named a checksum that the body did not carry"))
+        }
         None => Ok(()),
     }
 }
@@ -139,11 +120,7 @@ pub fn verify_length(headers: &HeaderMap, received: u64) -> S3Result<()> {
     let announced = header(headers, "x-amz-decoded-content-length").or_else(|| {
         let encoded = header(headers, "content-encoding").unwrap_or_default();
         // With aws-chunked framing, Content-Length counts the framing, not the data.
-        if encoded.contains("aws-chunked") {
-            None
-        } else {
-            header(headers, "content-length")
-        }
+        if encoded.contains("aws-chunked") { None } else { header(headers, "content-length") }
     });
     if let Some(n) = announced.and_then(|v| v.trim().parse::<u64>().ok())
         && n != received
@@ -158,11 +135,8 @@ pub fn verify_length(headers: &HeaderMap, received: u64) -> S3Result<()> {
 
 /// User metadata (`x-amz-meta-*`), size-checked: names plus values at most 2 KiB.
 pub fn user_metadata(metadata: Option<s3s::dto::Metadata>) -> S3Result<BTreeMap<String, String>> {
-    let map: BTreeMap<String, String> = metadata
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
+    let map: BTreeMap<String, String> =
+        metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
     let size: usize = map.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > USER_METADATA_BYTES_MAX {
         return Err(to_s3(StoreError::MetadataTooLarge));
@@ -192,9 +166,7 @@ pub fn validate_tags(tags: Vec<(String, String)>) -> S3Result<Vec<(String, Strin
             return Err(invalid_tag("The TagValue you have provided is invalid"));
         }
         if !seen.insert(k.as_str()) {
-            return Err(invalid_tag(
-                "Cannot provide multiple Tags with the same key",
-            ));
+            return Err(invalid_tag("Cannot provide multiple Tags with the same key"));
         }
     }
     Ok(tags)
@@ -205,9 +177,7 @@ pub fn parse_tagging_header(value: Option<&str>) -> S3Result<Vec<(String, String
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Ok(Vec::new());
     };
-    let tags = form_urlencoded::parse(value.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let tags = form_urlencoded::parse(value.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     validate_tags(tags)
 }
 
@@ -261,18 +231,12 @@ pub fn read_conditions(
     let seconds = |t: &Timestamp| time::OffsetDateTime::from(t.clone()).unix_timestamp();
     if let Some(c) = if_match {
         if !etag_matches(c, &record.etag) {
-            return Err(s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            ));
+            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
         }
     } else if let Some(t) = if_unmodified_since
         && modified_s > seconds(t)
     {
-        return Err(s3_error!(
-            PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold"
-        ));
+        return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
     }
     if let Some(c) = if_none_match {
         if etag_matches(c, &record.etag) {

@@ -4,18 +4,15 @@ use std::sync::Arc;
 
 use coffre_store::limits::LIST_KEYS_MAX;
 use coffre_store::{
-    BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, ListEntry,
-    ListPage, ListQuery, ObjectAttributes, ObjectKey, PartNumber, Store, StoredObject, UploadId,
-    WriteCondition,
+    BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, ListEntry, ListPage, ListQuery,
+    ObjectAttributes, ObjectKey, PartNumber, Store, StoredObject, UploadId, WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use crate::convert::{self, ChecksumFields, HeaderInput, body_stream, etag, size_i64, timestamp};
 use crate::errors::{StoreResultExt, to_s3};
-use crate::request::{
-    self, ReadVerdict, checksum_request, url_encode, verify_digests, verify_length,
-};
+use crate::request::{self, ReadVerdict, checksum_request, url_encode, verify_digests, verify_length};
 
 /// Settings of the S3 front.
 #[derive(Debug, Clone)]
@@ -41,10 +38,7 @@ impl CoffreS3 {
     }
 
     fn owner(&self) -> Owner {
-        Owner {
-            id: Some(self.config.owner_id.clone()),
-            display_name: Some(self.config.owner_display_name.clone()),
-        }
+        Owner { id: Some(self.config.owner_id.clone()), display_name: Some(self.config.owner_display_name.clone()) }
     }
 }
 
@@ -60,9 +54,7 @@ fn max_keys(requested: Option<i32>) -> S3Result<usize> {
     match requested {
         None => Ok(LIST_KEYS_MAX),
         Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys cannot be negative")),
-        Some(n) => Ok(usize::try_from(n)
-            .unwrap_or(LIST_KEYS_MAX)
-            .min(LIST_KEYS_MAX)),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(LIST_KEYS_MAX).min(LIST_KEYS_MAX)),
     }
 }
 
@@ -70,9 +62,7 @@ fn max_keys(requested: Option<i32>) -> S3Result<usize> {
 fn valid_region_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
@@ -99,12 +89,7 @@ fn parse_continuation_token(token: &str) -> S3Result<String> {
     hex::decode(token)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| {
-            s3_error!(
-                InvalidArgument,
-                "The continuation token provided is incorrect"
-            )
-        })
+        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
 }
 
 struct PageParts {
@@ -122,23 +107,13 @@ fn split_page(page: &ListPage, url: bool, owner: Option<Owner>) -> PageParts {
                 e_tag: Some(etag(&record.etag)),
                 last_modified: Some(timestamp(record.last_modified_ns)),
                 size: Some(size_i64(record.size_bytes)),
-                storage_class: Some(ObjectStorageClass::from_static(
-                    ObjectStorageClass::STANDARD,
-                )),
+                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
                 owner: owner.clone(),
-                checksum_algorithm: record
-                    .checksum
-                    .as_ref()
-                    .map(|c| vec![convert::algorithm_dto(c.algorithm)]),
-                checksum_type: record
-                    .checksum
-                    .as_ref()
-                    .map(|c| convert::checksum_type_dto(c.kind)),
+                checksum_algorithm: record.checksum.as_ref().map(|c| vec![convert::algorithm_dto(c.algorithm)]),
+                checksum_type: record.checksum.as_ref().map(|c| convert::checksum_type_dto(c.kind)),
                 ..Default::default()
             }),
-            ListEntry::CommonPrefix(p) => prefixes.push(CommonPrefix {
-                prefix: Some(encode_if(url, p.clone())),
-            }),
+            ListEntry::CommonPrefix(p) => prefixes.push(CommonPrefix { prefix: Some(encode_if(url, p.clone())) }),
         }
     }
     PageParts { contents, prefixes }
@@ -148,10 +123,7 @@ fn is_url_encoding(e: Option<&EncodingType>) -> S3Result<bool> {
     match e.map(EncodingType::as_str) {
         None => Ok(false),
         Some("url") => Ok(true),
-        Some(_) => Err(s3_error!(
-            InvalidArgument,
-            "Invalid Encoding Method specified in Request"
-        )),
+        Some(_) => Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
     }
 }
 
@@ -162,42 +134,30 @@ fn read_range(
     part_number: Option<i32>,
 ) -> S3Result<(std::ops::Range<u64>, Option<String>, Option<i32>)> {
     let size = object.record.size_bytes;
-    let content_range = |r: &std::ops::Range<u64>| {
-        format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), size)
-    };
+    let content_range = |r: &std::ops::Range<u64>| format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), size);
     match (range, part_number) {
-        (Some(_), Some(_)) => Err(s3_error!(
-            InvalidRequest,
-            "Cannot specify both Range header and partNumber query parameter"
-        )),
+        (Some(_), Some(_)) => {
+            Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"))
+        }
         (Some(r), None) => {
-            let r = r
-                .check(size)
-                .map_err(|_| to_s3(coffre_store::StoreError::InvalidRange { object_size: size }))?;
+            let r = r.check(size).map_err(|_| to_s3(coffre_store::StoreError::InvalidRange { object_size: size }))?;
             let cr = content_range(&r);
             Ok((r, Some(cr), None))
         }
         (None, Some(n)) => {
             let parts = &object.record.part_sizes;
             let count = if parts.is_empty() { 1 } else { parts.len() };
-            let index = usize::try_from(n)
-                .ok()
-                .filter(|n| (1..=count).contains(n))
-                .ok_or_else(|| {
-                    crate::errors::custom(
-                        "InvalidPartNumber",
-                        http::StatusCode::RANGE_NOT_SATISFIABLE,
-                        "The requested partnumber is not satisfiable",
-                    )
-                })?
-                - 1;
+            let index = usize::try_from(n).ok().filter(|n| (1..=count).contains(n)).ok_or_else(|| {
+                crate::errors::custom(
+                    "InvalidPartNumber",
+                    http::StatusCode::RANGE_NOT_SATISFIABLE,
+                    "The requested partnumber is not satisfiable",
+                )
+            })? - 1;
             let (start, len) = if parts.is_empty() {
                 (0, size)
             } else {
-                (
-                    parts.iter().take(index).sum(),
-                    parts.get(index).copied().unwrap_or(0),
-                )
+                (parts.iter().take(index).sum(), parts.get(index).copied().unwrap_or(0))
             };
             let r = start..start + len;
             let cr = content_range(&r);
@@ -210,23 +170,13 @@ fn read_range(
 
 fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
     match source {
-        CopySource::Bucket {
-            bucket,
-            key,
-            version_id,
-        } => {
+        CopySource::Bucket { bucket, key, version_id } => {
             if version_id.as_deref().is_some_and(|v| v != "null") {
-                return Err(s3_error!(
-                    NoSuchVersion,
-                    "The specified version does not exist."
-                ));
+                return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
             }
             Ok((bucket.to_string(), key.to_string()))
         }
-        _ => Err(s3_error!(
-            NotImplemented,
-            "Copying from access points and outposts is not implemented"
-        )),
+        _ => Err(s3_error!(NotImplemented, "Copying from access points and outposts is not implemented")),
     }
 }
 
@@ -238,18 +188,11 @@ fn copy_source_conditions(
     if_none_match: Option<&ETagCondition>,
     if_modified_since: Option<&Timestamp>,
 ) -> S3Result<()> {
-    match request::read_conditions(
-        &object.record,
-        if_match,
-        if_unmodified_since,
-        if_none_match,
-        if_modified_since,
-    )? {
+    match request::read_conditions(&object.record, if_match, if_unmodified_since, if_none_match, if_modified_since)? {
         ReadVerdict::Serve => Ok(()),
-        ReadVerdict::NotModified => Err(s3_error!(
-            PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold"
-        )),
+        ReadVerdict::NotModified => {
+            Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"))
+        }
     }
 }
 
@@ -278,10 +221,7 @@ fn copy_source_range(range: Option<&str>, size: u64) -> S3Result<std::ops::Range
 impl S3 for CoffreS3 {
     // ---------------------------------------------------------------- buckets
 
-    async fn list_buckets(
-        &self,
-        req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
         let prefix = req.input.prefix.clone().unwrap_or_default();
         let buckets = self
             .store
@@ -303,10 +243,7 @@ impl S3 for CoffreS3 {
         }))
     }
 
-    async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         let bucket = parse_bucket(&req.input.bucket)?;
         let location = req
             .input
@@ -317,10 +254,7 @@ impl S3 for CoffreS3 {
             .filter(|l| !l.is_empty());
         if let Some(l) = &location {
             if !valid_region_name(l) {
-                return Err(s3_error!(
-                    InvalidLocationConstraint,
-                    "The specified location-constraint is not valid"
-                ));
+                return Err(s3_error!(InvalidLocationConstraint, "The specified location-constraint is not valid"));
             }
             if let Some(region) = &self.config.region
                 && region != l
@@ -338,10 +272,7 @@ impl S3 for CoffreS3 {
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
 
-    async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         let b = self.store.bucket(&req.input.bucket).s3()?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: b.location.or_else(|| self.config.region.clone()),
@@ -349,10 +280,7 @@ impl S3 for CoffreS3 {
         }))
     }
 
-    async fn delete_bucket(
-        &self,
-        req: S3Request<DeleteBucketInput>,
-    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
         self.store.delete_bucket(&req.input.bucket).await.s3()?;
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
@@ -378,31 +306,22 @@ impl S3 for CoffreS3 {
 
     // ---------------------------------------------------------------- objects
 
-    async fn put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
         let key = parse_key(&input.key)?;
         let metadata = request::user_metadata(input.metadata)?;
         let tags = request::parse_tagging_header(input.tagging.as_deref())?;
-        let condition =
-            request::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let condition = request::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let checksum = checksum_request(&req.headers)?;
         // Fail before reading the body if the bucket is missing.
         self.store.bucket(&input.bucket).s3()?;
         let staged = self
             .store
-            .stage(body_stream(input.body), checksum.algorithm, true)
+            .stage(body_stream(input.body), checksum.algorithm, true, &self.store.default_key_id())
             .await
             .s3()?;
         verify_length(&req.headers, staged.size_bytes())?;
-        verify_digests(
-            &staged.digests,
-            input.content_md5.as_deref(),
-            &checksum,
-            req.trailing_headers.as_ref(),
-        )?;
+        verify_digests(&staged.digests, input.content_md5.as_deref(), &checksum, req.trailing_headers.as_ref())?;
         let attributes = ObjectAttributes {
             headers: HeaderInput {
                 content_type: input.content_type,
@@ -416,11 +335,7 @@ impl S3 for CoffreS3 {
             user_metadata: metadata,
             tags,
         };
-        let record = self
-            .store
-            .put_object(&input.bucket, &key, staged, attributes, condition)
-            .await
-            .s3()?;
+        let record = self.store.put_object(&input.bucket, &key, staged, attributes, condition).await.s3()?;
         let mut fields = ChecksumFields::default();
         if let (Some(a), Some(c)) = (checksum.algorithm, &record.checksum)
             && c.algorithm == a
@@ -440,10 +355,7 @@ impl S3 for CoffreS3 {
         }))
     }
 
-    async fn post_object(
-        &self,
-        req: S3Request<PostObjectInput>,
-    ) -> S3Result<S3Response<PostObjectOutput>> {
+    async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
         let mut req = req;
         if req.input.key.contains("${filename}") {
             // s3s consumes the form before us and does not pass the file's name on.
@@ -474,16 +386,10 @@ impl S3 for CoffreS3 {
             ..Default::default()
         });
         let out = self.put_object(req).await?;
-        Ok(out.map_output(|o| PostObjectOutput {
-            e_tag: o.e_tag,
-            ..Default::default()
-        }))
+        Ok(out.map_output(|o| PostObjectOutput { e_tag: o.e_tag, ..Default::default() }))
     }
 
-    async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         if input.version_id.as_deref().is_some_and(|v| v != "null") {
             return Err(s3_error!(NoSuchVersion));
@@ -499,8 +405,7 @@ impl S3 for CoffreS3 {
         )? {
             return Err(s3_error!(NotModified));
         }
-        let (range, content_range, parts_count) =
-            read_range(&object, input.range.as_ref(), input.part_number)?;
+        let (range, content_range, parts_count) = read_range(&object, input.range.as_ref(), input.part_number)?;
         let whole = content_range.is_none();
         let fields = if whole && input.checksum_mode.is_some() {
             ChecksumFields::of(r.checksum.as_ref())
@@ -542,10 +447,7 @@ impl S3 for CoffreS3 {
         Ok(resp)
     }
 
-    async fn get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         if input.version_id.as_deref().is_some_and(|v| v != "null") {
             return Err(s3_error!(NoSuchVersion));
@@ -561,8 +463,7 @@ impl S3 for CoffreS3 {
         )? {
             return Err(s3_error!(NotModified));
         }
-        let (range, content_range, parts_count) =
-            read_range(&object, input.range.as_ref(), input.part_number)?;
+        let (range, content_range, parts_count) = read_range(&object, input.range.as_ref(), input.part_number)?;
         let whole = content_range.is_none();
         let fields = if whole && input.checksum_mode.is_some() {
             ChecksumFields::of(r.checksum.as_ref())
@@ -570,7 +471,7 @@ impl S3 for CoffreS3 {
             ChecksumFields::default()
         };
         let length = range.end - range.start;
-        let body = StreamingBlob::wrap(self.store.read(&object, range));
+        let body = StreamingBlob::wrap(self.store.read(&object, range).s3()?);
         let h = &r.attributes.headers;
         Ok(S3Response::new(GetObjectOutput {
             body: Some(body),
@@ -598,10 +499,7 @@ impl S3 for CoffreS3 {
         }))
     }
 
-    async fn delete_object(
-        &self,
-        req: S3Request<DeleteObjectInput>,
-    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
         if input.version_id.as_deref().is_some_and(|v| v != "null") {
             // Deleting a version that never existed succeeds in S3 only for versioned buckets;
@@ -619,20 +517,11 @@ impl S3 for CoffreS3 {
                 ));
             }
         }
-        self.store
-            .delete_object(&input.bucket, &input.key)
-            .await
-            .s3()?;
-        Ok(S3Response::with_status(
-            DeleteObjectOutput::default(),
-            http::StatusCode::NO_CONTENT,
-        ))
+        self.store.delete_object(&input.bucket, &input.key).await.s3()?;
+        Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
     }
 
-    async fn delete_objects(
-        &self,
-        req: S3Request<DeleteObjectsInput>,
-    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
         self.store.bucket(&input.bucket).s3()?;
         if input.delete.objects.len() > LIST_KEYS_MAX {
@@ -646,18 +535,10 @@ impl S3 for CoffreS3 {
         let mut errors = Vec::new();
         for o in input.delete.objects {
             let result = if o.version_id.as_deref().is_some_and(|v| v != "null") {
-                Err(s3_error!(
-                    NoSuchVersion,
-                    "The specified version does not exist."
-                ))
+                Err(s3_error!(NoSuchVersion, "The specified version does not exist."))
             } else {
                 match ObjectKey::parse(&o.key) {
-                    Ok(_) => self
-                        .store
-                        .delete_object(&input.bucket, &o.key)
-                        .await
-                        .s3()
-                        .map(|_| ()),
+                    Ok(_) => self.store.delete_object(&input.bucket, &o.key).await.s3().map(|_| ()),
                     Err(e) => Err(to_s3(e)),
                 }
             };
@@ -686,10 +567,7 @@ impl S3 for CoffreS3 {
         }))
     }
 
-    async fn copy_object(
-        &self,
-        req: S3Request<CopyObjectInput>,
-    ) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
         let key = parse_key(&input.key)?;
         let (src_bucket, src_key) = copy_source(&input.copy_source)?;
@@ -702,30 +580,18 @@ impl S3 for CoffreS3 {
             input.copy_source_if_none_match.as_ref(),
             input.copy_source_if_modified_since.as_ref(),
         )?;
-        let replace_metadata = match input
-            .metadata_directive
-            .as_ref()
-            .map(MetadataDirective::as_str)
-        {
+        let replace_metadata = match input.metadata_directive.as_ref().map(MetadataDirective::as_str) {
             None | Some("COPY") => false,
             Some("REPLACE") => true,
             Some(_) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive.")),
         };
-        let replace_tags = match input
-            .tagging_directive
-            .as_ref()
-            .map(TaggingDirective::as_str)
-        {
+        let replace_tags = match input.tagging_directive.as_ref().map(TaggingDirective::as_str) {
             None | Some("COPY") => false,
             Some("REPLACE") => true,
             Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
         };
         let same_object = src_bucket == input.bucket && src_key == input.key;
-        if same_object
-            && !replace_metadata
-            && input.checksum_algorithm.is_none()
-            && input.storage_class.is_none()
-        {
+        if same_object && !replace_metadata && input.checksum_algorithm.is_none() && input.storage_class.is_none() {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -752,23 +618,9 @@ impl S3 for CoffreS3 {
             .as_ref()
             .and_then(convert::algorithm_from_dto)
             .or_else(|| source.record.checksum.as_ref().map(|c| c.algorithm));
-        let data = self.store.read(&source, 0..source.record.size_bytes);
-        let staged = self
-            .store
-            .stage(copy_stream(data), algorithm, true)
-            .await
-            .s3()?;
-        let record = self
-            .store
-            .put_object(
-                &input.bucket,
-                &key,
-                staged,
-                attributes,
-                WriteCondition::None,
-            )
-            .await
-            .s3()?;
+        let data = self.store.read(&source, 0..source.record.size_bytes).s3()?;
+        let staged = self.store.stage(copy_stream(data), algorithm, true, &self.store.default_key_id()).await.s3()?;
+        let record = self.store.put_object(&input.bucket, &key, staged, attributes, WriteCondition::None).await.s3()?;
         let fields = ChecksumFields::of(record.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
@@ -795,15 +647,9 @@ impl S3 for CoffreS3 {
             .attributes
             .tags
             .iter()
-            .map(|(k, v)| Tag {
-                key: Some(k.clone()),
-                value: Some(v.clone()),
-            })
+            .map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) })
             .collect();
-        Ok(S3Response::new(GetObjectTaggingOutput {
-            tag_set,
-            version_id: None,
-        }))
+        Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: None }))
     }
 
     async fn put_object_tagging(
@@ -818,10 +664,7 @@ impl S3 for CoffreS3 {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         let tags = request::validate_tags(tags)?;
-        self.store
-            .set_tags(&input.bucket, &input.key, tags)
-            .await
-            .s3()?;
+        self.store.set_tags(&input.bucket, &input.key, tags).await.s3()?;
         Ok(S3Response::new(PutObjectTaggingOutput::default()))
     }
 
@@ -829,22 +672,13 @@ impl S3 for CoffreS3 {
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-        self.store
-            .set_tags(&req.input.bucket, &req.input.key, Vec::new())
-            .await
-            .s3()?;
-        Ok(S3Response::with_status(
-            DeleteObjectTaggingOutput::default(),
-            http::StatusCode::NO_CONTENT,
-        ))
+        self.store.set_tags(&req.input.bucket, &req.input.key, Vec::new()).await.s3()?;
+        Ok(S3Response::with_status(DeleteObjectTaggingOutput::default(), http::StatusCode::NO_CONTENT))
     }
 
     // ---------------------------------------------------------------- listings
 
-    async fn list_objects(
-        &self,
-        req: S3Request<ListObjectsInput>,
-    ) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let url = is_url_encoding(input.encoding_type.as_ref())?;
         let query = ListQuery {
@@ -873,10 +707,7 @@ impl S3 for CoffreS3 {
         }))
     }
 
-    async fn list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
         let url = is_url_encoding(input.encoding_type.as_ref())?;
         let start_after = match input.continuation_token.as_deref() {
@@ -901,10 +732,7 @@ impl S3 for CoffreS3 {
             key_count: Some(i32::try_from(key_count).unwrap_or(i32::MAX)),
             is_truncated: Some(page.truncated),
             continuation_token: input.continuation_token,
-            next_continuation_token: page
-                .truncated
-                .then(|| page.last_position().map(continuation_token))
-                .flatten(),
+            next_continuation_token: page.truncated.then(|| page.last_position().map(continuation_token)).flatten(),
             start_after: input.start_after.map(|s| encode_if(url, s)),
             contents: Some(parts.contents),
             common_prefixes: Some(parts.prefixes),
@@ -937,29 +765,17 @@ impl S3 for CoffreS3 {
                     e_tag: Some(etag(&record.etag)),
                     last_modified: Some(timestamp(record.last_modified_ns)),
                     size: Some(size_i64(record.size_bytes)),
-                    storage_class: Some(ObjectVersionStorageClass::from_static(
-                        ObjectVersionStorageClass::STANDARD,
-                    )),
+                    storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
                     owner: Some(self.owner()),
-                    checksum_algorithm: record
-                        .checksum
-                        .as_ref()
-                        .map(|c| vec![convert::algorithm_dto(c.algorithm)]),
-                    checksum_type: record
-                        .checksum
-                        .as_ref()
-                        .map(|c| convert::checksum_type_dto(c.kind)),
+                    checksum_algorithm: record.checksum.as_ref().map(|c| vec![convert::algorithm_dto(c.algorithm)]),
+                    checksum_type: record.checksum.as_ref().map(|c| convert::checksum_type_dto(c.kind)),
                     ..Default::default()
                 }),
-                ListEntry::CommonPrefix(p) => prefixes.push(CommonPrefix {
-                    prefix: Some(encode_if(url, p.clone())),
-                }),
+                ListEntry::CommonPrefix(p) => prefixes.push(CommonPrefix { prefix: Some(encode_if(url, p.clone())) }),
             }
         }
-        let next_key_marker = page
-            .truncated
-            .then(|| page.last_position().map(|p| encode_if(url, p.to_owned())))
-            .flatten();
+        let next_key_marker =
+            page.truncated.then(|| page.last_position().map(|p| encode_if(url, p.to_owned()))).flatten();
         let next_version_id_marker = next_key_marker.as_ref().map(|_| "null".to_owned());
         Ok(S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket),
@@ -1000,21 +816,17 @@ impl S3 for CoffreS3 {
             tags: request::parse_tagging_header(input.tagging.as_deref())?,
         };
         let algorithm = match input.checksum_algorithm.as_ref() {
-            Some(a) => Some(convert::algorithm_from_dto(a).ok_or_else(|| {
-                s3_error!(
-                    InvalidRequest,
-                    "Checksum algorithm provided is unsupported."
-                )
-            })?),
+            Some(a) => Some(
+                convert::algorithm_from_dto(a)
+                    .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm provided is unsupported."))?,
+            ),
             None => None,
         };
         let kind = match input.checksum_type.as_ref() {
-            Some(t) => Some(ChecksumType::parse(t.as_str()).ok_or_else(|| {
-                s3_error!(
-                    InvalidRequest,
-                    "Value for x-amz-checksum-type header is invalid."
-                )
-            })?),
+            Some(t) => Some(
+                ChecksumType::parse(t.as_str())
+                    .ok_or_else(|| s3_error!(InvalidRequest, "Value for x-amz-checksum-type header is invalid."))?,
+            ),
             None => None,
         };
         if kind.is_some() && algorithm.is_none() {
@@ -1023,11 +835,7 @@ impl S3 for CoffreS3 {
                 "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
             ));
         }
-        let upload_id = self
-            .store
-            .create_upload(&input.bucket, &key, attributes, algorithm, kind)
-            .await
-            .s3()?;
+        let upload_id = self.store.create_upload(&input.bucket, &key, attributes, algorithm, kind).await.s3()?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -1035,28 +843,18 @@ impl S3 for CoffreS3 {
             checksum_algorithm: input.checksum_algorithm,
             checksum_type: kind
                 .or(algorithm.map(|a| {
-                    if a == ChecksumAlgorithm::Crc64Nvme {
-                        ChecksumType::FullObject
-                    } else {
-                        ChecksumType::Composite
-                    }
+                    if a == ChecksumAlgorithm::Crc64Nvme { ChecksumType::FullObject } else { ChecksumType::Composite }
                 }))
                 .map(convert::checksum_type_dto),
             ..Default::default()
         }))
     }
 
-    async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         let input = req.input;
         let part_number = PartNumber::parse(i64::from(input.part_number)).s3()?;
         let upload_id = UploadId::parse(&input.upload_id).s3()?;
-        let upload = self
-            .store
-            .upload(&input.bucket, &input.key, &upload_id)
-            .s3()?;
+        let upload = self.store.upload(&input.bucket, &input.key, &upload_id).s3()?;
         let checksum = checksum_request(&req.headers)?;
         if let (Some(declared), Some(sent)) = (upload.checksum_algorithm, checksum.algorithm)
             && declared != sent
@@ -1069,18 +867,10 @@ impl S3 for CoffreS3 {
             ));
         }
         let algorithm = upload.checksum_algorithm.or(checksum.algorithm);
-        let staged = self
-            .store
-            .stage(body_stream(input.body), algorithm, false)
-            .await
-            .s3()?;
+        let staged =
+            self.store.stage(body_stream(input.body), algorithm, false, &self.store.default_key_id()).await.s3()?;
         verify_length(&req.headers, staged.size_bytes())?;
-        verify_digests(
-            &staged.digests,
-            input.content_md5.as_deref(),
-            &checksum,
-            req.trailing_headers.as_ref(),
-        )?;
+        verify_digests(&staged.digests, input.content_md5.as_deref(), &checksum, req.trailing_headers.as_ref())?;
         let mut fields = ChecksumFields::default();
         if let Some(a) = algorithm
             && let Some(raw) = staged.digests.raw(a)
@@ -1088,11 +878,7 @@ impl S3 for CoffreS3 {
             use base64::Engine as _;
             fields.set(a, base64::engine::general_purpose::STANDARD.encode(raw));
         }
-        let part = self
-            .store
-            .upload_part(&input.bucket, &input.key, &upload_id, part_number, staged)
-            .await
-            .s3()?;
+        let part = self.store.upload_part(&input.bucket, &input.key, &upload_id, part_number, staged).await.s3()?;
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(etag(&part.md5_hex)),
             checksum_crc32: fields.crc32,
@@ -1111,10 +897,7 @@ impl S3 for CoffreS3 {
         let input = req.input;
         let part_number = PartNumber::parse(i64::from(input.part_number)).s3()?;
         let upload_id = UploadId::parse(&input.upload_id).s3()?;
-        let upload = self
-            .store
-            .upload(&input.bucket, &input.key, &upload_id)
-            .s3()?;
+        let upload = self.store.upload(&input.bucket, &input.key, &upload_id).s3()?;
         let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         let source = self.store.object(&src_bucket, &src_key).s3()?;
         copy_source_conditions(
@@ -1124,12 +907,11 @@ impl S3 for CoffreS3 {
             input.copy_source_if_none_match.as_ref(),
             input.copy_source_if_modified_since.as_ref(),
         )?;
-        let range =
-            copy_source_range(input.copy_source_range.as_deref(), source.record.size_bytes)?;
-        let data = self.store.read(&source, range);
+        let range = copy_source_range(input.copy_source_range.as_deref(), source.record.size_bytes)?;
+        let data = self.store.read(&source, range).s3()?;
         let staged = self
             .store
-            .stage(copy_stream(data), upload.checksum_algorithm, false)
+            .stage(copy_stream(data), upload.checksum_algorithm, false, &self.store.default_key_id())
             .await
             .s3()?;
         let mut fields = ChecksumFields::default();
@@ -1139,11 +921,7 @@ impl S3 for CoffreS3 {
             use base64::Engine as _;
             fields.set(a, base64::engine::general_purpose::STANDARD.encode(raw));
         }
-        let part = self
-            .store
-            .upload_part(&input.bucket, &input.key, &upload_id, part_number, staged)
-            .await
-            .s3()?;
+        let part = self.store.upload_part(&input.bucket, &input.key, &upload_id, part_number, staged).await.s3()?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(etag(&part.md5_hex)),
@@ -1165,23 +943,18 @@ impl S3 for CoffreS3 {
         let input = req.input;
         let key = parse_key(&input.key)?;
         let upload_id = UploadId::parse(&input.upload_id).s3()?;
-        let condition =
-            request::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
-        let listed = input
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .ok_or_else(|| s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"))?;
+        let condition = request::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let listed = input.multipart_upload.and_then(|m| m.parts).ok_or_else(|| {
+            s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            )
+        })?;
         let mut parts = Vec::with_capacity(listed.len());
         for p in listed {
-            let number = p
-                .part_number
-                .ok_or_else(|| s3_error!(MalformedXML, "A part is missing its PartNumber"))?;
+            let number = p.part_number.ok_or_else(|| s3_error!(MalformedXML, "A part is missing its PartNumber"))?;
             let part_number = PartNumber::parse(i64::from(number)).s3()?;
-            let checksum_base64 = p
-                .checksum_crc32
-                .or(p.checksum_crc32c)
-                .or(p.checksum_sha1)
-                .or(p.checksum_sha256);
+            let checksum_base64 = p.checksum_crc32.or(p.checksum_crc32c).or(p.checksum_sha1).or(p.checksum_sha256);
             parts.push(CompletedPart {
                 part_number: part_number.get(),
                 etag: p.e_tag.map(ETag::into_value).unwrap_or_default(),
@@ -1201,17 +974,10 @@ impl S3 for CoffreS3 {
             parts,
             condition,
             expected_checksum,
-            checksum_type: input
-                .checksum_type
-                .as_ref()
-                .and_then(|t| ChecksumType::parse(t.as_str())),
+            checksum_type: input.checksum_type.as_ref().and_then(|t| ChecksumType::parse(t.as_str())),
             expected_size_bytes: input.mpu_object_size.and_then(|n| u64::try_from(n).ok()),
         };
-        let record = self
-            .store
-            .complete_upload(&input.bucket, &key, &upload_id, request)
-            .await
-            .s3()?;
+        let record = self.store.complete_upload(&input.bucket, &key, &upload_id, request).await.s3()?;
         let fields = ChecksumFields::of(record.checksum.as_ref());
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
@@ -1233,26 +999,14 @@ impl S3 for CoffreS3 {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let upload_id = UploadId::parse(&req.input.upload_id).s3()?;
-        self.store
-            .abort_upload(&req.input.bucket, &req.input.key, &upload_id)
-            .await
-            .s3()?;
-        Ok(S3Response::with_status(
-            AbortMultipartUploadOutput::default(),
-            http::StatusCode::NO_CONTENT,
-        ))
+        self.store.abort_upload(&req.input.bucket, &req.input.key, &upload_id).await.s3()?;
+        Ok(S3Response::with_status(AbortMultipartUploadOutput::default(), http::StatusCode::NO_CONTENT))
     }
 
-    async fn list_parts(
-        &self,
-        req: S3Request<ListPartsInput>,
-    ) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
         let upload_id = UploadId::parse(&input.upload_id).s3()?;
-        let upload = self
-            .store
-            .upload(&input.bucket, &input.key, &upload_id)
-            .s3()?;
+        let upload = self.store.upload(&input.bucket, &input.key, &upload_id).s3()?;
         let max = match input.max_parts {
             None => 1000,
             Some(n) if n < 0 => {
@@ -1262,9 +1016,7 @@ impl S3 for CoffreS3 {
         };
         let after = u32::try_from(input.part_number_marker.unwrap_or(0).max(0)).unwrap_or(0);
         let (parts, truncated) = self.store.parts(&upload_id, after, max).s3()?;
-        let next = parts
-            .last()
-            .map(|(n, _)| i32::try_from(*n).unwrap_or(i32::MAX));
+        let next = parts.last().map(|(n, _)| i32::try_from(*n).unwrap_or(i32::MAX));
         let parts = parts
             .into_iter()
             .map(|(n, p)| {
@@ -1336,10 +1088,8 @@ impl S3 for CoffreS3 {
         let mut next_id = None;
         for (key, id, record) in all {
             let cp = delimiter.as_deref().and_then(|d| {
-                key.get(prefix.len()..).and_then(|rest| {
-                    rest.find(d)
-                        .map(|pos| key[..prefix.len() + pos + d.len()].to_owned())
-                })
+                key.get(prefix.len()..)
+                    .and_then(|rest| rest.find(d).map(|pos| key[..prefix.len() + pos + d.len()].to_owned()))
             });
             if let Some(cp) = &cp
                 && prefixes.last() == Some(cp)
@@ -1382,19 +1132,11 @@ impl S3 for CoffreS3 {
             upload_id_marker: Some(input.upload_id_marker.unwrap_or_default()),
             max_uploads: Some(i32::try_from(max).unwrap_or(1000)),
             is_truncated: Some(truncated),
-            next_key_marker: truncated
-                .then_some(next_key)
-                .flatten()
-                .map(|k| encode_if(url, k)),
+            next_key_marker: truncated.then_some(next_key).flatten().map(|k| encode_if(url, k)),
             next_upload_id_marker: truncated.then_some(next_id).flatten(),
             uploads: Some(uploads),
             common_prefixes: Some(
-                prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(encode_if(url, p)),
-                    })
-                    .collect(),
+                prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(encode_if(url, p)) }).collect(),
             ),
             encoding_type: input.encoding_type,
             ..Default::default()

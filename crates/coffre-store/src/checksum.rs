@@ -224,10 +224,7 @@ impl ContentHasher {
         ContentDigests {
             md5: self.md5.finalize().into(),
             crc64nvme: self.crc64.finalize(),
-            extra: self
-                .extra
-                .zip(self.extra_algorithm)
-                .map(|(h, a)| (a, h.finalize())),
+            extra: self.extra.zip(self.extra_algorithm).map(|(h, a)| (a, h.finalize())),
             size_bytes: self.size_bytes,
         }
     }
@@ -239,10 +236,7 @@ impl ContentDigests {
         if algorithm == ChecksumAlgorithm::Crc64Nvme {
             return Some(self.crc64nvme.to_be_bytes().to_vec());
         }
-        self.extra
-            .as_ref()
-            .filter(|(a, _)| *a == algorithm)
-            .map(|(_, v)| v.clone())
+        self.extra.as_ref().filter(|(a, _)| *a == algorithm).map(|(_, v)| v.clone())
     }
 
     /// The ETag of data stored by a single PUT: hex of its MD5.
@@ -255,16 +249,9 @@ impl ContentDigests {
     pub fn object_checksum(&self) -> Checksum {
         let (algorithm, raw) = match &self.extra {
             Some((a, v)) => (*a, v.clone()),
-            None => (
-                ChecksumAlgorithm::Crc64Nvme,
-                self.crc64nvme.to_be_bytes().to_vec(),
-            ),
+            None => (ChecksumAlgorithm::Crc64Nvme, self.crc64nvme.to_be_bytes().to_vec()),
         };
-        Checksum {
-            algorithm,
-            kind: ChecksumType::FullObject,
-            value: BASE64.encode(raw),
-        }
+        Checksum { algorithm, kind: ChecksumType::FullObject, value: BASE64.encode(raw) }
     }
 
     /// Checks a client-supplied digest (base64) against what was computed.
@@ -272,9 +259,7 @@ impl ContentDigests {
         let expected = decode_checksum(algorithm, expected_base64)?;
         match self.raw(algorithm) {
             Some(actual) if actual == expected => Ok(()),
-            Some(_) => Err(StoreError::BadDigest {
-                algorithm: algorithm.name(),
-            }),
+            Some(_) => Err(StoreError::BadDigest { algorithm: algorithm.name() }),
             None => Err(StoreError::invalid_argument(format!(
                 "the {} checksum was not requested for this upload",
                 algorithm.name()
@@ -288,31 +273,19 @@ impl ContentDigests {
             .decode(expected_base64.trim())
             .ok()
             .filter(|v| v.len() == 16)
-            .ok_or(StoreError::InvalidDigest {
-                algorithm: "Content-MD5",
-            })?;
-        if expected == self.md5 {
-            Ok(())
-        } else {
-            Err(StoreError::BadDigest {
-                algorithm: "Content-MD5",
-            })
-        }
+            .ok_or(StoreError::InvalidDigest { algorithm: "Content-MD5" })?;
+        if expected == self.md5 { Ok(()) } else { Err(StoreError::BadDigest { algorithm: "Content-MD5" }) }
     }
 }
 
 /// Decodes a base64 checksum of `algorithm`, checking its length.
 pub fn decode_checksum(algorithm: ChecksumAlgorithm, value: &str) -> StoreResult<Vec<u8>> {
-    BASE64
-        .decode(value.trim())
-        .ok()
-        .filter(|v| v.len() == algorithm.digest_len())
-        .ok_or_else(|| {
-            StoreError::invalid_argument(format!(
-                "Value for x-amz-checksum-{} header is invalid.",
-                algorithm.name().to_ascii_lowercase()
-            ))
-        })
+    BASE64.decode(value.trim()).ok().filter(|v| v.len() == algorithm.digest_len()).ok_or_else(|| {
+        StoreError::invalid_argument(format!(
+            "Value for x-amz-checksum-{} header is invalid.",
+            algorithm.name().to_ascii_lowercase()
+        ))
+    })
 }
 
 /// One part's contribution to a multipart object's checksum.
@@ -346,9 +319,7 @@ pub fn combine_parts(
             })?;
             let mut combined: Option<u64> = None;
             for p in parts {
-                let v = crc_value(p.raw).ok_or_else(|| StoreError::Corrupt {
-                    what: "part checksum".into(),
-                })?;
+                let v = crc_value(p.raw).ok_or_else(|| StoreError::Corrupt { what: "part checksum".into() })?;
                 combined = Some(match combined {
                     None => v,
                     Some(c) => crc_fast::checksum_combine(crc, c, v, p.size_bytes),
@@ -358,11 +329,7 @@ pub fn combine_parts(
             BASE64.encode(crc_bytes(algorithm, combined.unwrap_or(empty)))
         }
     };
-    Ok(Checksum {
-        algorithm,
-        kind,
-        value,
-    })
+    Ok(Checksum { algorithm, kind, value })
 }
 
 /// The ETag of a multipart object: MD5 of the concatenated binary part MD5s, then `-N`.
@@ -383,37 +350,20 @@ mod tests {
     fn full_object_crc_of_parts_equals_crc_of_whole() {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let (a, b) = data.split_at(60_001);
-        for algorithm in [
-            ChecksumAlgorithm::Crc32,
-            ChecksumAlgorithm::Crc32c,
-            ChecksumAlgorithm::Crc64Nvme,
-        ] {
+        for algorithm in [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32c, ChecksumAlgorithm::Crc64Nvme] {
             let parts = [
-                PartChecksumInput {
-                    raw: &algorithm.digest(a),
-                    size_bytes: a.len() as u64,
-                },
-                PartChecksumInput {
-                    raw: &algorithm.digest(b),
-                    size_bytes: b.len() as u64,
-                },
+                PartChecksumInput { raw: &algorithm.digest(a), size_bytes: a.len() as u64 },
+                PartChecksumInput { raw: &algorithm.digest(b), size_bytes: b.len() as u64 },
             ];
             let combined = combine_parts(algorithm, ChecksumType::FullObject, &parts).unwrap();
-            assert_eq!(
-                combined.value,
-                BASE64.encode(algorithm.digest(&data)),
-                "{algorithm:?}"
-            );
+            assert_eq!(combined.value, BASE64.encode(algorithm.digest(&data)), "{algorithm:?}");
         }
     }
 
     #[test]
     fn known_crc32_of_hello() {
         // CRC-32 of "hello" is 0x3610a686; S3 shows it as base64 of the big-endian bytes.
-        assert_eq!(
-            BASE64.encode(ChecksumAlgorithm::Crc32.digest(b"hello")),
-            "NhCmhg=="
-        );
+        assert_eq!(BASE64.encode(ChecksumAlgorithm::Crc32.digest(b"hello")), "NhCmhg==");
     }
 
     #[test]
@@ -431,17 +381,8 @@ mod tests {
         let good = BASE64.encode(ChecksumAlgorithm::Sha256.digest(b"data"));
         assert!(d.verify(ChecksumAlgorithm::Sha256, &good).is_ok());
         let wrong = BASE64.encode(ChecksumAlgorithm::Sha256.digest(b"other"));
-        assert!(matches!(
-            d.verify(ChecksumAlgorithm::Sha256, &wrong),
-            Err(StoreError::BadDigest { .. })
-        ));
-        assert!(matches!(
-            d.verify(ChecksumAlgorithm::Sha256, "xx"),
-            Err(StoreError::InvalidArgument { .. })
-        ));
-        assert!(matches!(
-            d.verify_md5("AAAA"),
-            Err(StoreError::InvalidDigest { .. })
-        ));
+        assert!(matches!(d.verify(ChecksumAlgorithm::Sha256, &wrong), Err(StoreError::BadDigest { .. })));
+        assert!(matches!(d.verify(ChecksumAlgorithm::Sha256, "xx"), Err(StoreError::InvalidArgument { .. })));
+        assert!(matches!(d.verify_md5("AAAA"), Err(StoreError::InvalidDigest { .. })));
     }
 }

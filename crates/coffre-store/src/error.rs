@@ -48,9 +48,7 @@ pub enum StoreError {
         algorithm: &'static str,
     },
     /// A part listed in CompleteMultipartUpload is missing or its ETag differs.
-    #[error(
-        "one or more of the specified parts could not be found or its entity tag did not match"
-    )]
+    #[error("one or more of the specified parts could not be found or its entity tag did not match")]
     InvalidPart,
     /// The parts of CompleteMultipartUpload are not in ascending order.
     #[error("the list of parts was not in ascending order")]
@@ -106,6 +104,9 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    /// A key or sealed data refused: disabled or destroyed key, tampered data.
+    #[error("{0}")]
+    Crypto(#[from] coffre_crypto::CryptoError),
     /// The metadata database failed.
     #[error("metadata database: {0}")]
     Meta(#[from] redb::Error),
@@ -119,9 +120,7 @@ impl StoreError {
 
     /// Shorthand for [`StoreError::InvalidArgument`].
     pub fn invalid_argument(message: impl Into<String>) -> StoreError {
-        StoreError::InvalidArgument {
-            message: message.into(),
-        }
+        StoreError::InvalidArgument { message: message.into() }
     }
 }
 
@@ -134,13 +133,7 @@ macro_rules! from_redb {
         }
     )*};
 }
-from_redb!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+from_redb!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 /// Result of the object engine.
 pub type StoreResult<T> = Result<T, StoreError>;

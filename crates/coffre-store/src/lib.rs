@@ -25,26 +25,28 @@ use futures::Stream;
 pub use crate::blob::{BodyError, StagedData};
 pub use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType};
 pub use crate::error::{StoreError, StoreResult};
-pub use crate::meta::{
-    CompleteRequest, CompletedPart, ListEntry, ListPage, ListQuery, WriteCondition,
-};
+pub use crate::meta::{CompleteRequest, CompletedPart, ListEntry, ListPage, ListQuery, WriteCondition};
 pub use crate::names::{BucketName, ObjectKey, PartNumber, UploadId};
 pub use crate::records::{
-    BucketRecord, ContentHeaders, DataLayout, ObjectAttributes, ObjectRecord, PartRecord,
-    UnixNanos, UploadRecord,
+    BucketRecord, ContentHeaders, DataLayout, ObjectAttributes, ObjectRecord, PartRecord, SealedInline, UnixNanos,
+    UploadRecord,
 };
+pub use coffre_crypto::CryptoError;
 
-use crate::blob::BlobStore;
+use crate::blob::{BlobStore, Published};
 use crate::limits::{OBJECT_SIZE_BYTES_MAX, PART_SIZE_BYTES_MAX};
 use crate::meta::{MetaOp, MetaOutcome, MetaStore};
+use coffre_crypto::KeyProvider;
 
 /// How the engine is set up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreConfig {
     /// The data directory.
     pub data_dir: PathBuf,
-    /// Benchmark-only: `false` skips every fsync. Never set in production.
+    /// Benchmark-only: `true` skips every fsync. Never set in production.
     pub dangerous_skip_fsync: bool,
+    /// Where key-encryption keys live; every data key is wrapped by one of them.
+    pub keys: Arc<dyn KeyProvider>,
 }
 
 /// An object version read from the metadata, with its inline bytes if it has them.
@@ -56,13 +58,13 @@ pub struct StoredObject {
 }
 
 /// The bytes of an object, streamed.
-pub type ObjectStream =
-    std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static>>;
+pub type ObjectStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static>>;
 
 /// The object engine.
 pub struct Store {
     meta: MetaStore,
     blobs: BlobStore,
+    keys: Arc<dyn KeyProvider>,
     started: SystemTime,
 }
 
@@ -75,18 +77,10 @@ impl Store {
     /// Opens the engine on its data directory, creating what is missing, and collects what
     /// interrupted writes left in the temporary area.
     pub fn open(config: &StoreConfig) -> StoreResult<Arc<Store>> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(StoreError::io("create the data directory"))?;
-        let blobs = BlobStore::open(&config.data_dir, !config.dangerous_skip_fsync)?;
-        let meta = MetaStore::open(
-            &config.data_dir.join("meta.redb"),
-            !config.dangerous_skip_fsync,
-        )?;
-        Ok(Arc::new(Store {
-            meta,
-            blobs,
-            started: SystemTime::now(),
-        }))
+        std::fs::create_dir_all(&config.data_dir).map_err(StoreError::io("create the data directory"))?;
+        let blobs = BlobStore::open(&config.data_dir, !config.dangerous_skip_fsync, Arc::clone(&config.keys))?;
+        let meta = MetaStore::open(&config.data_dir.join("meta.redb"), !config.dangerous_skip_fsync)?;
+        Ok(Arc::new(Store { meta, blobs, keys: Arc::clone(&config.keys), started: SystemTime::now() }))
     }
 
     /// Starts the background workers: the orphan sweep (once) and chunk garbage collection.
@@ -127,40 +121,22 @@ impl Store {
             self.blobs.delete(*id).await?;
         }
         let n = due.len();
-        self.meta
-            .apply(MetaOp::ForgetGarbage { entries: due })
-            .await?;
+        self.meta.apply(MetaOp::ForgetGarbage { entries: due }).await?;
         Ok(n)
     }
 
     // ---- buckets
 
     /// Creates a bucket.
-    pub async fn create_bucket(
-        &self,
-        bucket: &BucketName,
-        location: Option<String>,
-    ) -> StoreResult<()> {
-        let record = BucketRecord {
-            created_ns: now_ns(),
-            location,
-        };
-        self.meta
-            .apply(MetaOp::CreateBucket {
-                bucket: bucket.as_str().to_owned(),
-                record,
-            })
-            .await?;
+    pub async fn create_bucket(&self, bucket: &BucketName, location: Option<String>) -> StoreResult<()> {
+        let record = BucketRecord { created_ns: now_ns(), location };
+        self.meta.apply(MetaOp::CreateBucket { bucket: bucket.as_str().to_owned(), record }).await?;
         Ok(())
     }
 
     /// Deletes an empty bucket (aborting its unfinished uploads).
     pub async fn delete_bucket(&self, bucket: &str) -> StoreResult<()> {
-        self.meta
-            .apply(MetaOp::DeleteBucket {
-                bucket: bucket.to_owned(),
-            })
-            .await?;
+        self.meta.apply(MetaOp::DeleteBucket { bucket: bucket.to_owned() }).await?;
         Ok(())
     }
 
@@ -176,19 +152,18 @@ impl Store {
 
     // ---- objects
 
-    /// Receives and hashes a body (see [`BlobStore::stage`]).
+    /// Receives, hashes and seals a body under the key `key_id` (see [`BlobStore::stage`]).
     pub async fn stage<S>(
         &self,
         body: S,
         algorithm: Option<ChecksumAlgorithm>,
         inline_allowed: bool,
+        key_id: &str,
     ) -> StoreResult<StagedData>
     where
         S: Stream<Item = Result<Bytes, BodyError>> + Unpin,
     {
-        self.blobs
-            .stage(body, algorithm, inline_allowed, PART_SIZE_BYTES_MAX)
-            .await
+        self.blobs.stage(body, algorithm, inline_allowed, PART_SIZE_BYTES_MAX, key_id).await
     }
 
     /// Commits staged data as the new current version of `key`, if `condition` holds at commit.
@@ -202,14 +177,13 @@ impl Store {
     ) -> StoreResult<ObjectRecord> {
         // Fail fast before publishing data into a bucket that does not exist.
         self.bucket(bucket)?;
-        let layout = match self.blobs.publish(&mut staged).await? {
-            Some(chunk) => DataLayout::Chunks(vec![chunk]),
-            None => DataLayout::Inline,
+        let (layout, inline) = match self.blobs.publish(&mut staged).await? {
+            Published::Chunk(chunk) => (DataLayout::Chunks(vec![chunk]), Vec::new()),
+            Published::Inline { sealed, seal } => (DataLayout::Inline(seal), sealed),
         };
-        let inline = staged.take_inline().unwrap_or_default();
         let published = match &layout {
             DataLayout::Chunks(chunks) => chunks.clone(),
-            DataLayout::Inline => Vec::new(),
+            DataLayout::Inline(_) => Vec::new(),
         };
         let record = ObjectRecord {
             version_id: None,
@@ -221,26 +195,15 @@ impl Store {
             part_sizes: Vec::new(),
             layout,
         };
-        let op = MetaOp::PutObject {
-            bucket: bucket.to_owned(),
-            key: key.as_str().to_owned(),
-            record,
-            inline,
-            condition,
-        };
+        let op =
+            MetaOp::PutObject { bucket: bucket.to_owned(), key: key.as_str().to_owned(), record, inline, condition };
         self.commit_object(op, &published).await
     }
 
-    async fn commit_object(
-        &self,
-        op: MetaOp,
-        published: &[records::ChunkRef],
-    ) -> StoreResult<ObjectRecord> {
+    async fn commit_object(&self, op: MetaOp, published: &[records::ChunkRef]) -> StoreResult<ObjectRecord> {
         match self.meta.apply(op).await {
             Ok(MetaOutcome::Object(record)) => Ok(*record),
-            Ok(_) => Err(StoreError::Corrupt {
-                what: "unexpected metadata outcome".into(),
-            }),
+            Ok(_) => Err(StoreError::Corrupt { what: "unexpected metadata outcome".into() }),
             Err(e) => {
                 // The data was published but is referenced by nothing: remove it now.
                 for c in published {
@@ -254,59 +217,37 @@ impl Store {
     /// The current version of a key.
     pub fn object(&self, bucket: &str, key: &str) -> StoreResult<StoredObject> {
         let (record, inline) = self.meta.object(bucket, key)?;
-        Ok(StoredObject {
-            record,
-            inline: Bytes::from(inline),
-        })
+        Ok(StoredObject { record, inline: Bytes::from(inline) })
     }
 
-    /// Streams a byte range of an object.
-    pub fn read(&self, object: &StoredObject, range: Range<u64>) -> ObjectStream {
+    /// Streams a byte range of an object, decrypting only the segments it touches. Keys are
+    /// checked before the first byte: a disabled or destroyed key fails here, not mid-body.
+    pub fn read(&self, object: &StoredObject, range: Range<u64>) -> StoreResult<ObjectStream> {
         match &object.record.layout {
-            DataLayout::Inline => {
-                let start = usize::try_from(range.start)
-                    .unwrap_or(usize::MAX)
-                    .min(object.inline.len());
-                let end = usize::try_from(range.end)
-                    .unwrap_or(usize::MAX)
-                    .min(object.inline.len())
-                    .max(start);
-                let piece = object.inline.slice(start..end);
-                Box::pin(futures::stream::once(async move { Ok(piece) }))
+            DataLayout::Inline(seal) => {
+                let piece = self.blobs.open_inline(&object.inline, seal, object.record.size_bytes, range)?;
+                Ok(Box::pin(futures::stream::once(async move { Ok(piece) })))
             }
-            DataLayout::Chunks(chunks) => Box::pin(self.blobs.read(chunks, range)),
+            DataLayout::Chunks(chunks) => Ok(Box::pin(self.blobs.read(chunks, range)?)),
         }
+    }
+
+    /// The key used when a bucket names none.
+    pub fn default_key_id(&self) -> String {
+        self.keys.default_key_id().to_owned()
     }
 
     /// Deletes the current version of a key. Deleting a missing key succeeds, as in S3.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<bool> {
-        match self
-            .meta
-            .apply(MetaOp::DeleteObject {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-            })
-            .await?
-        {
+        match self.meta.apply(MetaOp::DeleteObject { bucket: bucket.to_owned(), key: key.to_owned() }).await? {
             MetaOutcome::Deleted(existed) => Ok(existed),
             _ => Ok(true),
         }
     }
 
     /// Replaces the tags of the current version.
-    pub async fn set_tags(
-        &self,
-        bucket: &str,
-        key: &str,
-        tags: Vec<(String, String)>,
-    ) -> StoreResult<()> {
-        self.meta
-            .apply(MetaOp::SetTags {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                tags,
-            })
-            .await?;
+    pub async fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreResult<()> {
+        self.meta.apply(MetaOp::SetTags { bucket: bucket.to_owned(), key: key.to_owned(), tags }).await?;
         Ok(())
     }
 
@@ -336,12 +277,7 @@ impl Store {
         }
         let now = now_ns();
         let upload_id = UploadId::generate(u64::try_from(now).unwrap_or(0));
-        let record = UploadRecord {
-            initiated_ns: now,
-            attributes,
-            checksum_algorithm,
-            checksum_type,
-        };
+        let record = UploadRecord { initiated_ns: now, attributes, checksum_algorithm, checksum_type };
         self.meta
             .apply(MetaOp::CreateUpload {
                 bucket: bucket.to_owned(),
@@ -354,12 +290,7 @@ impl Store {
     }
 
     /// An upload in progress.
-    pub fn upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &UploadId,
-    ) -> StoreResult<UploadRecord> {
+    pub fn upload(&self, bucket: &str, key: &str, upload_id: &UploadId) -> StoreResult<UploadRecord> {
         self.meta.upload(bucket, key, upload_id.as_str())
     }
 
@@ -373,19 +304,12 @@ impl Store {
         mut staged: StagedData,
     ) -> StoreResult<PartRecord> {
         let upload = self.upload(bucket, key, upload_id)?;
-        let chunk = self
-            .blobs
-            .publish(&mut staged)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt {
-                what: "a part was staged inline".into(),
-            })?;
+        let Published::Chunk(chunk) = self.blobs.publish(&mut staged).await? else {
+            return Err(StoreError::Corrupt { what: "a part was staged inline".into() });
+        };
         let checksum_base64 = upload.checksum_algorithm.and_then(|a| {
             use base64::Engine as _;
-            staged
-                .digests
-                .raw(a)
-                .map(|raw| base64::engine::general_purpose::STANDARD.encode(raw))
+            staged.digests.raw(a).map(|raw| base64::engine::general_purpose::STANDARD.encode(raw))
         });
         let record = PartRecord {
             size_bytes: staged.size_bytes(),
@@ -393,7 +317,7 @@ impl Store {
             crc64nvme: staged.digests.crc64nvme,
             checksum_base64,
             last_modified_ns: now_ns(),
-            chunk,
+            chunk: chunk.clone(),
         };
         let op = MetaOp::PutPart {
             bucket: bucket.to_owned(),
@@ -432,12 +356,7 @@ impl Store {
     }
 
     /// Aborts an upload; its parts become garbage.
-    pub async fn abort_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &UploadId,
-    ) -> StoreResult<()> {
+    pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &UploadId) -> StoreResult<()> {
         self.meta
             .apply(MetaOp::AbortUpload {
                 bucket: bucket.to_owned(),
@@ -449,12 +368,7 @@ impl Store {
     }
 
     /// Parts of an upload after `after`, at most `max`, and whether more follow.
-    pub fn parts(
-        &self,
-        upload_id: &UploadId,
-        after: u32,
-        max: usize,
-    ) -> StoreResult<(Vec<(u32, PartRecord)>, bool)> {
+    pub fn parts(&self, upload_id: &UploadId, after: u32, max: usize) -> StoreResult<(Vec<(u32, PartRecord)>, bool)> {
         self.meta.parts(upload_id.as_str(), after, max)
     }
 
@@ -466,7 +380,6 @@ impl Store {
         key_marker: Option<&str>,
         upload_id_marker: Option<&str>,
     ) -> StoreResult<Vec<(String, String, UploadRecord)>> {
-        self.meta
-            .uploads(bucket, prefix, key_marker, upload_id_marker)
+        self.meta.uploads(bucket, prefix, key_marker, upload_id_marker)
     }
 }

@@ -15,8 +15,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,8 +24,7 @@ use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, PartChecksumInput};
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{COMMIT_BATCH_OPS_MAX, COMMIT_QUEUE_DEPTH, GC_GRACE_MS, PART_SIZE_BYTES_MIN};
 use crate::records::{
-    self, BucketRecord, ChunkId, ChunkRef, DataLayout, ObjectRecord, PartRecord, UnixNanos,
-    UploadRecord,
+    self, BucketRecord, ChunkId, ChunkRef, DataLayout, ObjectRecord, PartRecord, UnixNanos, UploadRecord,
 };
 
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
@@ -72,9 +71,7 @@ impl WriteCondition {
             (WriteCondition::None, _) => Ok(()),
             (WriteCondition::IfNoneMatchAny, None) => Ok(()),
             (WriteCondition::IfNoneMatchAny, Some(_)) => Err(StoreError::PreconditionFailed),
-            (WriteCondition::IfMatchAny | WriteCondition::IfMatch(_), None) => {
-                Err(StoreError::NoSuchKey)
-            }
+            (WriteCondition::IfMatchAny | WriteCondition::IfMatch(_), None) => Err(StoreError::NoSuchKey),
             (WriteCondition::IfMatchAny, Some(_)) => Ok(()),
             (WriteCondition::IfMatch(etag), Some(cur)) if *etag == cur.etag => Ok(()),
             (WriteCondition::IfMatch(_), Some(_)) => Err(StoreError::PreconditionFailed),
@@ -109,57 +106,16 @@ pub struct CompleteRequest {
 }
 
 pub(crate) enum MetaOp {
-    CreateBucket {
-        bucket: String,
-        record: BucketRecord,
-    },
-    DeleteBucket {
-        bucket: String,
-    },
-    PutObject {
-        bucket: String,
-        key: String,
-        record: ObjectRecord,
-        inline: Vec<u8>,
-        condition: WriteCondition,
-    },
-    DeleteObject {
-        bucket: String,
-        key: String,
-    },
-    SetTags {
-        bucket: String,
-        key: String,
-        tags: Vec<(String, String)>,
-    },
-    CreateUpload {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        record: UploadRecord,
-    },
-    PutPart {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        part_number: u32,
-        record: PartRecord,
-    },
-    CompleteUpload {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        request: CompleteRequest,
-        now_ns: UnixNanos,
-    },
-    AbortUpload {
-        bucket: String,
-        key: String,
-        upload_id: String,
-    },
-    ForgetGarbage {
-        entries: Vec<(u64, ChunkId)>,
-    },
+    CreateBucket { bucket: String, record: BucketRecord },
+    DeleteBucket { bucket: String },
+    PutObject { bucket: String, key: String, record: ObjectRecord, inline: Vec<u8>, condition: WriteCondition },
+    DeleteObject { bucket: String, key: String },
+    SetTags { bucket: String, key: String, tags: Vec<(String, String)> },
+    CreateUpload { bucket: String, key: String, upload_id: String, record: UploadRecord },
+    PutPart { bucket: String, key: String, upload_id: String, part_number: u32, record: PartRecord },
+    CompleteUpload { bucket: String, key: String, upload_id: String, request: CompleteRequest, now_ns: UnixNanos },
+    AbortUpload { bucket: String, key: String, upload_id: String },
+    ForgetGarbage { entries: Vec<(u64, ChunkId)> },
 }
 
 pub(crate) enum MetaOutcome {
@@ -204,10 +160,7 @@ impl MetaStore {
 
     pub(crate) async fn apply(&self, op: MetaOp) -> StoreResult<MetaOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.writer
-            .send(Job { op, reply })
-            .await
-            .map_err(|_| StoreError::ShuttingDown)?;
+        self.writer.send(Job { op, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 
@@ -232,10 +185,7 @@ impl MetaStore {
         let mut out = Vec::new();
         for entry in table.iter()? {
             let (k, v) = entry?;
-            out.push((
-                k.value().to_owned(),
-                records::decode::<BucketRecord>(v.value())?.0,
-            ));
+            out.push((k.value().to_owned(), records::decode::<BucketRecord>(v.value())?.0));
         }
         Ok(out)
     }
@@ -280,19 +230,12 @@ impl MetaStore {
         let txn = self.read()?;
         require_bucket(&txn, bucket)?;
         let table = txn.open_table(UPLOADS)?;
-        let v = table
-            .get((bucket, key.as_bytes(), upload_id))?
-            .ok_or(StoreError::NoSuchUpload)?;
+        let v = table.get((bucket, key.as_bytes(), upload_id))?.ok_or(StoreError::NoSuchUpload)?;
         Ok(records::decode::<UploadRecord>(v.value())?.0)
     }
 
     /// Parts of an upload with numbers above `after`, at most `max` (plus whether more exist).
-    pub fn parts(
-        &self,
-        upload_id: &str,
-        after: u32,
-        max: usize,
-    ) -> StoreResult<(Vec<(u32, PartRecord)>, bool)> {
+    pub fn parts(&self, upload_id: &str, after: u32, max: usize) -> StoreResult<(Vec<(u32, PartRecord)>, bool)> {
         let txn = self.read()?;
         let table = txn.open_table(PARTS)?;
         let mut out = Vec::new();
@@ -336,11 +279,7 @@ impl MetaStore {
                     continue;
                 }
             }
-            out.push((
-                key,
-                id.to_owned(),
-                records::decode::<UploadRecord>(v.value())?.0,
-            ));
+            out.push((key, id.to_owned(), records::decode::<UploadRecord>(v.value())?.0));
         }
         Ok(out)
     }
@@ -470,11 +409,7 @@ fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
     // the prefix was already returned on an earlier page.
     let mut cursor: Vec<u8> = prefix.as_bytes().to_vec();
     let mut exclusive: Option<Vec<u8>> = None;
-    if let Some(after) = query
-        .start_after
-        .as_deref()
-        .filter(|a| a.as_bytes() >= prefix.as_bytes())
-    {
+    if let Some(after) = query.start_after.as_deref().filter(|a| a.as_bytes() >= prefix.as_bytes()) {
         match common_prefix(after, prefix, delimiter) {
             Some(cp) => match prefix_successor(cp.as_bytes()) {
                 Some(next) => cursor = next,
@@ -518,10 +453,7 @@ fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
                 break;
             }
             let (record, _) = records::decode::<ObjectRecord>(v.value())?;
-            page.entries.push(ListEntry::Object {
-                key,
-                record: Box::new(record),
-            });
+            page.entries.push(ListEntry::Object { key, record: Box::new(record) });
             last_key = Some(key_bytes.to_vec());
         }
         match reseek {
@@ -543,8 +475,7 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, durable: bool) {
                 Err(_) => break,
             }
         }
-        let (ops, replies): (Vec<MetaOp>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
+        let (ops, replies): (Vec<MetaOp>, Vec<_>) = jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
         match commit_batch(db, ops, durable) {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -565,27 +496,20 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, durable: bool) {
     }
 }
 
-fn commit_batch(
-    db: &Database,
-    ops: Vec<MetaOp>,
-    durable: bool,
-) -> StoreResult<Vec<StoreResult<MetaOutcome>>> {
+fn commit_batch(db: &Database, ops: Vec<MetaOp>, durable: bool) -> StoreResult<Vec<StoreResult<MetaOutcome>>> {
     let mut txn = db.begin_write()?;
     if !durable {
-        txn.set_durability(redb::Durability::None)
-            .map_err(|e| StoreError::Io {
-                context: "set commit durability",
-                source: std::io::Error::other(e.to_string()),
-            })?;
+        txn.set_durability(redb::Durability::None).map_err(|e| StoreError::Io {
+            context: "set commit durability",
+            source: std::io::Error::other(e.to_string()),
+        })?;
     }
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
         let result = apply(&txn, op);
         // Operations check every condition before they change anything, so a refused one
         // leaves the batch intact; a database failure midway poisons the whole batch.
-        if let Err(StoreError::Meta(_) | StoreError::Io { .. } | StoreError::Corrupt { .. }) =
-            &result
-        {
+        if let Err(StoreError::Meta(_) | StoreError::Io { .. } | StoreError::Corrupt { .. }) = &result {
             txn.abort()?;
             return Err(result.err().unwrap_or(StoreError::ShuttingDown));
         }
@@ -627,21 +551,14 @@ fn bucket_exists(txn: &WriteTransaction, bucket: &str) -> StoreResult<bool> {
 }
 
 /// The current version of a key inside a write transaction: its table key rank and record.
-fn current_version(
-    txn: &WriteTransaction,
-    bucket: &str,
-    key: &str,
-) -> StoreResult<Option<(u64, ObjectRecord)>> {
+fn current_version(txn: &WriteTransaction, bucket: &str, key: &str) -> StoreResult<Option<(u64, ObjectRecord)>> {
     let name = objects_table_name(bucket);
     let table = txn.open_table(objects_table(&name))?;
     let mut range = table.range((key.as_bytes(), 0)..=(key.as_bytes(), u64::MAX))?;
     match range.next() {
         Some(entry) => {
             let (k, v) = entry?;
-            Ok(Some((
-                k.value().1,
-                records::decode::<ObjectRecord>(v.value())?.0,
-            )))
+            Ok(Some((k.value().1, records::decode::<ObjectRecord>(v.value())?.0)))
         }
         None => Ok(None),
     }
@@ -658,16 +575,13 @@ fn replace_current(
 ) -> StoreResult<()> {
     let name = objects_table_name(bucket);
     if let Some((rank, old)) = previous {
-        txn.open_table(objects_table(&name))?
-            .remove((key.as_bytes(), rank))?;
+        txn.open_table(objects_table(&name))?.remove((key.as_bytes(), rank))?;
         discard_chunks(txn, old.chunks())?;
     }
     own_chunks(txn, record.chunks())?;
     let bytes = records::encode(record, inline);
-    txn.open_table(objects_table(&name))?.insert(
-        (key.as_bytes(), version_rank(record.last_modified_ns)),
-        bytes.as_slice(),
-    )?;
+    txn.open_table(objects_table(&name))?
+        .insert((key.as_bytes(), version_rank(record.last_modified_ns)), bytes.as_slice())?;
     Ok(())
 }
 
@@ -684,13 +598,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             Ok(MetaOutcome::Done)
         }
         MetaOp::DeleteBucket { bucket } => delete_bucket(txn, &bucket),
-        MetaOp::PutObject {
-            bucket,
-            key,
-            record,
-            inline,
-            condition,
-        } => {
+        MetaOp::PutObject { bucket, key, record, inline, condition } => {
             if !bucket_exists(txn, &bucket)? {
                 return Err(StoreError::NoSuchBucket);
             }
@@ -706,8 +614,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             let Some((rank, old)) = current_version(txn, &bucket, &key)? else {
                 return Ok(MetaOutcome::Deleted(false));
             };
-            txn.open_table(objects_table(&objects_table_name(&bucket)))?
-                .remove((key.as_bytes(), rank))?;
+            txn.open_table(objects_table(&objects_table_name(&bucket)))?.remove((key.as_bytes(), rank))?;
             discard_chunks(txn, old.chunks())?;
             Ok(MetaOutcome::Deleted(true))
         }
@@ -715,8 +622,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             if !bucket_exists(txn, &bucket)? {
                 return Err(StoreError::NoSuchBucket);
             }
-            let (rank, mut record) =
-                current_version(txn, &bucket, &key)?.ok_or(StoreError::NoSuchKey)?;
+            let (rank, mut record) = current_version(txn, &bucket, &key)?.ok_or(StoreError::NoSuchKey)?;
             let name = objects_table_name(&bucket);
             let mut table = txn.open_table(objects_table(&name))?;
             let inline = match table.get((key.as_bytes(), rank))? {
@@ -724,18 +630,10 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
                 None => return Err(StoreError::NoSuchKey),
             };
             record.attributes.tags = tags;
-            table.insert(
-                (key.as_bytes(), rank),
-                records::encode(&record, &inline).as_slice(),
-            )?;
+            table.insert((key.as_bytes(), rank), records::encode(&record, &inline).as_slice())?;
             Ok(MetaOutcome::Done)
         }
-        MetaOp::CreateUpload {
-            bucket,
-            key,
-            upload_id,
-            record,
-        } => {
+        MetaOp::CreateUpload { bucket, key, upload_id, record } => {
             if !bucket_exists(txn, &bucket)? {
                 return Err(StoreError::NoSuchBucket);
             }
@@ -745,18 +643,8 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             )?;
             Ok(MetaOutcome::Done)
         }
-        MetaOp::PutPart {
-            bucket,
-            key,
-            upload_id,
-            part_number,
-            record,
-        } => {
-            if txn
-                .open_table(UPLOADS)?
-                .get((bucket.as_str(), key.as_bytes(), upload_id.as_str()))?
-                .is_none()
-            {
+        MetaOp::PutPart { bucket, key, upload_id, part_number, record } => {
+            if txn.open_table(UPLOADS)?.get((bucket.as_str(), key.as_bytes(), upload_id.as_str()))?.is_none() {
                 return Err(StoreError::NoSuchUpload);
             }
             let mut parts = txn.open_table(PARTS)?;
@@ -764,36 +652,23 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
                 Some(v) => Some(records::decode::<PartRecord>(v.value())?.0),
                 None => None,
             };
-            parts.insert(
-                (upload_id.as_str(), part_number),
-                records::encode(&record, &[]).as_slice(),
-            )?;
+            parts.insert((upload_id.as_str(), part_number), records::encode(&record, &[]).as_slice())?;
             drop(parts);
             if let Some(old) = old {
-                discard_chunks(txn, &[old.chunk])?;
+                discard_chunks(txn, std::slice::from_ref(&old.chunk))?;
             }
-            own_chunks(txn, &[record.chunk])?;
+            own_chunks(txn, std::slice::from_ref(&record.chunk))?;
             Ok(MetaOutcome::Done)
         }
-        MetaOp::CompleteUpload {
-            bucket,
-            key,
-            upload_id,
-            request,
-            now_ns,
-        } => complete_upload(txn, &bucket, &key, &upload_id, &request, now_ns),
-        MetaOp::AbortUpload {
-            bucket,
-            key,
-            upload_id,
-        } => {
+        MetaOp::CompleteUpload { bucket, key, upload_id, request, now_ns } => {
+            complete_upload(txn, &bucket, &key, &upload_id, &request, now_ns)
+        }
+        MetaOp::AbortUpload { bucket, key, upload_id } => {
             if !bucket_exists(txn, &bucket)? {
                 return Err(StoreError::NoSuchBucket);
             }
-            let removed = txn
-                .open_table(UPLOADS)?
-                .remove((bucket.as_str(), key.as_bytes(), upload_id.as_str()))?
-                .is_some();
+            let removed =
+                txn.open_table(UPLOADS)?.remove((bucket.as_str(), key.as_bytes(), upload_id.as_str()))?.is_some();
             if !removed {
                 return Err(StoreError::NoSuchUpload);
             }
@@ -820,7 +695,7 @@ fn drop_parts(txn: &WriteTransaction, upload_id: &str, keep: &[ChunkId]) -> Stor
         let part = records::decode::<PartRecord>(v.value())?.0;
         numbers.push(k.value().1);
         if !keep.contains(&part.chunk.id) {
-            discarded.push(part.chunk);
+            discarded.push(part.chunk.clone());
         }
     }
     for n in numbers {
@@ -853,8 +728,7 @@ fn delete_bucket(txn: &WriteTransaction, bucket: &str) -> StoreResult<MetaOutcom
         }
     }
     for (key, id) in ids {
-        txn.open_table(UPLOADS)?
-            .remove((bucket, key.as_slice(), id.as_str()))?;
+        txn.open_table(UPLOADS)?.remove((bucket, key.as_slice(), id.as_str()))?;
         drop_parts(txn, &id, &[])?;
     }
     txn.delete_table(objects_table(&name))?;
@@ -873,17 +747,12 @@ fn complete_upload(
     if !bucket_exists(txn, bucket)? {
         return Err(StoreError::NoSuchBucket);
     }
-    let upload = match txn
-        .open_table(UPLOADS)?
-        .get((bucket, key.as_bytes(), upload_id))?
-    {
+    let upload = match txn.open_table(UPLOADS)?.get((bucket, key.as_bytes(), upload_id))? {
         Some(v) => records::decode::<UploadRecord>(v.value())?.0,
         None => return Err(StoreError::NoSuchUpload),
     };
     if request.parts.is_empty() {
-        return Err(StoreError::invalid_argument(
-            "You must specify at least one part",
-        ));
+        return Err(StoreError::invalid_argument("You must specify at least one part"));
     }
     let mut chosen: Vec<PartRecord> = Vec::with_capacity(request.parts.len());
     {
@@ -912,9 +781,7 @@ fn complete_upload(
     let last = chosen.len() - 1;
     for (i, part) in chosen.iter().enumerate() {
         if i != last && part.size_bytes < PART_SIZE_BYTES_MIN {
-            return Err(StoreError::EntityTooSmall {
-                part_number: request.parts.get(i).map_or(0, |p| p.part_number),
-            });
+            return Err(StoreError::EntityTooSmall { part_number: request.parts.get(i).map_or(0, |p| p.part_number) });
         }
     }
     let size_bytes: u64 = chosen.iter().map(|p| p.size_bytes).sum();
@@ -932,9 +799,7 @@ fn complete_upload(
     let mut md5s = Vec::with_capacity(chosen.len());
     for p in &chosen {
         let mut m = [0u8; 16];
-        hex::decode_to_slice(&p.md5_hex, &mut m).map_err(|_| StoreError::Corrupt {
-            what: "part md5".into(),
-        })?;
+        hex::decode_to_slice(&p.md5_hex, &mut m).map_err(|_| StoreError::Corrupt { what: "part md5".into() })?;
         md5s.push(m);
     }
     let record = ObjectRecord {
@@ -945,11 +810,10 @@ fn complete_upload(
         attributes: upload.attributes.clone(),
         checksum: Some(checksum),
         part_sizes: chosen.iter().map(|p| p.size_bytes).collect(),
-        layout: DataLayout::Chunks(chosen.iter().map(|p| p.chunk).collect()),
+        layout: DataLayout::Chunks(chosen.iter().map(|p| p.chunk.clone()).collect()),
     };
     let kept: Vec<ChunkId> = chosen.iter().map(|p| p.chunk.id).collect();
-    txn.open_table(UPLOADS)?
-        .remove((bucket, key.as_bytes(), upload_id))?;
+    txn.open_table(UPLOADS)?.remove((bucket, key.as_bytes(), upload_id))?;
     drop_parts(txn, upload_id, &kept)?;
     // The kept chunks move from the parts to the object: `replace_current` owns them again.
     replace_current(txn, bucket, key, &record, &[], previous)?;
@@ -965,11 +829,8 @@ fn multipart_checksum(
 ) -> StoreResult<checksum::Checksum> {
     let (algorithm, kind) = match upload.checksum_algorithm {
         Some(a) => {
-            let default_kind = if a == ChecksumAlgorithm::Crc64Nvme {
-                ChecksumType::FullObject
-            } else {
-                ChecksumType::Composite
-            };
+            let default_kind =
+                if a == ChecksumAlgorithm::Crc64Nvme { ChecksumType::FullObject } else { ChecksumType::Composite };
             (a, upload.checksum_type.unwrap_or(default_kind))
         }
         None => (ChecksumAlgorithm::Crc64Nvme, ChecksumType::FullObject),
@@ -991,23 +852,15 @@ fn multipart_checksum(
             (None, _) => Err(StoreError::InvalidPart),
         })
         .collect::<StoreResult<_>>()?;
-    let inputs: Vec<PartChecksumInput<'_>> = raws
-        .iter()
-        .zip(parts)
-        .map(|(raw, p)| PartChecksumInput {
-            raw,
-            size_bytes: p.size_bytes,
-        })
-        .collect();
+    let inputs: Vec<PartChecksumInput<'_>> =
+        raws.iter().zip(parts).map(|(raw, p)| PartChecksumInput { raw, size_bytes: p.size_bytes }).collect();
     let combined = checksum::combine_parts(algorithm, kind, &inputs)?;
     if let Some((a, expected)) = &request.expected_checksum
         && *a == algorithm
         && kind == ChecksumType::FullObject
         && *expected != combined.value
     {
-        return Err(StoreError::BadDigest {
-            algorithm: algorithm.name(),
-        });
+        return Err(StoreError::BadDigest { algorithm: algorithm.name() });
     }
     Ok(combined)
 }
@@ -1025,7 +878,7 @@ mod tests {
             attributes: crate::records::ObjectAttributes::default(),
             checksum: None,
             part_sizes: Vec::new(),
-            layout: DataLayout::Inline,
+            layout: DataLayout::Chunks(Vec::new()),
         }
     }
 
@@ -1092,10 +945,7 @@ mod tests {
     fn successor_and_common_prefix() {
         assert_eq!(prefix_successor(b"a/"), Some(b"a0".to_vec()));
         assert_eq!(prefix_successor(&[0xff]), None);
-        assert_eq!(
-            common_prefix("photos/2024/a.jpg", "photos/", Some("/")),
-            Some("photos/2024/")
-        );
+        assert_eq!(common_prefix("photos/2024/a.jpg", "photos/", Some("/")), Some("photos/2024/"));
         assert_eq!(common_prefix("photos/a.jpg", "photos/", Some("/")), None);
         assert_eq!(common_prefix("a.jpg", "", None), None);
     }

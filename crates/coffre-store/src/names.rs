@@ -19,16 +19,10 @@ impl BucketName {
             return invalid("bucket names must be between 3 and 63 characters long");
         }
         let bytes = name.as_bytes();
-        if !bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
-        {
-            return invalid(
-                "bucket names can consist only of lowercase letters, numbers, dots and hyphens",
-            );
+        if !bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-') {
+            return invalid("bucket names can consist only of lowercase letters, numbers, dots and hyphens");
         }
-        let alnum =
-            |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let alnum = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         if !alnum(bytes.first()) || !alnum(bytes.last()) {
             return invalid("bucket names must begin and end with a letter or number");
         }
@@ -38,10 +32,7 @@ impl BucketName {
         if name.parse::<std::net::Ipv4Addr>().is_ok() {
             return invalid("bucket names must not be formatted as an IP address");
         }
-        if name.starts_with("xn--")
-            || name.starts_with("sthree-")
-            || name.starts_with("amzn-s3-demo-")
-        {
+        if name.starts_with("xn--") || name.starts_with("sthree-") || name.starts_with("amzn-s3-demo-") {
             return invalid("bucket names must not start with a reserved prefix");
         }
         if name.ends_with("-s3alias")
@@ -75,9 +66,7 @@ impl ObjectKey {
     /// Parses an object key.
     pub fn parse(key: &str) -> StoreResult<ObjectKey> {
         if key.is_empty() {
-            return Err(StoreError::invalid_argument(
-                "object keys must not be empty",
-            ));
+            return Err(StoreError::invalid_argument("object keys must not be empty"));
         }
         if key.len() > KEY_LENGTH_BYTES_MAX {
             return Err(StoreError::KeyTooLong);
@@ -105,11 +94,7 @@ pub struct UploadId(String);
 impl UploadId {
     /// Parses an upload id received from a client.
     pub fn parse(id: &str) -> StoreResult<UploadId> {
-        if id.len() == 32
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        {
+        if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
             Ok(UploadId(id.to_owned()))
         } else {
             Err(StoreError::NoSuchUpload)
@@ -135,9 +120,7 @@ impl PartNumber {
     pub fn parse(n: i64) -> StoreResult<PartNumber> {
         match u32::try_from(n) {
             Ok(n) if (1..=crate::limits::PART_NUMBER_MAX).contains(&n) => Ok(PartNumber(n)),
-            _ => Err(StoreError::invalid_argument(
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )),
+            _ => Err(StoreError::invalid_argument("Part number must be an integer between 1 and 10000, inclusive")),
         }
     }
 
@@ -153,26 +136,11 @@ mod tests {
 
     #[test]
     fn bucket_names_follow_aws_rules() {
-        for good in [
-            "abc",
-            "my-bucket.eu",
-            "a1b2c3",
-            "bucket-with-63-chars-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        ] {
+        for good in ["abc", "my-bucket.eu", "a1b2c3", "bucket-with-63-chars-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]
+        {
             assert!(BucketName::parse(good).is_ok(), "{good}");
         }
-        for bad in [
-            "ab",
-            "Abc",
-            "-abc",
-            "abc-",
-            "a..b",
-            "192.168.1.1",
-            "xn--abc",
-            "abc-s3alias",
-            "a_b",
-            "",
-        ] {
+        for bad in ["ab", "Abc", "-abc", "abc-", "a..b", "192.168.1.1", "xn--abc", "abc-s3alias", "a_b", ""] {
             assert!(BucketName::parse(bad).is_err(), "{bad}");
         }
     }
@@ -180,10 +148,7 @@ mod tests {
     #[test]
     fn keys_are_limited_to_1024_bytes() {
         assert!(ObjectKey::parse(&"k".repeat(1024)).is_ok());
-        assert!(matches!(
-            ObjectKey::parse(&"k".repeat(1025)),
-            Err(StoreError::KeyTooLong)
-        ));
+        assert!(matches!(ObjectKey::parse(&"k".repeat(1025)), Err(StoreError::KeyTooLong)));
         assert!(ObjectKey::parse("").is_err());
     }
 

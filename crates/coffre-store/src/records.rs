@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use coffre_crypto::WrappedKey;
+
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType};
 use crate::error::{StoreError, StoreResult};
 
@@ -34,12 +36,8 @@ pub(crate) fn encode<T: Serialize>(record: &T, payload: &[u8]) -> Vec<u8> {
 
 /// Decodes a record, verifying its checksum; returns the record and its payload.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<(T, &[u8])> {
-    let corrupt = |what: &str| StoreError::Corrupt {
-        what: format!("metadata record: {what}"),
-    };
-    let (body, crc) = bytes
-        .split_at_checked(bytes.len().saturating_sub(4))
-        .ok_or_else(|| corrupt("too short"))?;
+    let corrupt = |what: &str| StoreError::Corrupt { what: format!("metadata record: {what}") };
+    let (body, crc) = bytes.split_at_checked(bytes.len().saturating_sub(4)).ok_or_else(|| corrupt("too short"))?;
     let crc = u32::from_le_bytes(crc.try_into().map_err(|_| corrupt("too short"))?);
     if record_crc(body) != crc {
         return Err(corrupt("checksum mismatch"));
@@ -48,13 +46,9 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<(T, &[u8]
     if version != RECORD_FORMAT_V1 {
         return Err(corrupt("unknown format version"));
     }
-    let (len, rest) = rest
-        .split_at_checked(4)
-        .ok_or_else(|| corrupt("truncated header"))?;
+    let (len, rest) = rest.split_at_checked(4).ok_or_else(|| corrupt("truncated header"))?;
     let len = u32::from_le_bytes(len.try_into().map_err(|_| corrupt("truncated header"))?) as usize;
-    let (json, payload) = rest
-        .split_at_checked(len)
-        .ok_or_else(|| corrupt("truncated body"))?;
+    let (json, payload) = rest.split_at_checked(len).ok_or_else(|| corrupt("truncated body"))?;
     let record = serde_json::from_slice(json).map_err(|e| corrupt(&e.to_string()))?;
     Ok((record, payload))
 }
@@ -111,21 +105,32 @@ impl<'de> Deserialize<'de> for ChunkId {
     }
 }
 
-/// A run of object bytes stored in one chunk file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A run of object bytes stored sealed in one chunk file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkRef {
-    /// The chunk file.
+    /// The chunk file, which is also the sealed stream's identity.
     pub id: ChunkId,
-    /// Bytes of object data in it.
+    /// Plaintext bytes of object data in it.
     pub size_bytes: u64,
+    /// Its data key, wrapped by a KEK.
+    pub key: WrappedKey,
+}
+
+/// How a small object's sealed bytes in the record's payload are opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedInline {
+    /// The sealed stream's identity.
+    pub stream_id: ChunkId,
+    /// Its data key, wrapped by a KEK.
+    pub key: WrappedKey,
 }
 
 /// Where an object's bytes are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DataLayout {
-    /// In the record's payload.
-    Inline,
-    /// In chunk files, in order (one per part for multipart objects).
+    /// Sealed in the record's payload.
+    Inline(SealedInline),
+    /// In sealed chunk files, in order (one per part for multipart objects).
     Chunks(Vec<ChunkRef>),
 }
 
@@ -182,7 +187,7 @@ impl ObjectRecord {
     /// Chunk files this version owns.
     pub fn chunks(&self) -> &[ChunkRef] {
         match &self.layout {
-            DataLayout::Inline => &[],
+            DataLayout::Inline(_) => &[],
             DataLayout::Chunks(c) => c,
         }
     }
@@ -224,19 +229,13 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_detect_damage() {
-        let rec = BucketRecord {
-            created_ns: 42,
-            location: Some("eu-west-3".into()),
-        };
+        let rec = BucketRecord { created_ns: 42, location: Some("eu-west-3".into()) };
         let mut bytes = encode(&rec, b"payload");
         let (back, payload): (BucketRecord, _) = decode(&bytes).unwrap();
         assert_eq!(back.created_ns, 42);
         assert_eq!(payload, b"payload");
         bytes[3] ^= 1;
-        assert!(matches!(
-            decode::<BucketRecord>(&bytes),
-            Err(StoreError::Corrupt { .. })
-        ));
+        assert!(matches!(decode::<BucketRecord>(&bytes), Err(StoreError::Corrupt { .. })));
         assert!(decode::<BucketRecord>(&[1, 2]).is_err());
     }
 

@@ -8,10 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 /// The admin routes.
 pub fn router(metrics: PrometheusHandle) -> Router {
-    Router::new()
-        .route("/health", get(|| async { "ok\n" }))
-        .route("/metrics", get(render_metrics))
-        .with_state(metrics)
+    Router::new().route("/health", get(|| async { "ok\n" })).route("/metrics", get(render_metrics)).with_state(metrics)
 }
 
 async fn render_metrics(State(handle): State<PrometheusHandle>) -> String {

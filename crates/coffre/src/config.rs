@@ -90,8 +90,7 @@ pub struct Config {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<ConfigFile> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("read config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parse config file {}", path.display()))
 }
 
@@ -103,32 +102,19 @@ impl Config {
             None => ConfigFile::default(),
         };
         let default_addr = |s: &str| s.parse::<SocketAddr>().context("parse a default address");
-        let tls = match (
-            args.tls_cert.or(file.tls_cert),
-            args.tls_key.or(file.tls_key),
-        ) {
+        let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => TlsMode::Files { cert, key },
-            (None, None) if args.tls_self_signed || file.tls_self_signed.unwrap_or(false) => {
-                TlsMode::SelfSigned
-            }
+            (None, None) if args.tls_self_signed || file.tls_self_signed.unwrap_or(false) => TlsMode::SelfSigned,
             (None, None) => TlsMode::Off,
             _ => bail!("tls_cert and tls_key must be given together"),
         };
         if let Some(region) = args.region.as_deref().or(file.region.as_deref())
-            && (region.is_empty()
-                || !region
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+            && (region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
         {
-            bail!(
-                "region {region:?} is not a valid region name (lowercase letters, digits and hyphens)"
-            );
+            bail!("region {region:?} is not a valid region name (lowercase letters, digits and hyphens)");
         }
         Ok(Config {
-            data_dir: args
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT)),
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT)),
             s3_listen: match args.s3_listen.or(file.s3_listen) {
                 Some(a) => a,
                 None => default_addr(S3_LISTEN_DEFAULT)?,
@@ -138,10 +124,7 @@ impl Config {
                 None => default_addr(ADMIN_LISTEN_DEFAULT)?,
             },
             region: args.region.or(file.region),
-            domain: args
-                .domain
-                .or(file.domain)
-                .map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
+            domain: args.domain.or(file.domain).map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
             tls,
             shutdown_grace_seconds: file.shutdown_grace_seconds.unwrap_or(30),
             dangerous_skip_fsync: args.dangerous_skip_fsync,
@@ -157,16 +140,9 @@ mod tests {
     fn flags_override_file_and_defaults_apply() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(
-            &path,
-            "data_dir = \"/srv/coffre\"\nregion = \"eu-west-3\"\ns3_listen = \"127.0.0.1:7000\"\n",
-        )
-        .unwrap();
-        let args = ServerArgs {
-            config: Some(path.clone()),
-            region: Some("eu-central-1".into()),
-            ..Default::default()
-        };
+        std::fs::write(&path, "data_dir = \"/srv/coffre\"\nregion = \"eu-west-3\"\ns3_listen = \"127.0.0.1:7000\"\n")
+            .unwrap();
+        let args = ServerArgs { config: Some(path.clone()), region: Some("eu-central-1".into()), ..Default::default() };
         let c = Config::build(args).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/srv/coffre"));
         assert_eq!(c.region.as_deref(), Some("eu-central-1"));
@@ -180,12 +156,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "data_dri = \"x\"\n").unwrap();
-        assert!(
-            Config::build(ServerArgs {
-                config: Some(path),
-                ..Default::default()
-            })
-            .is_err()
-        );
+        assert!(Config::build(ServerArgs { config: Some(path), ..Default::default() }).is_err());
     }
 }

@@ -20,71 +20,37 @@ pub struct RootCredentials {
 
 impl std::fmt::Debug for RootCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RootCredentials")
-            .field("access_key", &self.access_key)
-            .finish_non_exhaustive()
+        f.debug_struct("RootCredentials").field("access_key", &self.access_key).finish_non_exhaustive()
     }
 }
 
 fn random_string(alphabet: &[u8], len: usize) -> String {
     let mut rng = rand::rng();
-    (0..len)
-        .map(|_| {
-            char::from(
-                alphabet
-                    .get(rng.random_range(0..alphabet.len()))
-                    .copied()
-                    .unwrap_or(b'A'),
-            )
-        })
-        .collect()
+    (0..len).map(|_| char::from(alphabet.get(rng.random_range(0..alphabet.len())).copied().unwrap_or(b'A'))).collect()
 }
 
 /// Loads (or creates) the root credentials. Returns them and whether they were just generated.
 pub fn load_or_create(data_dir: &Path) -> anyhow::Result<(RootCredentials, bool)> {
-    if let (Ok(access_key), Ok(secret_key)) = (
-        std::env::var("COFFRE_ROOT_ACCESS_KEY"),
-        std::env::var("COFFRE_ROOT_SECRET_KEY"),
-    ) {
+    if let (Ok(access_key), Ok(secret_key)) =
+        (std::env::var("COFFRE_ROOT_ACCESS_KEY"), std::env::var("COFFRE_ROOT_SECRET_KEY"))
+    {
         if access_key.len() < 3 || secret_key.len() < 8 {
-            bail!(
-                "COFFRE_ROOT_ACCESS_KEY must have at least 3 characters and COFFRE_ROOT_SECRET_KEY at least 8"
-            );
+            bail!("COFFRE_ROOT_ACCESS_KEY must have at least 3 characters and COFFRE_ROOT_SECRET_KEY at least 8");
         }
-        return Ok((
-            RootCredentials {
-                access_key,
-                secret_key,
-            },
-            false,
-        ));
+        return Ok((RootCredentials { access_key, secret_key }, false));
     }
     let path = data_dir.join(FILE_NAME);
     if path.exists() {
         let mode = std::fs::metadata(&path)?.permissions().mode();
         if mode & 0o077 != 0 {
-            bail!(
-                "{} is readable by other users (mode {:o}); chmod 600 it",
-                path.display(),
-                mode & 0o777
-            );
+            bail!("{} is readable by other users (mode {:o}); chmod 600 it", path.display(), mode & 0o777);
         }
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
-        return Ok((
-            toml::from_str(&text).with_context(|| format!("parse {}", path.display()))?,
-            false,
-        ));
+        let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        return Ok((toml::from_str(&text).with_context(|| format!("parse {}", path.display()))?, false));
     }
     let creds = RootCredentials {
-        access_key: format!(
-            "CO{}",
-            random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 18)
-        ),
-        secret_key: random_string(
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-            40,
-        ),
+        access_key: format!("CO{}", random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 18)),
+        secret_key: random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40),
     };
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -11,11 +11,7 @@ mod tls;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "coffre",
-    version,
-    about = "Sovereign S3-compatible object storage"
-)]
+#[command(name = "coffre", version, about = "Sovereign S3-compatible object storage")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,17 +27,11 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("COFFRE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match cli.command {
         Command::Server(args) => {
             let config = config::Config::build(args)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .thread_name("coffre")
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("coffre").build()?;
             runtime.block_on(server::run(config))
         }
     }

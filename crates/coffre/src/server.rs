@@ -36,21 +36,20 @@ const REQUEST_HEAD_BYTES_MAX: usize = 64 * 1024;
 const POST_OBJECT_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("create {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
     let (root, generated) = credentials::load_or_create(&config.data_dir)?;
+    let keys = coffre_crypto::LocalKeyProvider::open(&config.data_dir.join("keys")).context("open the key store")?;
     let store = Store::open(&StoreConfig {
         data_dir: config.data_dir.clone(),
         dangerous_skip_fsync: config.dangerous_skip_fsync,
+        keys: Arc::new(keys),
     })
     .context("open the object engine")?;
     if config.dangerous_skip_fsync {
         tracing::warn!("fsync is OFF (benchmark-only setting): acknowledged writes can be lost");
     }
     let workers = store.spawn_workers();
-    let metrics = PrometheusBuilder::new()
-        .install_recorder()
-        .context("install the metrics recorder")?;
+    let metrics = PrometheusBuilder::new().install_recorder().context("install the metrics recorder")?;
 
     let s3 = CoffreS3::new(
         Arc::clone(&store),
@@ -61,60 +60,33 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         },
     );
     let mut builder = S3ServiceBuilder::new(s3);
-    builder.set_auth(RootAuth::new(
-        root.access_key.clone(),
-        root.secret_key.clone(),
-    ));
+    builder.set_auth(RootAuth::new(root.access_key.clone(), root.secret_key.clone()));
     if let Some(domain) = &config.domain {
         builder.set_host(coffre_s3::BucketDomain::new(domain));
     }
     let mut s3s_config = s3s::config::S3Config::default();
     s3s_config.post_object_max_file_size = POST_OBJECT_BYTES_MAX;
-    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
-        s3s_config,
-    ))));
-    let front = Front::new(
-        builder.build(),
-        FrontLimits {
-            region: config.region.clone(),
-            domain: config.domain.clone(),
-        },
-    );
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
+    let front =
+        Front::new(builder.build(), FrontLimits { region: config.region.clone(), domain: config.domain.clone() });
 
     let (acceptor, scheme) = match &config.tls {
         TlsMode::Off => (None, "http"),
-        TlsMode::Files { cert, key } => (
-            Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
-                cert, key,
-            )?)),
-            "https",
-        ),
+        TlsMode::Files { cert, key } => {
+            (Some(tokio_rustls::TlsAcceptor::from(tls::server_config(cert, key)?)), "https")
+        }
         TlsMode::SelfSigned => {
             let generated = tls::ensure_self_signed(&config.data_dir, config.domain.as_deref())?;
-            say!(
-                "TLS: self-signed certificate; CA file for clients: {} (AWS_CA_BUNDLE)",
-                generated.ca.display()
-            );
-            (
-                Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
-                    &generated.cert,
-                    &generated.key,
-                )?)),
-                "https",
-            )
+            say!("TLS: self-signed certificate; CA file for clients: {} (AWS_CA_BUNDLE)", generated.ca.display());
+            (Some(tokio_rustls::TlsAcceptor::from(tls::server_config(&generated.cert, &generated.key)?)), "https")
         }
     };
-    let s3_listener = TcpListener::bind(config.s3_listen)
-        .await
-        .with_context(|| format!("listen on {}", config.s3_listen))?;
-    let admin_listener = TcpListener::bind(config.admin_listen)
-        .await
-        .with_context(|| format!("listen on {}", config.admin_listen))?;
+    let s3_listener =
+        TcpListener::bind(config.s3_listen).await.with_context(|| format!("listen on {}", config.s3_listen))?;
+    let admin_listener =
+        TcpListener::bind(config.admin_listen).await.with_context(|| format!("listen on {}", config.admin_listen))?;
     if generated {
-        say!(
-            "Root credentials generated (shown once, kept in {}/root-credentials.toml):",
-            config.data_dir.display()
-        );
+        say!("Root credentials generated (shown once, kept in {}/root-credentials.toml):", config.data_dir.display());
         say!("  AWS_ACCESS_KEY_ID={}", root.access_key);
         say!("  AWS_SECRET_ACCESS_KEY={}", root.secret_key);
     }
@@ -168,9 +140,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let http = Arc::clone(&http);
         match &acceptor {
             None => {
-                let conn = http
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
+                let conn = http.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
@@ -180,15 +150,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 let acceptor = acceptor.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let Ok(Ok(tls)) =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                            .await
+                    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
                     else {
                         return;
                     };
-                    let conn = http
-                        .serve_connection(TokioIo::new(tls), service)
-                        .into_owned();
+                    let conn = http.serve_connection(TokioIo::new(tls), service).into_owned();
                     let _ = watcher.watch(conn).await;
                 });
             }
@@ -197,14 +163,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     say!("Shutting down: no new connections; waiting for in-flight requests");
     drop(s3_listener);
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            seconds = grace.as_secs(),
-            "in-flight requests did not finish within the grace period"
-        );
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(seconds = grace.as_secs(), "in-flight requests did not finish within the grace period");
     }
     let _ = stop_tx.send(true);
     let _ = admin.await;

@@ -56,7 +56,15 @@ async fn multipart_writer(c: aws_sdk_s3::Client, b: String, writer: u64, seed: u
         let mut completed = Vec::new();
         for (i, p) in parts.iter().enumerate() {
             let n = i as i32 + 1;
-            let Ok(out) = c.upload_part().bucket(&b).key(&key).upload_id(&id).part_number(n).body(ByteStream::from(p.clone())).send().await
+            let Ok(out) = c
+                .upload_part()
+                .bucket(&b)
+                .key(&key)
+                .upload_id(&id)
+                .part_number(n)
+                .body(ByteStream::from(p.clone()))
+                .send()
+                .await
             else {
                 return;
             };
@@ -163,7 +171,13 @@ async fn kill9_during_uploads_loses_nothing_acknowledged() {
     // Unfinished uploads still own their parts; abort them so only objects remain.
     let uploads = c.list_multipart_uploads().bucket(&b).send().await.unwrap();
     for u in uploads.uploads() {
-        c.abort_multipart_upload().bucket(&b).key(u.key().unwrap()).upload_id(u.upload_id().unwrap()).send().await.unwrap();
+        c.abort_multipart_upload()
+            .bucket(&b)
+            .key(u.key().unwrap())
+            .upload_id(u.upload_id().unwrap())
+            .send()
+            .await
+            .unwrap();
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while common::chunk_files(server.data_dir()) != expected_chunks {

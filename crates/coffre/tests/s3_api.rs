@@ -7,8 +7,8 @@ mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload,
-    CompletedPart, CreateBucketConfiguration, Delete, ObjectIdentifier, Tag, Tagging,
+    BucketLocationConstraint, ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart,
+    CreateBucketConfiguration, Delete, ObjectIdentifier, Tag, Tagging,
 };
 use common::{Server, body, bucket, code, data, md5_hex, status};
 
@@ -21,28 +21,14 @@ async fn bucket_lifecycle_and_errors() {
     c.create_bucket().bucket(&b).send().await.unwrap();
     c.head_bucket().bucket(&b).send().await.unwrap();
     let listed = c.list_buckets().send().await.unwrap();
-    assert!(
-        listed
-            .buckets()
-            .iter()
-            .any(|x| x.name() == Some(b.as_str()))
-    );
+    assert!(listed.buckets().iter().any(|x| x.name() == Some(b.as_str())));
     let again = c.create_bucket().bucket(&b).send().await.unwrap_err();
     assert_eq!(code(&again), "BucketAlreadyOwnedByYou");
     assert_eq!(status(&again), 409);
     let v = c.get_bucket_versioning().bucket(&b).send().await.unwrap();
-    assert!(
-        v.status().is_none(),
-        "an unversioned bucket has no versioning status"
-    );
+    assert!(v.status().is_none(), "an unversioned bucket has no versioning status");
 
-    c.put_object()
-        .bucket(&b)
-        .key("x")
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .unwrap();
+    c.put_object().bucket(&b).key("x").body(ByteStream::from_static(b"x")).send().await.unwrap();
     let not_empty = c.delete_bucket().bucket(&b).send().await.unwrap_err();
     assert_eq!(code(&not_empty), "BucketNotEmpty");
     assert_eq!(status(&not_empty), 409);
@@ -52,12 +38,7 @@ async fn bucket_lifecycle_and_errors() {
     assert_eq!(status(&gone), 404);
     let gone = c.list_objects_v2().bucket(&b).send().await.unwrap_err();
     assert_eq!(code(&gone), "NoSuchBucket");
-    let bad = c
-        .create_bucket()
-        .bucket("Bad_Name")
-        .send()
-        .await
-        .unwrap_err();
+    let bad = c.create_bucket().bucket("Bad_Name").send().await.unwrap_err();
     assert_eq!(code(&bad), "InvalidBucketName");
 }
 
@@ -67,45 +48,21 @@ async fn location_constraint() {
     let server = Server::start();
     let c = server.client().await;
     let b = bucket("loc");
-    let conf = CreateBucketConfiguration::builder()
-        .location_constraint(BucketLocationConstraint::EuWest3)
-        .build();
-    c.create_bucket()
-        .bucket(&b)
-        .create_bucket_configuration(conf)
-        .send()
-        .await
-        .unwrap();
+    let conf = CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::EuWest3).build();
+    c.create_bucket().bucket(&b).create_bucket_configuration(conf).send().await.unwrap();
     let loc = c.get_bucket_location().bucket(&b).send().await.unwrap();
-    assert_eq!(
-        loc.location_constraint().map(|l| l.as_str()),
-        Some("eu-west-3")
-    );
+    assert_eq!(loc.location_constraint().map(|l| l.as_str()), Some("eu-west-3"));
     let conf = CreateBucketConfiguration::builder()
         .location_constraint(BucketLocationConstraint::from("Not A Region"))
         .build();
-    let err = c
-        .create_bucket()
-        .bucket(bucket("loc"))
-        .create_bucket_configuration(conf)
-        .send()
-        .await
-        .unwrap_err();
+    let err = c.create_bucket().bucket(bucket("loc")).create_bucket_configuration(conf).send().await.unwrap_err();
     assert_eq!(code(&err), "InvalidLocationConstraint");
 
     // A server with a region refuses buckets for another one.
     let regional = Server::start_with(&["--region", "eu-west-3"]);
     let c = regional.client().await;
-    let conf = CreateBucketConfiguration::builder()
-        .location_constraint(BucketLocationConstraint::EuCentral1)
-        .build();
-    let err = c
-        .create_bucket()
-        .bucket(bucket("loc"))
-        .create_bucket_configuration(conf)
-        .send()
-        .await
-        .unwrap_err();
+    let conf = CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::EuCentral1).build();
+    let err = c.create_bucket().bucket(bucket("loc")).create_bucket_configuration(conf).send().await.unwrap_err();
     assert_eq!(code(&err), "IllegalLocationConstraintException");
 }
 
@@ -117,10 +74,7 @@ async fn put_get_round_trip() {
     let c = server.client().await;
     let b = bucket("rt");
     c.create_bucket().bucket(&b).send().await.unwrap();
-    for (i, len) in [0usize, 1, 16 * 1024, 16 * 1024 + 1, 3 * 1024 * 1024 + 17]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, len) in [0usize, 1, 16 * 1024, 16 * 1024 + 1, 3 * 1024 * 1024 + 17].into_iter().enumerate() {
         let d = data(len, i as u64);
         let key = format!("obj-{len}");
         let put = c
@@ -139,34 +93,16 @@ async fn put_get_round_trip() {
         let got = c.get_object().bucket(&b).key(&key).send().await.unwrap();
         assert_eq!(got.content_length(), Some(len as i64));
         assert_eq!(got.content_type(), Some("application/x-test"));
-        assert_eq!(
-            got.content_disposition(),
-            Some("attachment; filename=\"t.bin\"")
-        );
+        assert_eq!(got.content_disposition(), Some("attachment; filename=\"t.bin\""));
         assert_eq!(got.cache_control(), Some("max-age=60"));
-        assert_eq!(
-            got.metadata().unwrap().get("color").map(String::as_str),
-            Some("blue")
-        );
+        assert_eq!(got.metadata().unwrap().get("color").map(String::as_str), Some("blue"));
         assert_eq!(got.e_tag(), put.e_tag());
         assert_eq!(body(got).await, d, "size {len}");
     }
-    let missing = c
-        .get_object()
-        .bucket(&b)
-        .key("nope")
-        .send()
-        .await
-        .unwrap_err();
+    let missing = c.get_object().bucket(&b).key("nope").send().await.unwrap_err();
     assert_eq!(code(&missing), "NoSuchKey");
     assert_eq!(status(&missing), 404);
-    let head_missing = c
-        .head_object()
-        .bucket(&b)
-        .key("nope")
-        .send()
-        .await
-        .unwrap_err();
+    let head_missing = c.head_object().bucket(&b).key("nope").send().await.unwrap_err();
     assert_eq!(status(&head_missing), 404);
 }
 
@@ -179,13 +115,7 @@ async fn ranged_reads() {
     c.create_bucket().bucket(&b).send().await.unwrap();
     for (key, len) in [("small", 1000usize), ("large", 2 * 1024 * 1024)] {
         let d = data(len, 7);
-        c.put_object()
-            .bucket(&b)
-            .key(key)
-            .body(ByteStream::from(d.clone()))
-            .send()
-            .await
-            .unwrap();
+        c.put_object().bucket(&b).key(key).body(ByteStream::from(d.clone())).send().await.unwrap();
         for (range, expected) in [
             ("bytes=0-9", &d[0..10]),
             ("bytes=10-", &d[10..]),
@@ -193,28 +123,11 @@ async fn ranged_reads() {
             ("bytes=5-999999999", &d[5..]),
             ("bytes=100-100", &d[100..101]),
         ] {
-            let got = c
-                .get_object()
-                .bucket(&b)
-                .key(key)
-                .range(range)
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                got.content_range().unwrap().starts_with("bytes "),
-                "{range}"
-            );
+            let got = c.get_object().bucket(&b).key(key).range(range).send().await.unwrap();
+            assert!(got.content_range().unwrap().starts_with("bytes "), "{range}");
             assert_eq!(body(got).await, expected, "{key} {range}");
         }
-        let err = c
-            .get_object()
-            .bucket(&b)
-            .key(key)
-            .range(format!("bytes={len}-"))
-            .send()
-            .await
-            .unwrap_err();
+        let err = c.get_object().bucket(&b).key(key).range(format!("bytes={len}-")).send().await.unwrap_err();
         assert_eq!(code(&err), "InvalidRange");
         assert_eq!(status(&err), 416);
     }
@@ -227,13 +140,7 @@ async fn response_header_overrides() {
     let c = server.client().await;
     let b = bucket("ovr");
     c.create_bucket().bucket(&b).send().await.unwrap();
-    c.put_object()
-        .bucket(&b)
-        .key("k")
-        .body(ByteStream::from_static(b"abc"))
-        .send()
-        .await
-        .unwrap();
+    c.put_object().bucket(&b).key("k").body(ByteStream::from_static(b"abc")).send().await.unwrap();
     let got = c
         .get_object()
         .bucket(&b)
@@ -258,79 +165,21 @@ async fn conditional_reads() {
     let c = server.client().await;
     let b = bucket("cond");
     c.create_bucket().bucket(&b).send().await.unwrap();
-    let put = c
-        .put_object()
-        .bucket(&b)
-        .key("k")
-        .body(ByteStream::from_static(b"abc"))
-        .send()
-        .await
-        .unwrap();
+    let put = c.put_object().bucket(&b).key("k").body(ByteStream::from_static(b"abc")).send().await.unwrap();
     let etag = put.e_tag().unwrap().to_owned();
-    c.get_object()
-        .bucket(&b)
-        .key("k")
-        .if_match(&etag)
-        .send()
-        .await
-        .unwrap();
-    let e = c
-        .get_object()
-        .bucket(&b)
-        .key("k")
-        .if_match("\"0000\"")
-        .send()
-        .await
-        .unwrap_err();
+    c.get_object().bucket(&b).key("k").if_match(&etag).send().await.unwrap();
+    let e = c.get_object().bucket(&b).key("k").if_match("\"0000\"").send().await.unwrap_err();
     assert_eq!(status(&e), 412);
-    let e = c
-        .head_object()
-        .bucket(&b)
-        .key("k")
-        .if_none_match(&etag)
-        .send()
-        .await
-        .unwrap_err();
+    let e = c.head_object().bucket(&b).key("k").if_none_match(&etag).send().await.unwrap_err();
     assert_eq!(status(&e), 304);
-    let e = c
-        .get_object()
-        .bucket(&b)
-        .key("k")
-        .if_none_match(&etag)
-        .send()
-        .await
-        .unwrap_err();
+    let e = c.get_object().bucket(&b).key("k").if_none_match(&etag).send().await.unwrap_err();
     assert_eq!(status(&e), 304);
-    let future = aws_smithy_types::DateTime::from_secs(
-        time::OffsetDateTime::now_utc().unix_timestamp() + 3600,
-    );
-    let past = aws_smithy_types::DateTime::from_secs(
-        time::OffsetDateTime::now_utc().unix_timestamp() - 3600,
-    );
-    let e = c
-        .get_object()
-        .bucket(&b)
-        .key("k")
-        .if_modified_since(future)
-        .send()
-        .await
-        .unwrap_err();
+    let future = aws_smithy_types::DateTime::from_secs(time::OffsetDateTime::now_utc().unix_timestamp() + 3600);
+    let past = aws_smithy_types::DateTime::from_secs(time::OffsetDateTime::now_utc().unix_timestamp() - 3600);
+    let e = c.get_object().bucket(&b).key("k").if_modified_since(future).send().await.unwrap_err();
     assert_eq!(status(&e), 304);
-    c.get_object()
-        .bucket(&b)
-        .key("k")
-        .if_modified_since(past)
-        .send()
-        .await
-        .unwrap();
-    let e = c
-        .get_object()
-        .bucket(&b)
-        .key("k")
-        .if_unmodified_since(past)
-        .send()
-        .await
-        .unwrap_err();
+    c.get_object().bucket(&b).key("k").if_modified_since(past).send().await.unwrap();
+    let e = c.get_object().bucket(&b).key("k").if_unmodified_since(past).send().await.unwrap_err();
     assert_eq!(status(&e), 412);
 }
 
@@ -347,13 +196,7 @@ async fn conditional_writes_race() {
         let c = c.clone();
         let b = b.clone();
         tasks.push(tokio::spawn(async move {
-            c.put_object()
-                .bucket(&b)
-                .key("race")
-                .if_none_match("*")
-                .body(ByteStream::from(data(100, i)))
-                .send()
-                .await
+            c.put_object().bucket(&b).key("race").if_none_match("*").body(ByteStream::from(data(100, i))).send().await
         }));
     }
     let mut winners = 0;
@@ -422,14 +265,7 @@ async fn checksums_verified_and_returned() {
             .send()
             .await
             .unwrap();
-        let h = c
-            .head_object()
-            .bucket(&b)
-            .key(&key)
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-            .unwrap();
+        let h = c.head_object().bucket(&b).key(&key).checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
         let returned = match algorithm {
             ChecksumAlgorithm::Crc32 => h.checksum_crc32(),
             ChecksumAlgorithm::Crc32C => h.checksum_crc32_c(),
@@ -438,33 +274,12 @@ async fn checksums_verified_and_returned() {
             _ => h.checksum_sha256(),
         };
         assert!(returned.is_some(), "{algorithm:?} returned");
-        let got = c
-            .get_object()
-            .bucket(&b)
-            .key(&key)
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-            .unwrap();
+        let got = c.get_object().bucket(&b).key(&key).checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
         assert_eq!(body(got).await, d);
     }
     let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32IsoHdlc, &d) as u32;
-    let h = c
-        .head_object()
-        .bucket(&b)
-        .key("k-CRC32")
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        h.checksum_crc32(),
-        Some(
-            base64::engine::general_purpose::STANDARD
-                .encode(crc.to_be_bytes())
-                .as_str()
-        )
-    );
+    let h = c.head_object().bucket(&b).key("k-CRC32").checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
+    assert_eq!(h.checksum_crc32(), Some(base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes()).as_str()));
 
     let wrong = base64::engine::general_purpose::STANDARD.encode((crc ^ 1).to_be_bytes());
     let e = c
@@ -477,17 +292,10 @@ async fn checksums_verified_and_returned() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "BadDigest");
-    let e = c
-        .head_object()
-        .bucket(&b)
-        .key("bad")
-        .send()
-        .await
-        .unwrap_err();
+    let e = c.head_object().bucket(&b).key("bad").send().await.unwrap_err();
     assert_eq!(status(&e), 404, "a refused write leaves nothing behind");
 
-    let md5_of_other =
-        base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest_of(b"other"));
+    let md5_of_other = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest_of(b"other"));
     let e = c
         .put_object()
         .bucket(&b)
@@ -499,17 +307,7 @@ async fn checksums_verified_and_returned() {
         .unwrap_err();
     assert_eq!(code(&e), "BadDigest");
     assert_eq!(status(&e), 400);
-    assert_eq!(
-        status(
-            &c.head_object()
-                .bucket(&b)
-                .key("bad-md5")
-                .send()
-                .await
-                .unwrap_err()
-        ),
-        404
-    );
+    assert_eq!(status(&c.head_object().bucket(&b).key("bad-md5").send().await.unwrap_err()), 404);
 }
 
 trait DigestOf {
@@ -530,35 +328,16 @@ async fn deletes() {
     let b = bucket("del");
     c.create_bucket().bucket(&b).send().await.unwrap();
     for k in ["a", "b", "c", "d"] {
-        c.put_object()
-            .bucket(&b)
-            .key(k)
-            .body(ByteStream::from_static(b"1"))
-            .send()
-            .await
-            .unwrap();
+        c.put_object().bucket(&b).key(k).body(ByteStream::from_static(b"1")).send().await.unwrap();
     }
     c.delete_object().bucket(&b).key("a").send().await.unwrap();
-    c.delete_object()
-        .bucket(&b)
-        .key("never-existed")
-        .send()
-        .await
-        .unwrap();
-    let ids = |keys: &[&str]| {
-        keys.iter()
-            .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
-            .collect::<Vec<_>>()
-    };
+    c.delete_object().bucket(&b).key("never-existed").send().await.unwrap();
+    let ids =
+        |keys: &[&str]| keys.iter().map(|k| ObjectIdentifier::builder().key(*k).build().unwrap()).collect::<Vec<_>>();
     let out = c
         .delete_objects()
         .bucket(&b)
-        .delete(
-            Delete::builder()
-                .set_objects(Some(ids(&["b", "zz"])))
-                .build()
-                .unwrap(),
-        )
+        .delete(Delete::builder().set_objects(Some(ids(&["b", "zz"]))).build().unwrap())
         .send()
         .await
         .unwrap();
@@ -566,13 +345,7 @@ async fn deletes() {
     let out = c
         .delete_objects()
         .bucket(&b)
-        .delete(
-            Delete::builder()
-                .set_objects(Some(ids(&["c", "d"])))
-                .quiet(true)
-                .build()
-                .unwrap(),
-        )
+        .delete(Delete::builder().set_objects(Some(ids(&["c", "d"]))).quiet(true).build().unwrap())
         .send()
         .await
         .unwrap();
@@ -599,24 +372,12 @@ async fn copy_object() {
         .send()
         .await
         .unwrap();
-    c.copy_object()
-        .bucket(&b)
-        .key("dst1")
-        .copy_source(format!("{b}/src"))
-        .send()
-        .await
-        .unwrap();
+    c.copy_object().bucket(&b).key("dst1").copy_source(format!("{b}/src")).send().await.unwrap();
     let h = c.head_object().bucket(&b).key("dst1").send().await.unwrap();
-    assert_eq!(
-        h.metadata().unwrap().get("m").map(String::as_str),
-        Some("1")
-    );
+    assert_eq!(h.metadata().unwrap().get("m").map(String::as_str), Some("1"));
     assert_eq!(h.content_type(), Some("text/x-src"));
     assert_eq!(h.e_tag(), put.e_tag());
-    assert_eq!(
-        body(c.get_object().bucket(&b).key("dst1").send().await.unwrap()).await,
-        d
-    );
+    assert_eq!(body(c.get_object().bucket(&b).key("dst1").send().await.unwrap()).await, d);
 
     c.copy_object()
         .bucket(&b)
@@ -629,10 +390,7 @@ async fn copy_object() {
         .await
         .unwrap();
     let h = c.head_object().bucket(&b).key("dst2").send().await.unwrap();
-    assert_eq!(
-        h.metadata().unwrap().get("m").map(String::as_str),
-        Some("2")
-    );
+    assert_eq!(h.metadata().unwrap().get("m").map(String::as_str), Some("2"));
     assert_eq!(h.content_type(), Some("text/x-dst"));
 
     let e = c
@@ -655,43 +413,14 @@ async fn copy_object() {
         .await
         .unwrap_err();
     assert_eq!(status(&e), 412);
-    let e = c
-        .copy_object()
-        .bucket(&b)
-        .key("src")
-        .copy_source(format!("{b}/src"))
-        .send()
-        .await
-        .unwrap_err();
+    let e = c.copy_object().bucket(&b).key("src").copy_source(format!("{b}/src")).send().await.unwrap_err();
     assert_eq!(code(&e), "InvalidRequest");
-    let e = c
-        .copy_object()
-        .bucket(&b)
-        .key("dst4")
-        .copy_source(format!("{b}/missing"))
-        .send()
-        .await
-        .unwrap_err();
+    let e = c.copy_object().bucket(&b).key("dst4").copy_source(format!("{b}/missing")).send().await.unwrap_err();
     assert_eq!(code(&e), "NoSuchKey");
     // Keys that need escaping in x-amz-copy-source.
-    c.put_object()
-        .bucket(&b)
-        .key("dir/with space+plus")
-        .body(ByteStream::from_static(b"s"))
-        .send()
-        .await
-        .unwrap();
-    c.copy_object()
-        .bucket(&b)
-        .key("dst5")
-        .copy_source(format!("{b}/dir/with%20space%2Bplus"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        body(c.get_object().bucket(&b).key("dst5").send().await.unwrap()).await,
-        b"s"
-    );
+    c.put_object().bucket(&b).key("dir/with space+plus").body(ByteStream::from_static(b"s")).send().await.unwrap();
+    c.copy_object().bucket(&b).key("dst5").copy_source(format!("{b}/dir/with%20space%2Bplus")).send().await.unwrap();
+    assert_eq!(body(c.get_object().bucket(&b).key("dst5").send().await.unwrap()).await, b"s");
 }
 
 /// Goal: ListObjectsV2 and ListObjects: prefix, delimiter, pagination, start-after,
@@ -702,40 +431,17 @@ async fn listings() {
     let c = server.client().await;
     let b = bucket("ls");
     c.create_bucket().bucket(&b).send().await.unwrap();
-    let keys = [
-        "a/1",
-        "a/2",
-        "a/b/3",
-        "b/1",
-        "c",
-        "d e",
-        "f+g",
-        "photos/2024/x.jpg",
-        "photos/2025/y.jpg",
-        "z",
-    ];
+    let keys = ["a/1", "a/2", "a/b/3", "b/1", "c", "d e", "f+g", "photos/2024/x.jpg", "photos/2025/y.jpg", "z"];
     for k in keys {
-        c.put_object()
-            .bucket(&b)
-            .key(k)
-            .body(ByteStream::from_static(b"1"))
-            .send()
-            .await
-            .unwrap();
+        c.put_object().bucket(&b).key(k).body(ByteStream::from_static(b"1")).send().await.unwrap();
     }
     // Full paginated listing.
     let mut all = Vec::new();
     let mut token = None;
     let mut pages = 0;
     loop {
-        let out = c
-            .list_objects_v2()
-            .bucket(&b)
-            .max_keys(3)
-            .set_continuation_token(token.clone())
-            .send()
-            .await
-            .unwrap();
+        let out =
+            c.list_objects_v2().bucket(&b).max_keys(3).set_continuation_token(token.clone()).send().await.unwrap();
         pages += 1;
         all.extend(out.contents().iter().map(|o| o.key().unwrap().to_owned()));
         if out.is_truncated() != Some(true) {
@@ -746,18 +452,8 @@ async fn listings() {
     assert_eq!(all, keys);
     assert_eq!(pages, 4);
     // Delimiter.
-    let out = c
-        .list_objects_v2()
-        .bucket(&b)
-        .delimiter("/")
-        .send()
-        .await
-        .unwrap();
-    let prefixes: Vec<_> = out
-        .common_prefixes()
-        .iter()
-        .map(|p| p.prefix().unwrap())
-        .collect();
+    let out = c.list_objects_v2().bucket(&b).delimiter("/").send().await.unwrap();
+    let prefixes: Vec<_> = out.common_prefixes().iter().map(|p| p.prefix().unwrap()).collect();
     assert_eq!(prefixes, ["a/", "b/", "photos/"]);
     let top: Vec<_> = out.contents().iter().map(|o| o.key().unwrap()).collect();
     assert_eq!(top, ["c", "d e", "f+g", "z"]);
@@ -777,11 +473,7 @@ async fn listings() {
             .await
             .unwrap();
         seen.extend(out.contents().iter().map(|o| o.key().unwrap().to_owned()));
-        seen.extend(
-            out.common_prefixes()
-                .iter()
-                .map(|p| p.prefix().unwrap().to_owned()),
-        );
+        seen.extend(out.common_prefixes().iter().map(|p| p.prefix().unwrap().to_owned()));
         if out.is_truncated() != Some(true) {
             break;
         }
@@ -789,31 +481,12 @@ async fn listings() {
     }
     assert_eq!(seen, ["a/1", "a/2", "a/b/"]);
     // start-after.
-    let out = c
-        .list_objects_v2()
-        .bucket(&b)
-        .start_after("c")
-        .send()
-        .await
-        .unwrap();
+    let out = c.list_objects_v2().bucket(&b).start_after("c").send().await.unwrap();
     assert_eq!(out.contents().first().and_then(|o| o.key()), Some("d e"));
     // Owner only on request.
-    let out = c
-        .list_objects_v2()
-        .bucket(&b)
-        .max_keys(1)
-        .send()
-        .await
-        .unwrap();
+    let out = c.list_objects_v2().bucket(&b).max_keys(1).send().await.unwrap();
     assert!(out.contents()[0].owner().is_none());
-    let out = c
-        .list_objects_v2()
-        .bucket(&b)
-        .max_keys(1)
-        .fetch_owner(true)
-        .send()
-        .await
-        .unwrap();
+    let out = c.list_objects_v2().bucket(&b).max_keys(1).fetch_owner(true).send().await.unwrap();
     assert!(out.contents()[0].owner().is_some());
     // encoding-type=url: keys come back percent-encoded (the Rust SDK does not decode them).
     let out = c
@@ -835,34 +508,14 @@ async fn listings() {
         .unwrap();
     assert_eq!(out.contents()[0].key(), Some("f%2Bg"));
     // ListObjects v1 with markers.
-    let out = c
-        .list_objects()
-        .bucket(&b)
-        .marker("b/1")
-        .max_keys(2)
-        .send()
-        .await
-        .unwrap();
+    let out = c.list_objects().bucket(&b).marker("b/1").max_keys(2).send().await.unwrap();
     let v1: Vec<_> = out.contents().iter().map(|o| o.key().unwrap()).collect();
     assert_eq!(v1, ["c", "d e"]);
     assert_eq!(out.is_truncated(), Some(true));
-    let out = c
-        .list_objects()
-        .bucket(&b)
-        .delimiter("/")
-        .max_keys(2)
-        .send()
-        .await
-        .unwrap();
+    let out = c.list_objects().bucket(&b).delimiter("/").max_keys(2).send().await.unwrap();
     assert_eq!(out.next_marker(), Some("b/"));
     // max-keys=0.
-    let out = c
-        .list_objects_v2()
-        .bucket(&b)
-        .max_keys(0)
-        .send()
-        .await
-        .unwrap();
+    let out = c.list_objects_v2().bucket(&b).max_keys(0).send().await.unwrap();
     assert!(out.contents().is_empty());
 }
 
@@ -875,20 +528,8 @@ async fn object_versions_of_unversioned_bucket() {
     let b = bucket("ver");
     c.create_bucket().bucket(&b).send().await.unwrap();
     for k in ["x", "y"] {
-        c.put_object()
-            .bucket(&b)
-            .key(k)
-            .body(ByteStream::from_static(b"1"))
-            .send()
-            .await
-            .unwrap();
-        c.put_object()
-            .bucket(&b)
-            .key(k)
-            .body(ByteStream::from_static(b"22"))
-            .send()
-            .await
-            .unwrap();
+        c.put_object().bucket(&b).key(k).body(ByteStream::from_static(b"1")).send().await.unwrap();
+        c.put_object().bucket(&b).key(k).body(ByteStream::from_static(b"22")).send().await.unwrap();
     }
     let out = c.list_object_versions().bucket(&b).send().await.unwrap();
     let v = out.versions();
@@ -900,13 +541,7 @@ async fn object_versions_of_unversioned_bucket() {
         assert_eq!(x.size(), Some(2));
     }
     assert!(out.delete_markers().is_empty());
-    c.get_object()
-        .bucket(&b)
-        .key("x")
-        .version_id("null")
-        .send()
-        .await
-        .unwrap();
+    c.get_object().bucket(&b).key("x").version_id("null").send().await.unwrap();
 }
 
 /// Goal: a full multipart upload: parts, ListParts, ListMultipartUploads, Complete (ETag with
@@ -918,11 +553,7 @@ async fn multipart_upload() {
     let b = bucket("mpu");
     c.create_bucket().bucket(&b).send().await.unwrap();
     let sizes = [5 * 1024 * 1024, 5 * 1024 * 1024 + 3, 1000];
-    let parts_data: Vec<Vec<u8>> = sizes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| data(*n, 100 + i as u64))
-        .collect();
+    let parts_data: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, n)| data(*n, 100 + i as u64)).collect();
     let up = c
         .create_multipart_upload()
         .bucket(&b)
@@ -958,25 +589,10 @@ async fn multipart_upload() {
                 .build(),
         );
     }
-    let parts = c
-        .list_parts()
-        .bucket(&b)
-        .key("big")
-        .upload_id(&id)
-        .send()
-        .await
-        .unwrap();
+    let parts = c.list_parts().bucket(&b).key("big").upload_id(&id).send().await.unwrap();
     assert_eq!(parts.parts().len(), 3);
     assert_eq!(parts.parts()[1].size(), Some(sizes[1] as i64));
-    let page = c
-        .list_parts()
-        .bucket(&b)
-        .key("big")
-        .upload_id(&id)
-        .max_parts(2)
-        .send()
-        .await
-        .unwrap();
+    let page = c.list_parts().bucket(&b).key("big").upload_id(&id).max_parts(2).send().await.unwrap();
     assert_eq!(page.is_truncated(), Some(true));
     assert_eq!(page.next_part_number_marker(), Some("2"));
 
@@ -987,31 +603,18 @@ async fn multipart_upload() {
         .bucket(&b)
         .key("big")
         .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(reversed))
-                .build(),
-        )
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(reversed)).build())
         .send()
         .await
         .unwrap_err();
     assert_eq!(code(&e), "InvalidPartOrder");
-    let bogus = vec![
-        CompletedPart::builder()
-            .part_number(1)
-            .e_tag("\"00000000000000000000000000000000\"")
-            .build(),
-    ];
+    let bogus = vec![CompletedPart::builder().part_number(1).e_tag("\"00000000000000000000000000000000\"").build()];
     let e = c
         .complete_multipart_upload()
         .bucket(&b)
         .key("big")
         .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(bogus))
-                .build(),
-        )
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(bogus)).build())
         .send()
         .await
         .unwrap_err();
@@ -1022,11 +625,7 @@ async fn multipart_upload() {
         .bucket(&b)
         .key("big")
         .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(completed.clone()))
-                .build(),
-        )
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed.clone())).build())
         .send()
         .await
         .unwrap();
@@ -1034,36 +633,16 @@ async fn multipart_upload() {
     for d in &parts_data {
         md5s.extend(hex::decode(md5_hex(d)).unwrap());
     }
-    assert_eq!(
-        done.e_tag(),
-        Some(format!("\"{}-3\"", md5_hex(&md5s)).as_str())
-    );
+    assert_eq!(done.e_tag(), Some(format!("\"{}-3\"", md5_hex(&md5s)).as_str()));
     let whole: Vec<u8> = parts_data.concat();
     let got = c.get_object().bucket(&b).key("big").send().await.unwrap();
     assert_eq!(got.content_type(), Some("video/x-test"));
     assert_eq!(body(got).await, whole);
-    let p2 = c
-        .get_object()
-        .bucket(&b)
-        .key("big")
-        .part_number(2)
-        .send()
-        .await
-        .unwrap();
+    let p2 = c.get_object().bucket(&b).key("big").part_number(2).send().await.unwrap();
     assert_eq!(p2.parts_count(), Some(3));
     assert_eq!(body(p2).await, parts_data[1]);
-    let h = c
-        .head_object()
-        .bucket(&b)
-        .key("big")
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        h.checksum_crc32().is_some_and(|v| v.ends_with("-3")) || h.checksum_crc64_nvme().is_some(),
-        "{h:?}"
-    );
+    let h = c.head_object().bucket(&b).key("big").checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
+    assert!(h.checksum_crc32().is_some_and(|v| v.ends_with("-3")) || h.checksum_crc64_nvme().is_some(), "{h:?}");
     let e = c
         .upload_part()
         .bucket(&b)
@@ -1075,24 +654,10 @@ async fn multipart_upload() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "NoSuchUpload");
-    assert!(
-        c.list_multipart_uploads()
-            .bucket(&b)
-            .send()
-            .await
-            .unwrap()
-            .uploads()
-            .is_empty()
-    );
+    assert!(c.list_multipart_uploads().bucket(&b).send().await.unwrap().uploads().is_empty());
 
     // A part under 5 MiB that is not the last one.
-    let up = c
-        .create_multipart_upload()
-        .bucket(&b)
-        .key("small-parts")
-        .send()
-        .await
-        .unwrap();
+    let up = c.create_multipart_upload().bucket(&b).key("small-parts").send().await.unwrap();
     let id = up.upload_id().unwrap();
     let mut small = Vec::new();
     for n in 1..=2 {
@@ -1106,23 +671,14 @@ async fn multipart_upload() {
             .send()
             .await
             .unwrap();
-        small.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
+        small.push(CompletedPart::builder().part_number(n).e_tag(out.e_tag().unwrap()).build());
     }
     let e = c
         .complete_multipart_upload()
         .bucket(&b)
         .key("small-parts")
         .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(small))
-                .build(),
-        )
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(small)).build())
         .send()
         .await
         .unwrap_err();
@@ -1138,21 +694,8 @@ async fn multipart_upload() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "InvalidArgument");
-    c.abort_multipart_upload()
-        .bucket(&b)
-        .key("small-parts")
-        .upload_id(id)
-        .send()
-        .await
-        .unwrap();
-    let e = c
-        .list_parts()
-        .bucket(&b)
-        .key("small-parts")
-        .upload_id(id)
-        .send()
-        .await
-        .unwrap_err();
+    c.abort_multipart_upload().bucket(&b).key("small-parts").upload_id(id).send().await.unwrap();
+    let e = c.list_parts().bucket(&b).key("small-parts").upload_id(id).send().await.unwrap_err();
     assert_eq!(code(&e), "NoSuchUpload");
     assert_eq!(status(&e), 404);
 }
@@ -1199,24 +742,14 @@ async fn multipart_full_object_checksum_and_condition() {
                 .build(),
         );
     }
-    c.put_object()
-        .bucket(&b)
-        .key("k")
-        .body(ByteStream::from_static(b"exists"))
-        .send()
-        .await
-        .unwrap();
+    c.put_object().bucket(&b).key("k").body(ByteStream::from_static(b"exists")).send().await.unwrap();
     let e = c
         .complete_multipart_upload()
         .bucket(&b)
         .key("k")
         .upload_id(id)
         .if_none_match("*")
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(completed.clone()))
-                .build(),
-        )
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed.clone())).build())
         .send()
         .await
         .unwrap_err();
@@ -1227,25 +760,14 @@ async fn multipart_full_object_checksum_and_condition() {
         .key("k")
         .upload_id(id)
         .if_none_match("*")
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(completed))
-                .build(),
-        )
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
         .send()
         .await
         .unwrap();
     let whole = parts_data.concat();
     let expected = base64::engine::general_purpose::STANDARD
         .encode(crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &whole).to_be_bytes());
-    let h = c
-        .head_object()
-        .bucket(&b)
-        .key("k")
-        .checksum_mode(ChecksumMode::Enabled)
-        .send()
-        .await
-        .unwrap();
+    let h = c.head_object().bucket(&b).key("k").checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
     assert_eq!(h.checksum_crc64_nvme(), Some(expected.as_str()));
     assert_eq!(h.checksum_type().map(|t| t.as_str()), Some("FULL_OBJECT"));
 }
@@ -1258,20 +780,8 @@ async fn upload_part_copy() {
     let b = bucket("upc");
     c.create_bucket().bucket(&b).send().await.unwrap();
     let src = data(6 * 1024 * 1024, 5);
-    c.put_object()
-        .bucket(&b)
-        .key("src")
-        .body(ByteStream::from(src.clone()))
-        .send()
-        .await
-        .unwrap();
-    let up = c
-        .create_multipart_upload()
-        .bucket(&b)
-        .key("dst")
-        .send()
-        .await
-        .unwrap();
+    c.put_object().bucket(&b).key("src").body(ByteStream::from(src.clone())).send().await.unwrap();
+    let up = c.create_multipart_upload().bucket(&b).key("dst").send().await.unwrap();
     let id = up.upload_id().unwrap();
     let p1 = c
         .upload_part_copy()
@@ -1308,31 +818,18 @@ async fn upload_part_copy() {
         .unwrap_err();
     assert_eq!(code(&e), "InvalidArgument");
     let parts = vec![
-        CompletedPart::builder()
-            .part_number(1)
-            .e_tag(p1.copy_part_result().unwrap().e_tag().unwrap())
-            .build(),
-        CompletedPart::builder()
-            .part_number(2)
-            .e_tag(p2.copy_part_result().unwrap().e_tag().unwrap())
-            .build(),
+        CompletedPart::builder().part_number(1).e_tag(p1.copy_part_result().unwrap().e_tag().unwrap()).build(),
+        CompletedPart::builder().part_number(2).e_tag(p2.copy_part_result().unwrap().e_tag().unwrap()).build(),
     ];
     c.complete_multipart_upload()
         .bucket(&b)
         .key("dst")
         .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        body(c.get_object().bucket(&b).key("dst").send().await.unwrap()).await,
-        src
-    );
+    assert_eq!(body(c.get_object().bucket(&b).key("dst").send().await.unwrap()).await, src);
 }
 
 /// Goal: object tagging through `x-amz-tagging` and the tagging subresource.
@@ -1350,73 +847,18 @@ async fn tagging() {
         .send()
         .await
         .unwrap();
-    let tags = c
-        .get_object_tagging()
-        .bucket(&b)
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    let mut got: Vec<_> = tags
-        .tag_set()
-        .iter()
-        .map(|t| (t.key().to_owned(), t.value().to_owned()))
-        .collect();
+    let tags = c.get_object_tagging().bucket(&b).key("k").send().await.unwrap();
+    let mut got: Vec<_> = tags.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
     got.sort();
-    assert_eq!(
-        got,
-        [
-            ("project".to_owned(), "coffre".to_owned()),
-            ("tier".to_owned(), "gold".to_owned())
-        ]
-    );
+    assert_eq!(got, [("project".to_owned(), "coffre".to_owned()), ("tier".to_owned(), "gold".to_owned())]);
     let g = c.get_object().bucket(&b).key("k").send().await.unwrap();
     assert_eq!(g.tag_count(), Some(2));
-    let set = Tagging::builder()
-        .tag_set(Tag::builder().key("a").value("1").build().unwrap())
-        .build()
-        .unwrap();
-    c.put_object_tagging()
-        .bucket(&b)
-        .key("k")
-        .tagging(set)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        c.get_object_tagging()
-            .bucket(&b)
-            .key("k")
-            .send()
-            .await
-            .unwrap()
-            .tag_set()
-            .len(),
-        1
-    );
-    c.delete_object_tagging()
-        .bucket(&b)
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        c.get_object_tagging()
-            .bucket(&b)
-            .key("k")
-            .send()
-            .await
-            .unwrap()
-            .tag_set()
-            .is_empty()
-    );
-    let e = c
-        .get_object_tagging()
-        .bucket(&b)
-        .key("missing")
-        .send()
-        .await
-        .unwrap_err();
+    let set = Tagging::builder().tag_set(Tag::builder().key("a").value("1").build().unwrap()).build().unwrap();
+    c.put_object_tagging().bucket(&b).key("k").tagging(set).send().await.unwrap();
+    assert_eq!(c.get_object_tagging().bucket(&b).key("k").send().await.unwrap().tag_set().len(), 1);
+    c.delete_object_tagging().bucket(&b).key("k").send().await.unwrap();
+    assert!(c.get_object_tagging().bucket(&b).key("k").send().await.unwrap().tag_set().is_empty());
+    let e = c.get_object_tagging().bucket(&b).key("missing").send().await.unwrap_err();
     assert_eq!(code(&e), "NoSuchKey");
     let too_many: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
     let e = c
@@ -1449,12 +891,7 @@ async fn presigned_urls() {
         .await
         .unwrap();
     let http = reqwest::Client::new();
-    let r = http
-        .put(put.uri())
-        .body(b"presigned body".to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = http.put(put.uri()).body(b"presigned body".to_vec()).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let get = c
         .get_object()
@@ -1469,43 +906,22 @@ async fn presigned_urls() {
     // Without a Content-Type, S3 stores binary/octet-stream.
     let h = c.head_object().bucket(&b).key("k").send().await.unwrap();
     assert_eq!(h.content_type(), Some("binary/octet-stream"));
-    let signature = get
-        .uri()
-        .split("X-Amz-Signature=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_owned();
+    let signature = get.uri().split("X-Amz-Signature=").nth(1).unwrap().split('&').next().unwrap().to_owned();
     let flipped: String = signature.chars().rev().collect();
     let tampered = get.uri().replace(&signature, &flipped);
     let r = http.get(tampered).send().await.unwrap();
     assert_eq!(r.status(), 403);
-    let long = get
-        .uri()
-        .replace("X-Amz-Expires=300", "X-Amz-Expires=604801");
+    let long = get.uri().replace("X-Amz-Expires=300", "X-Amz-Expires=604801");
     let r = http.get(long).send().await.unwrap();
     assert_eq!(r.status(), 400);
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .contains("AuthorizationQueryParametersError")
-    );
+    assert!(r.text().await.unwrap().contains("AuthorizationQueryParametersError"));
     // Signed in the past and expired.
     let past = std::time::SystemTime::now() - Duration::from_secs(3600);
     let old = c
         .get_object()
         .bucket(&b)
         .key("k")
-        .presigned(
-            PresigningConfig::builder()
-                .start_time(past)
-                .expires_in(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-        )
+        .presigned(PresigningConfig::builder().start_time(past).expires_in(Duration::from_secs(60)).build().unwrap())
         .await
         .unwrap();
     let r = http.get(old.uri()).send().await.unwrap();
@@ -1521,20 +937,10 @@ async fn authentication_failures() {
     let b = bucket("auth");
     c.create_bucket().bucket(&b).send().await.unwrap();
     let http = reqwest::Client::new();
-    let r = http
-        .get(format!("{}/{b}/k", server.endpoint()))
-        .send()
-        .await
-        .unwrap();
+    let r = http.get(format!("{}/{b}/k", server.endpoint())).send().await.unwrap();
     assert_eq!(r.status(), 403);
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .contains("<Code>AccessDenied</Code>")
-    );
-    let wrong_secret =
-        common::client_for(&server.endpoint(), common::ACCESS_KEY, "not-the-secret").await;
+    assert!(r.text().await.unwrap().contains("<Code>AccessDenied</Code>"));
+    let wrong_secret = common::client_for(&server.endpoint(), common::ACCESS_KEY, "not-the-secret").await;
     let e = wrong_secret.list_buckets().send().await.unwrap_err();
     assert_eq!(code(&e), "SignatureDoesNotMatch");
     let unknown = common::client_for(&server.endpoint(), "NOSUCHKEY", "whatever-secret").await;
@@ -1550,13 +956,7 @@ async fn authentication_failures() {
     assert!(r.text().await.unwrap().contains("AWS4-HMAC-SHA256"));
     // A server bound to a region refuses signatures for another region.
     let regional = Server::start_with(&["--region", "eu-central-1"]);
-    let e = regional
-        .client()
-        .await
-        .list_buckets()
-        .send()
-        .await
-        .unwrap_err();
+    let e = regional.client().await.list_buckets().send().await.unwrap_err();
     assert_eq!(code(&e), "AuthorizationHeaderMalformed");
 }
 
@@ -1579,13 +979,7 @@ async fn virtual_hosted_style() {
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
         ))
         .build_with_resolver(Loopback);
-    let creds = aws_sdk_s3::config::Credentials::new(
-        common::ACCESS_KEY,
-        common::SECRET_KEY,
-        None,
-        None,
-        "test",
-    );
+    let creds = aws_sdk_s3::config::Credentials::new(common::ACCESS_KEY, common::SECRET_KEY, None, None, "test");
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(common::REGION))
         .endpoint_url(format!("http://s3.coffre.test:{port}"))
@@ -1596,33 +990,12 @@ async fn virtual_hosted_style() {
     let c = aws_sdk_s3::Client::new(&conf);
     let b = bucket("vh");
     c.create_bucket().bucket(&b).send().await.unwrap();
-    c.put_object()
-        .bucket(&b)
-        .key("dir/k")
-        .body(ByteStream::from_static(b"virtual"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        body(c.get_object().bucket(&b).key("dir/k").send().await.unwrap()).await,
-        b"virtual"
-    );
+    c.put_object().bucket(&b).key("dir/k").body(ByteStream::from_static(b"virtual")).send().await.unwrap();
+    assert_eq!(body(c.get_object().bucket(&b).key("dir/k").send().await.unwrap()).await, b"virtual");
     let out = c.list_objects_v2().bucket(&b).send().await.unwrap();
     assert_eq!(out.key_count(), Some(1));
     let path_style = server.client().await;
-    assert_eq!(
-        body(
-            path_style
-                .get_object()
-                .bucket(&b)
-                .key("dir/k")
-                .send()
-                .await
-                .unwrap()
-        )
-        .await,
-        b"virtual"
-    );
+    assert_eq!(body(path_style.get_object().bucket(&b).key("dir/k").send().await.unwrap()).await, b"virtual");
 }
 
 /// Goal: the SDK over HTTPS (which switches to STREAMING-UNSIGNED-PAYLOAD-TRAILER) works with
@@ -1634,23 +1007,10 @@ async fn https_with_self_signed_ca() {
     let ca = std::fs::read(server.data_dir().join("tls/ca.pem")).unwrap();
     let trust = tls::TrustStore::empty().with_pem_certificate(ca.as_slice());
     let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .tls_context(
-            tls::TlsContext::builder()
-                .with_trust_store(trust)
-                .build()
-                .unwrap(),
-        )
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_context(tls::TlsContext::builder().with_trust_store(trust).build().unwrap())
         .build_https();
-    let creds = aws_sdk_s3::config::Credentials::new(
-        common::ACCESS_KEY,
-        common::SECRET_KEY,
-        None,
-        None,
-        "test",
-    );
+    let creds = aws_sdk_s3::config::Credentials::new(common::ACCESS_KEY, common::SECRET_KEY, None, None, "test");
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(common::REGION))
         .endpoint_url(server.endpoint())
@@ -1662,17 +1022,8 @@ async fn https_with_self_signed_ca() {
     let b = bucket("tls");
     c.create_bucket().bucket(&b).send().await.unwrap();
     let d = data(2 * 1024 * 1024, 11);
-    c.put_object()
-        .bucket(&b)
-        .key("k")
-        .body(ByteStream::from(d.clone()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        body(c.get_object().bucket(&b).key("k").send().await.unwrap()).await,
-        d
-    );
+    c.put_object().bucket(&b).key("k").body(ByteStream::from(d.clone())).send().await.unwrap();
+    assert_eq!(body(c.get_object().bucket(&b).key("k").send().await.unwrap()).await, d);
 }
 
 /// Goal: /health and /metrics on the admin listener; metrics count requests by operation and
@@ -1683,34 +1034,17 @@ async fn health_and_metrics() {
     let c = server.client().await;
     let b = bucket("met");
     c.create_bucket().bucket(&b).send().await.unwrap();
-    c.put_object()
-        .bucket(&b)
-        .key("k")
-        .body(ByteStream::from_static(b"x"))
-        .send()
-        .await
-        .unwrap();
+    c.put_object().bucket(&b).key("k").body(ByteStream::from_static(b"x")).send().await.unwrap();
     let _ = c.get_object().bucket(&b).key("missing").send().await;
     let (code, text) = server.admin_get("/health").await;
     assert_eq!(code, 200, "{text}");
     let (code, metrics) = server.admin_get("/metrics").await;
     assert_eq!(code, 200);
-    assert!(
-        metrics.contains("coffre_s3_requests_total{operation=\"PutObject\",status=\"200\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("coffre_s3_requests_total{operation=\"GetObject\",status=\"404\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("coffre_s3_request_duration_seconds"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("coffre_s3_received_bytes_total{operation=\"PutObject\"}"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("coffre_s3_requests_total{operation=\"PutObject\",status=\"200\"} 1"), "{metrics}");
+    assert!(metrics.contains("coffre_s3_requests_total{operation=\"GetObject\",status=\"404\"} 1"), "{metrics}");
+    assert!(metrics.contains("coffre_s3_request_duration_seconds"), "{metrics}");
+    assert!(metrics.contains("coffre_s3_received_bytes_total{operation=\"PutObject\",status=\"200\"}"), "{metrics}");
+    assert!(metrics.contains("coffre_s3_sent_bytes_total{operation=\"GetObject\",status=\"404\"}"), "{metrics}");
 }
 
 /// Goal: overwritten and deleted data is reclaimed from disk; aborted uploads too.
@@ -1721,34 +1055,11 @@ async fn space_is_reclaimed() {
     let b = bucket("gc");
     c.create_bucket().bucket(&b).send().await.unwrap();
     for i in 0..3 {
-        c.put_object()
-            .bucket(&b)
-            .key("k")
-            .body(ByteStream::from(data(100_000, i)))
-            .send()
-            .await
-            .unwrap();
+        c.put_object().bucket(&b).key("k").body(ByteStream::from(data(100_000, i))).send().await.unwrap();
     }
-    c.put_object()
-        .bucket(&b)
-        .key("gone")
-        .body(ByteStream::from(data(100_000, 9)))
-        .send()
-        .await
-        .unwrap();
-    c.delete_object()
-        .bucket(&b)
-        .key("gone")
-        .send()
-        .await
-        .unwrap();
-    let up = c
-        .create_multipart_upload()
-        .bucket(&b)
-        .key("mp")
-        .send()
-        .await
-        .unwrap();
+    c.put_object().bucket(&b).key("gone").body(ByteStream::from(data(100_000, 9))).send().await.unwrap();
+    c.delete_object().bucket(&b).key("gone").send().await.unwrap();
+    let up = c.create_multipart_upload().bucket(&b).key("mp").send().await.unwrap();
     c.upload_part()
         .bucket(&b)
         .key("mp")
@@ -1758,27 +1069,14 @@ async fn space_is_reclaimed() {
         .send()
         .await
         .unwrap();
-    c.abort_multipart_upload()
-        .bucket(&b)
-        .key("mp")
-        .upload_id(up.upload_id().unwrap())
-        .send()
-        .await
-        .unwrap();
+    c.abort_multipart_upload().bucket(&b).key("mp").upload_id(up.upload_id().unwrap()).send().await.unwrap();
     // Reclamation waits out a grace period for readers; poll for it with a deadline.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while common::chunk_files(server.data_dir()) != 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "chunks left: {}",
-            common::chunk_files(server.data_dir())
-        );
+        assert!(std::time::Instant::now() < deadline, "chunks left: {}", common::chunk_files(server.data_dir()));
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert_eq!(
-        body(c.get_object().bucket(&b).key("k").send().await.unwrap()).await,
-        data(100_000, 2)
-    );
+    assert_eq!(body(c.get_object().bucket(&b).key("k").send().await.unwrap()).await, data(100_000, 2));
 }
 
 /// Goal: with writers overwriting one key and readers reading it at the same time, every read

@@ -58,21 +58,12 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_coffre"))
             .arg("server")
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args([
-                "--s3-listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .args(&self.args)
             .env("COFFRE_ROOT_ACCESS_KEY", ACCESS_KEY)
             .env("COFFRE_ROOT_SECRET_KEY", SECRET_KEY)
@@ -133,11 +124,7 @@ impl Server {
     }
 
     pub fn endpoint(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.https { "https" } else { "http" },
-            self.s3_addr
-        )
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.s3_addr)
     }
 
     pub fn pid(&self) -> u32 {
@@ -155,11 +142,7 @@ impl Server {
     /// SIGTERM and wait for the exit status.
     pub fn terminate(&mut self) -> Option<ExitStatus> {
         let mut c = self.child.take()?;
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status()
-            .unwrap();
+        Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().unwrap();
         Some(c.wait().unwrap())
     }
 
@@ -205,9 +188,7 @@ impl Server {
     }
 
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
-        let r = reqwest::get(format!("http://{}{}", self.admin_addr, path))
-            .await
-            .unwrap();
+        let r = reqwest::get(format!("http://{}{}", self.admin_addr, path)).await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     }
 }
@@ -220,11 +201,7 @@ impl Drop for Server {
             return;
         }
         if let Some(status) = status {
-            assert!(
-                status.success(),
-                "server exited with {status}; log:\n{}",
-                self.log()
-            );
+            assert!(status.success(), "server exited with {status}; log:\n{}", self.log());
         }
         let log = self.log();
         for line in log.lines() {
@@ -256,9 +233,7 @@ pub fn bucket(name: &str) -> String {
 
 /// Deterministic pseudo-random bytes.
 pub fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -281,9 +256,7 @@ where
     R: std::fmt::Debug,
 {
     match err {
-        aws_sdk_s3::error::SdkError::ServiceError(e) => {
-            e.err().code().unwrap_or("<none>").to_owned()
-        }
+        aws_sdk_s3::error::SdkError::ServiceError(e) => e.err().code().unwrap_or("<none>").to_owned(),
         other => format!("<not a service error: {other:?}>"),
     }
 }
@@ -309,15 +282,7 @@ pub fn chunk_files(data_dir: &Path) -> usize {
         let Ok(rd) = std::fs::read_dir(p) else {
             return 0;
         };
-        rd.filter_map(Result::ok)
-            .map(|e| {
-                if e.path().is_dir() {
-                    walk(&e.path())
-                } else {
-                    1
-                }
-            })
-            .sum()
+        rd.filter_map(Result::ok).map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()
     }
     walk(&data_dir.join("chunks"))
 }

@@ -1,0 +1,90 @@
+//! Envelope encryption: a data key is stored only wrapped by a KEK, as
+//! `nonce (12) ‖ AES-256-GCM(KEK, DEK) ‖ tag (16)` with the key id and version as associated
+//! data, so an envelope cannot be moved to another key.
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CryptoError, CryptoResult};
+use crate::keys::{DataKey, KEY_BYTES, KeyEncryptionKey};
+
+/// A wrapped data key, as stored in metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedKey {
+    /// The KEK's id.
+    pub key_id: String,
+    /// The KEK version that wrapped it.
+    pub key_version: u32,
+    /// The envelope, base64.
+    pub envelope: String,
+}
+
+fn aad(key_id: &str, key_version: u32) -> Vec<u8> {
+    let mut a = b"coffre-dek-v1\0".to_vec();
+    a.extend_from_slice(key_id.as_bytes());
+    a.push(0);
+    a.extend_from_slice(&key_version.to_be_bytes());
+    a
+}
+
+/// Wraps `key` under `kek`.
+pub(crate) fn wrap(kek: &KeyEncryptionKey, key_id: &str, key_version: u32, key: &DataKey) -> CryptoResult<WrappedKey> {
+    let sealing = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek.bytes()).map_err(|_| CryptoError::Primitive)?);
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::fill(&mut nonce);
+    let mut buf = key.bytes().to_vec();
+    sealing
+        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(key_id, key_version)), &mut buf)
+        .map_err(|_| CryptoError::Primitive)?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&buf);
+    zeroize::Zeroize::zeroize(&mut buf);
+    Ok(WrappedKey { key_id: key_id.to_owned(), key_version, envelope: BASE64.encode(out) })
+}
+
+/// Unwraps an envelope with `kek`.
+pub(crate) fn unwrap(kek: &KeyEncryptionKey, wrapped: &WrappedKey) -> CryptoResult<DataKey> {
+    let opening = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek.bytes()).map_err(|_| CryptoError::Primitive)?);
+    let raw = BASE64.decode(&wrapped.envelope).map_err(|_| CryptoError::UnwrapFailed)?;
+    let (nonce, sealed) = raw.split_at_checked(NONCE_LEN).ok_or(CryptoError::UnwrapFailed)?;
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::UnwrapFailed)?;
+    let mut buf = sealed.to_vec();
+    let plain = opening
+        .open_in_place(nonce, Aad::from(aad(&wrapped.key_id, wrapped.key_version)), &mut buf)
+        .map_err(|_| CryptoError::UnwrapFailed)?;
+    let bytes: [u8; KEY_BYTES] = plain.try_into().map_err(|_| CryptoError::UnwrapFailed)?;
+    zeroize::Zeroize::zeroize(&mut buf);
+    Ok(DataKey::from_bytes(bytes))
+}
+
+/// Wraps raw KEK bytes under another KEK (the local provider's master key).
+pub(crate) fn wrap_kek(master: &KeyEncryptionKey, label: &str, kek: &KeyEncryptionKey) -> CryptoResult<String> {
+    let as_data = DataKey::from_bytes(*kek.bytes());
+    Ok(wrap(master, label, 0, &as_data)?.envelope)
+}
+
+/// Unwraps KEK bytes wrapped by [`wrap_kek`].
+pub(crate) fn unwrap_kek(master: &KeyEncryptionKey, label: &str, envelope: &str) -> CryptoResult<KeyEncryptionKey> {
+    let w = WrappedKey { key_id: label.to_owned(), key_version: 0, envelope: envelope.to_owned() };
+    let dek = unwrap(master, &w)?;
+    Ok(KeyEncryptionKey::from_bytes(*dek.bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_round_trips_and_binds_the_key_identity() {
+        let kek = KeyEncryptionKey::generate();
+        let dek = DataKey::generate();
+        let w = wrap(&kek, "k1", 1, &dek).unwrap();
+        assert_eq!(unwrap(&kek, &w).unwrap().bytes(), dek.bytes());
+        let moved = WrappedKey { key_id: "k2".into(), ..w.clone() };
+        assert!(unwrap(&kek, &moved).is_err());
+        let other = KeyEncryptionKey::generate();
+        assert!(unwrap(&other, &w).is_err());
+    }
+}

@@ -1,0 +1,31 @@
+//! Coffre's cryptography, composed only from audited primitives (AES-256-GCM from aws-lc-rs):
+//!
+//! - [`sealed`]: the sealed-stream format every byte of object data is stored in;
+//! - [`keys`]: data keys (DEKs) and key-encryption keys (KEKs) that zeroize on drop;
+//! - [`envelope`]: DEKs wrapped by a KEK, the only form in which a DEK is stored;
+//! - [`local`]: the embedded key provider (a master key in a 0600 file, KEKs wrapped by it).
+
+#![forbid(unsafe_code)]
+
+pub mod envelope;
+pub mod error;
+pub mod keys;
+pub mod local;
+pub mod sealed;
+
+pub use crate::envelope::WrappedKey;
+pub use crate::error::{CryptoError, CryptoResult};
+pub use crate::keys::DataKey;
+pub use crate::local::LocalKeyProvider;
+pub use crate::sealed::{SEGMENT_PLAINTEXT_BYTES, SegmentCipher, StreamId};
+
+/// A source of key-encryption keys: wraps and unwraps data keys. Wrapping happens where the
+/// KEK lives (in memory for `local`, inside the HSM for `pkcs11`); the KEK never leaves it.
+pub trait KeyProvider: Send + Sync + 'static {
+    /// Wraps a data key under the current version of `key_id`.
+    fn wrap(&self, key_id: &str, key: &DataKey) -> CryptoResult<WrappedKey>;
+    /// Unwraps a data key; fails closed if the KEK is unknown, disabled or destroyed.
+    fn unwrap(&self, wrapped: &WrappedKey) -> CryptoResult<DataKey>;
+    /// The key used when a bucket names none.
+    fn default_key_id(&self) -> &str;
+}

@@ -1,0 +1,272 @@
+//! The embedded key provider (`local`): a 256-bit master key created on first start in
+//! `<data>/keys/master.key` (mode 0600), and a keyring file whose KEKs are stored only wrapped
+//! by the master key. KEKs are unwrapped into memory at start-up and zeroized on drop.
+//!
+//! Key states follow the lifecycle of the encryption issue: enabled (wraps and unwraps),
+//! disabled (both fail closed), destroyed (the wrapped KEK material is erased from the
+//! keyring: everything it protected is unreadable for good).
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::KeyProvider;
+use crate::envelope::{self, WrappedKey};
+use crate::error::{CryptoError, CryptoResult};
+use crate::keys::{DataKey, KEY_BYTES, KeyEncryptionKey};
+
+/// Id of the key created on first start and used when a bucket names none.
+pub const DEFAULT_KEY_ID: &str = "coffre-default";
+
+/// Lifecycle state of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyState {
+    /// In use.
+    Enabled,
+    /// Fails closed until enabled again.
+    Disabled,
+    /// Gone for good.
+    Destroyed,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyringFile {
+    format: u8,
+    keys: Vec<KeyRecord>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct KeyRecord {
+    id: String,
+    state: KeyState,
+    created_unix_s: i64,
+    /// Version number → KEK wrapped by the master key (empty once destroyed).
+    versions: BTreeMap<u32, String>,
+}
+
+/// A key as `coffre keys list` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeySummary {
+    /// Key id.
+    pub id: String,
+    /// Provider name.
+    pub provider: String,
+    /// State.
+    pub state: KeyState,
+    /// Number of versions.
+    pub versions: u32,
+    /// Creation time (Unix seconds).
+    pub created_unix_s: i64,
+}
+
+struct Ring {
+    records: Vec<KeyRecord>,
+    keks: BTreeMap<(String, u32), KeyEncryptionKey>,
+}
+
+/// The local key provider.
+pub struct LocalKeyProvider {
+    dir: PathBuf,
+    master: KeyEncryptionKey,
+    ring: RwLock<Ring>,
+}
+
+fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> CryptoError {
+    move |source| CryptoError::Io { context, source }
+}
+
+fn load_or_create_master(path: &Path) -> CryptoResult<KeyEncryptionKey> {
+    if path.exists() {
+        let mode = std::fs::metadata(path).map_err(io("stat the master key"))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(CryptoError::KeyStore(format!(
+                "{} is accessible to other users (mode {:o}); chmod 600 it",
+                path.display(),
+                mode & 0o777
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(io("read the master key"))?;
+        let bytes: [u8; KEY_BYTES] =
+            bytes.try_into().map_err(|_| CryptoError::KeyStore("the master key file is damaged".into()))?;
+        return Ok(KeyEncryptionKey::from_bytes(bytes));
+    }
+    let master = KeyEncryptionKey::generate();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("create the master key"))?;
+    f.write_all(master.bytes()).map_err(io("write the master key"))?;
+    f.sync_all().map_err(io("sync the master key"))?;
+    Ok(master)
+}
+
+impl LocalKeyProvider {
+    /// Opens the key store in `dir`, creating the master key and the default key on first start.
+    pub fn open(dir: &Path) -> CryptoResult<LocalKeyProvider> {
+        std::fs::create_dir_all(dir).map_err(io("create the keys directory"))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("restrict the keys directory"))?;
+        let master = load_or_create_master(&dir.join("master.key"))?;
+        let ring_path = dir.join("keyring.json");
+        let records: Vec<KeyRecord> = if ring_path.exists() {
+            let text = std::fs::read(&ring_path).map_err(io("read the keyring"))?;
+            let file: KeyringFile =
+                serde_json::from_slice(&text).map_err(|e| CryptoError::KeyStore(format!("keyring: {e}")))?;
+            file.keys
+        } else {
+            Vec::new()
+        };
+        let mut keks = BTreeMap::new();
+        for r in &records {
+            for (v, wrapped) in &r.versions {
+                let kek = envelope::unwrap_kek(&master, &format!("kek:{}:{v}", r.id), wrapped).map_err(|_| {
+                    CryptoError::KeyStore(format!("KEK {} v{v} does not unwrap with this master key", r.id))
+                })?;
+                keks.insert((r.id.clone(), *v), kek);
+            }
+        }
+        let provider = LocalKeyProvider { dir: dir.to_owned(), master, ring: RwLock::new(Ring { records, keks }) };
+        if provider.key(DEFAULT_KEY_ID).is_none() {
+            provider.create(DEFAULT_KEY_ID)?;
+        }
+        Ok(provider)
+    }
+
+    fn key(&self, id: &str) -> Option<KeyRecord> {
+        let ring = self.ring.read().ok()?;
+        ring.records.iter().find(|r| r.id == id).cloned()
+    }
+
+    fn persist(&self, records: &[KeyRecord]) -> CryptoResult<()> {
+        let file = KeyringFile { format: 1, keys: records.to_vec() };
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| CryptoError::KeyStore(e.to_string()))?;
+        let tmp = self.dir.join("keyring.json.tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io("write the keyring"))?;
+        f.write_all(&bytes).map_err(io("write the keyring"))?;
+        f.sync_all().map_err(io("sync the keyring"))?;
+        std::fs::rename(&tmp, self.dir.join("keyring.json")).map_err(io("replace the keyring"))?;
+        std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io("sync the keys directory"))?;
+        Ok(())
+    }
+
+    fn modify<T>(&self, f: impl FnOnce(&mut Ring, &KeyEncryptionKey) -> CryptoResult<T>) -> CryptoResult<T> {
+        let mut ring = self.ring.write().map_err(|_| CryptoError::KeyStore("keyring lock poisoned".into()))?;
+        let out = f(&mut ring, &self.master)?;
+        self.persist(&ring.records)?;
+        Ok(out)
+    }
+
+    /// Creates a key with one version.
+    pub fn create(&self, id: &str) -> CryptoResult<KeySummary> {
+        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b)) {
+            return Err(CryptoError::KeyStore(format!("invalid key id {id:?}")));
+        }
+        self.modify(|ring, master| {
+            if ring.records.iter().any(|r| r.id == id) {
+                return Err(CryptoError::KeyStore(format!("key {id} already exists")));
+            }
+            let kek = KeyEncryptionKey::generate();
+            let wrapped = envelope::wrap_kek(master, &format!("kek:{id}:1"), &kek)?;
+            ring.keks.insert((id.to_owned(), 1), kek);
+            let created_unix_s = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+                .unwrap_or(0);
+            ring.records.push(KeyRecord {
+                id: id.to_owned(),
+                state: KeyState::Enabled,
+                created_unix_s,
+                versions: BTreeMap::from([(1, wrapped)]),
+            });
+            Ok(())
+        })?;
+        self.summary(id)
+    }
+
+    /// Summary of one key.
+    pub fn summary(&self, id: &str) -> CryptoResult<KeySummary> {
+        let r = self.key(id).ok_or_else(|| CryptoError::NoSuchKey(id.to_owned()))?;
+        Ok(KeySummary {
+            id: r.id,
+            provider: "local".into(),
+            state: r.state,
+            versions: u32::try_from(r.versions.len()).unwrap_or(u32::MAX),
+            created_unix_s: r.created_unix_s,
+        })
+    }
+
+    /// All keys.
+    pub fn list(&self) -> Vec<KeySummary> {
+        let ids: Vec<String> =
+            self.ring.read().map(|r| r.records.iter().map(|k| k.id.clone()).collect()).unwrap_or_default();
+        ids.iter().filter_map(|id| self.summary(id).ok()).collect()
+    }
+
+    fn current(&self, id: &str) -> CryptoResult<u32> {
+        let r = self.key(id).ok_or_else(|| CryptoError::NoSuchKey(id.to_owned()))?;
+        match r.state {
+            KeyState::Enabled => {
+                r.versions.keys().next_back().copied().ok_or_else(|| CryptoError::KeyDestroyed(id.to_owned()))
+            }
+            KeyState::Disabled => Err(CryptoError::KeyDisabled(id.to_owned())),
+            KeyState::Destroyed => Err(CryptoError::KeyDestroyed(id.to_owned())),
+        }
+    }
+}
+
+impl KeyProvider for LocalKeyProvider {
+    fn wrap(&self, key_id: &str, key: &DataKey) -> CryptoResult<WrappedKey> {
+        let version = self.current(key_id)?;
+        let ring = self.ring.read().map_err(|_| CryptoError::KeyStore("keyring lock poisoned".into()))?;
+        let kek =
+            ring.keks.get(&(key_id.to_owned(), version)).ok_or_else(|| CryptoError::KeyDestroyed(key_id.to_owned()))?;
+        envelope::wrap(kek, key_id, version, key)
+    }
+
+    fn unwrap(&self, wrapped: &WrappedKey) -> CryptoResult<DataKey> {
+        self.current(&wrapped.key_id)?;
+        let ring = self.ring.read().map_err(|_| CryptoError::KeyStore("keyring lock poisoned".into()))?;
+        let kek = ring
+            .keks
+            .get(&(wrapped.key_id.clone(), wrapped.key_version))
+            .ok_or_else(|| CryptoError::KeyDestroyed(wrapped.key_id.clone()))?;
+        envelope::unwrap(kek, wrapped)
+    }
+
+    fn default_key_id(&self) -> &str {
+        DEFAULT_KEY_ID
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_persist_and_wrap_across_reopen_with_a_private_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = LocalKeyProvider::open(dir.path()).unwrap();
+        let dek = DataKey::generate();
+        let w = p.wrap(DEFAULT_KEY_ID, &dek).unwrap();
+        drop(p);
+        let mode = std::fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let p = LocalKeyProvider::open(dir.path()).unwrap();
+        assert_eq!(p.unwrap(&w).unwrap().bytes(), dek.bytes());
+        // The keyring never holds a KEK in clear: it does not unwrap without the master key.
+        std::fs::remove_file(dir.path().join("master.key")).unwrap();
+        assert!(LocalKeyProvider::open(dir.path()).is_err());
+    }
+}
