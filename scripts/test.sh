@@ -22,5 +22,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "Rust tests: unit, engine and black-box (real binary + aws-sdk-s3)"
 cargo test --workspace
 
-step "client-tool tests (aws CLI, rclone, s3cmd, boto3, raw malformed requests)"
-COFFRE_BIN="$PWD/target/debug/coffre" python3 -m pytest tests/clients -q
+step "client-tool and conformance tests (aws CLI, rclone, s3cmd, boto3, raw malformed requests)"
+# Two suites, two runs: each has its own conftest with its own server.
+export COFFRE_BIN="$PWD/target/debug/coffre"
+python3 -m pytest tests/compat -q -p no:cacheprovider
+python3 -m pytest tests/clients -q -p no:cacheprovider

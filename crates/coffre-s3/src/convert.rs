@@ -100,11 +100,14 @@ pub struct HeaderInput {
 impl HeaderInput {
     /// The engine form; `Content-Type` defaults to `binary/octet-stream` as in S3.
     pub fn into_headers(self) -> ContentHeaders {
-        // aws-chunked is transfer framing, not a property of the stored object.
+        // Stored exactly as sent, unless it names aws-chunked, which is transfer framing.
         let content_encoding = self.content_encoding.and_then(|e| {
+            if !e.split(',').any(|p| p.trim() == "aws-chunked") {
+                return Some(e);
+            }
             let kept: Vec<&str> =
                 e.split(',').map(str::trim).filter(|p| !p.is_empty() && *p != "aws-chunked").collect();
-            (!kept.is_empty()).then(|| kept.join(","))
+            (!kept.is_empty()).then(|| kept.join(", "))
         });
         ContentHeaders {
             content_type: Some(self.content_type.unwrap_or_else(|| "binary/octet-stream".to_owned())),

@@ -56,6 +56,13 @@ impl Front {
         if operation == "PostObject" && response.status() == http::StatusCode::BAD_REQUEST {
             response = policy_failure_as_access_denied(response).await?;
         }
+        // s3s answers HEAD with 200 whatever the output says; a ranged HEAD is partial content.
+        if operation == "HeadObject"
+            && response.status() == http::StatusCode::OK
+            && response.headers().contains_key(http::header::CONTENT_RANGE)
+        {
+            *response.status_mut() = http::StatusCode::PARTIAL_CONTENT;
+        }
         let headers = response.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             headers.insert("x-amz-request-id", v.clone());
@@ -88,6 +95,19 @@ impl Front {
                 S3ErrorCode::InvalidRequest,
                 "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
             ));
+        }
+        if let Some(value) = req.headers().get(http::header::AUTHORIZATION) {
+            if value.as_bytes().iter().all(u8::is_ascii_whitespace) {
+                return Some(S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied"));
+            }
+            if auth.starts_with("AWS4-HMAC-SHA256")
+                && !(auth.contains("Credential=") && auth.contains("SignedHeaders=") && auth.contains("Signature="))
+            {
+                return Some(S3Error::with_message(
+                    S3ErrorCode::AuthorizationHeaderMalformed,
+                    "The authorization header is malformed; it must carry Credential, SignedHeaders and Signature.",
+                ));
+            }
         }
         if let Some(expires) = param("X-Amz-Expires") {
             match expires.parse::<u64>() {

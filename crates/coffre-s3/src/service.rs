@@ -37,6 +37,11 @@ impl CoffreS3 {
         CoffreS3 { store, config }
     }
 
+    /// The region a bucket reports: its LocationConstraint, else the server's, else S3's default.
+    fn bucket_region(&self, location: Option<String>) -> String {
+        location.or_else(|| self.config.region.clone()).unwrap_or_else(|| "us-east-1".to_owned())
+    }
+
     fn owner(&self) -> Owner {
         Owner { id: Some(self.config.owner_id.clone()), display_name: Some(self.config.owner_display_name.clone()) }
     }
@@ -168,6 +173,82 @@ fn read_range(
     }
 }
 
+/// 304 Not Modified carries the validators of the current object, as RFC 9110 requires.
+fn not_modified(record: &coffre_store::ObjectRecord) -> S3Error {
+    let mut e = s3_error!(NotModified);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", record.etag)) {
+        headers.insert(http::header::ETAG, v);
+    }
+    if let Some(v) =
+        convert::http_date(&timestamp(record.last_modified_ns)).and_then(|d| http::HeaderValue::from_str(&d).ok())
+    {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(headers);
+    e
+}
+
+/// S3 refuses a write whose length it is not told (no Content-Length, not chunked).
+fn require_content_length(headers: &http::HeaderMap) -> S3Result<()> {
+    let chunked = headers
+        .get(http::header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if headers.contains_key(http::header::CONTENT_LENGTH)
+        || chunked
+        || headers.contains_key("x-amz-decoded-content-length")
+    {
+        Ok(())
+    } else {
+        Err(s3_error!(MissingContentLength, "You must provide the Content-Length HTTP header."))
+    }
+}
+
+/// An empty `Content-MD5` is an invalid digest, not an absent one.
+fn content_md5<'a>(headers: &http::HeaderMap, parsed: Option<&'a str>) -> S3Result<Option<&'a str>> {
+    if headers.get("content-md5").is_some_and(|v| v.as_bytes().iter().all(u8::is_ascii_whitespace)) {
+        return Err(s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."));
+    }
+    Ok(parsed)
+}
+
+/// Storage classes S3 knows; Coffre stores every object the same way and reports STANDARD.
+fn check_storage_class(class: Option<&StorageClass>) -> S3Result<()> {
+    const KNOWN: [&str; 11] = [
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "OUTPOSTS",
+        "GLACIER_IR",
+        "SNOW",
+        "EXPRESS_ONEZONE",
+    ];
+    match class {
+        Some(c) if !KNOWN.contains(&c.as_str()) => {
+            Err(s3_error!(InvalidStorageClass, "The storage class you specified is not valid"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The write condition of a CopyObject on its destination, from `If-None-Match`/`If-Match`.
+fn destination_condition(headers: &http::HeaderMap) -> S3Result<WriteCondition> {
+    let parse = |name: &str| -> S3Result<Option<ETagCondition>> {
+        match headers.get(name) {
+            None => Ok(None),
+            Some(v) => ETagCondition::parse_http_header(v.as_bytes())
+                .map(Some)
+                .map_err(|_| s3_error!(InvalidArgument, "Invalid {} header", name)),
+        }
+    };
+    request::write_condition(parse("if-match")?.as_ref(), parse("if-none-match")?.as_ref())
+}
+
 fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
     match source {
         CopySource::Bucket { bucket, key, version_id } => {
@@ -232,14 +313,29 @@ impl S3 for CoffreS3 {
             .map(|(name, b)| Bucket {
                 name: Some(name),
                 creation_date: Some(timestamp(b.created_ns)),
-                bucket_region: b.location.or_else(|| self.config.region.clone()),
+                bucket_region: Some(self.bucket_region(b.location)),
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // Pagination: max-buckets and a continuation token (hex of the last name returned).
+        let after = match req.input.continuation_token.as_deref() {
+            Some(t) => Some(parse_continuation_token(t)?),
+            None => None,
+        };
+        let max = match req.input.max_buckets {
+            None => usize::MAX,
+            Some(n) if (1..=10_000).contains(&n) => usize::try_from(n).unwrap_or(usize::MAX),
+            Some(_) => return Err(s3_error!(InvalidArgument, "max-buckets must be between 1 and 10000")),
+        };
+        let mut page: Vec<Bucket> =
+            buckets.into_iter().filter(|b| after.as_deref().is_none_or(|a| b.name.as_deref() > Some(a))).collect();
+        let truncated = page.len() > max;
+        page.truncate(max);
+        let token = truncated.then(|| page.last().and_then(|b| b.name.as_deref()).map(continuation_token)).flatten();
         Ok(S3Response::new(ListBucketsOutput {
-            buckets: Some(buckets),
+            buckets: Some(page),
             owner: Some(self.owner()),
             prefix: req.input.prefix,
-            ..Default::default()
+            continuation_token: token,
         }))
     }
 
@@ -275,7 +371,7 @@ impl S3 for CoffreS3 {
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         let b = self.store.bucket(&req.input.bucket).s3()?;
         Ok(S3Response::new(HeadBucketOutput {
-            bucket_region: b.location.or_else(|| self.config.region.clone()),
+            bucket_region: Some(self.bucket_region(b.location)),
             ..Default::default()
         }))
     }
@@ -309,6 +405,9 @@ impl S3 for CoffreS3 {
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
         let key = parse_key(&input.key)?;
+        require_content_length(&req.headers)?;
+        check_storage_class(input.storage_class.as_ref())?;
+        let md5 = content_md5(&req.headers, input.content_md5.as_deref())?;
         let metadata = request::user_metadata(input.metadata)?;
         let tags = request::parse_tagging_header(input.tagging.as_deref())?;
         let condition = request::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
@@ -321,7 +420,7 @@ impl S3 for CoffreS3 {
             .await
             .s3()?;
         verify_length(&req.headers, staged.size_bytes())?;
-        verify_digests(&staged.digests, input.content_md5.as_deref(), &checksum, req.trailing_headers.as_ref())?;
+        verify_digests(&staged.digests, md5, &checksum, req.trailing_headers.as_ref())?;
         let attributes = ObjectAttributes {
             headers: HeaderInput {
                 content_type: input.content_type,
@@ -361,9 +460,10 @@ impl S3 for CoffreS3 {
             // s3s consumes the form before us and does not pass the file's name on.
             return Err(s3_error!(NotImplemented, "PostObject keys with ${{filename}} are not implemented"));
         }
-        // The request's lengths describe the whole form, not the file; s3s has already read
-        // the file within the policy's content-length-range.
-        req.headers.remove(http::header::CONTENT_LENGTH);
+        // The request's lengths describe the whole form; what follows concerns the file, which
+        // s3s has already read within the policy's content-length-range.
+        let file_len = req.input.content_length.unwrap_or(0);
+        req.headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(file_len));
         req.headers.remove("x-amz-decoded-content-length");
         let req = req.map_input(|i| PutObjectInput {
             body: i.body,
@@ -386,7 +486,15 @@ impl S3 for CoffreS3 {
             ..Default::default()
         });
         let out = self.put_object(req).await?;
-        Ok(out.map_output(|o| PostObjectOutput { e_tag: o.e_tag, ..Default::default() }))
+        // s3s renders the form response (201 body, redirect URL) from the bare ETag value; S3
+        // puts the quoted ETag there, and in an ETag header.
+        let quoted = out.output.e_tag.as_ref().map(|e| format!("\"{}\"", e.value()));
+        let mut resp =
+            S3Response::new(PostObjectOutput { e_tag: quoted.clone().map(ETag::Strong), ..Default::default() });
+        if let Some(v) = quoted.and_then(|q| http::HeaderValue::from_str(&q).ok()) {
+            resp.headers.insert(http::header::ETAG, v);
+        }
+        Ok(resp)
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
@@ -403,7 +511,7 @@ impl S3 for CoffreS3 {
             input.if_none_match.as_ref(),
             input.if_modified_since.as_ref(),
         )? {
-            return Err(s3_error!(NotModified));
+            return Err(not_modified(r));
         }
         let (range, content_range, parts_count) = read_range(&object, input.range.as_ref(), input.part_number)?;
         let whole = content_range.is_none();
@@ -441,6 +549,26 @@ impl S3 for CoffreS3 {
         {
             resp.headers.insert("x-amz-tagging-count", v);
         }
+        // HEAD honours the response-* overrides as GET does.
+        let o = &mut resp.output;
+        if input.response_content_type.is_some() {
+            o.content_type = input.response_content_type;
+        }
+        if input.response_content_language.is_some() {
+            o.content_language = input.response_content_language;
+        }
+        if input.response_content_disposition.is_some() {
+            o.content_disposition = input.response_content_disposition;
+        }
+        if input.response_content_encoding.is_some() {
+            o.content_encoding = input.response_content_encoding;
+        }
+        if input.response_cache_control.is_some() {
+            o.cache_control = input.response_cache_control;
+        }
+        if input.response_expires.is_some() {
+            o.expires = input.response_expires;
+        }
         if !whole {
             resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
         }
@@ -461,7 +589,7 @@ impl S3 for CoffreS3 {
             input.if_none_match.as_ref(),
             input.if_modified_since.as_ref(),
         )? {
-            return Err(s3_error!(NotModified));
+            return Err(not_modified(r));
         }
         let (range, content_range, parts_count) = read_range(&object, input.range.as_ref(), input.part_number)?;
         let whole = content_range.is_none();
@@ -571,6 +699,8 @@ impl S3 for CoffreS3 {
         let input = req.input;
         let key = parse_key(&input.key)?;
         let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let condition = destination_condition(&req.headers)?;
+        check_storage_class(input.storage_class.as_ref())?;
         self.store.bucket(&input.bucket).s3()?;
         let source = self.store.object(&src_bucket, &src_key).s3()?;
         copy_source_conditions(
@@ -620,7 +750,7 @@ impl S3 for CoffreS3 {
             .or_else(|| source.record.checksum.as_ref().map(|c| c.algorithm));
         let data = self.store.read(&source, 0..source.record.size_bytes).s3()?;
         let staged = self.store.stage(copy_stream(data), algorithm, true, &self.store.default_key_id()).await.s3()?;
-        let record = self.store.put_object(&input.bucket, &key, staged, attributes, WriteCondition::None).await.s3()?;
+        let record = self.store.put_object(&input.bucket, &key, staged, attributes, condition).await.s3()?;
         let fields = ChecksumFields::of(record.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
@@ -866,11 +996,13 @@ impl S3 for CoffreS3 {
                 sent.name().to_ascii_lowercase()
             ));
         }
+        require_content_length(&req.headers)?;
+        let md5 = content_md5(&req.headers, input.content_md5.as_deref())?;
         let algorithm = upload.checksum_algorithm.or(checksum.algorithm);
         let staged =
             self.store.stage(body_stream(input.body), algorithm, false, &self.store.default_key_id()).await.s3()?;
         verify_length(&req.headers, staged.size_bytes())?;
-        verify_digests(&staged.digests, input.content_md5.as_deref(), &checksum, req.trailing_headers.as_ref())?;
+        verify_digests(&staged.digests, md5, &checksum, req.trailing_headers.as_ref())?;
         let mut fields = ChecksumFields::default();
         if let Some(a) = algorithm
             && let Some(raw) = staged.digests.raw(a)
