@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use coffre_store::limits::LIST_KEYS_MAX;
 use coffre_store::{
-    BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, ListEntry, ListPage, ListQuery,
-    ObjectAttributes, ObjectKey, PartNumber, Store, StoredObject, UploadId, WriteCondition,
+    BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, Encryption, ListEntry, ListPage,
+    ListQuery, ObjectAttributes, ObjectKey, PartNumber, SseMode, Store, StoredObject, UploadId, WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
@@ -35,6 +35,40 @@ impl CoffreS3 {
     /// A service over `store`.
     pub fn new(store: Arc<Store>, config: FrontConfig) -> CoffreS3 {
         CoffreS3 { store, config }
+    }
+
+    /// The encryption of a new object: the request's `x-amz-server-side-encryption` (and KMS
+    /// key id), else the bucket's default, else SSE-S3 with the server's default key. A named
+    /// key must exist and be enabled.
+    fn encryption_for(
+        &self,
+        bucket: &str,
+        sse: Option<&ServerSideEncryption>,
+        kms_key_id: Option<&str>,
+    ) -> S3Result<Encryption> {
+        let default = self.store.bucket(bucket).s3()?.default_encryption;
+        let e = match sse.map(ServerSideEncryption::as_str) {
+            None if kms_key_id.is_some() => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Server Side Encryption with KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"
+                ));
+            }
+            None => default.unwrap_or(Encryption { mode: SseMode::S3, key_id: self.store.default_key_id() }),
+            Some("AES256") => Encryption { mode: SseMode::S3, key_id: self.store.default_key_id() },
+            Some("aws:kms") | Some("aws:kms:dsse") => {
+                let key_id = kms_key_id
+                    .map(|k| k.rsplit(":key/").next().unwrap_or(k).to_owned())
+                    .or_else(|| default.filter(|d| d.mode == SseMode::Kms).map(|d| d.key_id))
+                    .unwrap_or_else(|| self.store.default_key_id());
+                Encryption { mode: SseMode::Kms, key_id }
+            }
+            Some(other) => {
+                return Err(s3_error!(InvalidArgument, "The encryption method specified is not supported: {}", other));
+            }
+        };
+        self.store.check_key(&e.key_id).s3()?;
+        Ok(e)
     }
 
     /// The region a bucket reports: its LocationConstraint, else the server's, else S3's default.
@@ -249,6 +283,16 @@ fn destination_condition(headers: &http::HeaderMap) -> S3Result<WriteCondition> 
     request::write_condition(parse("if-match")?.as_ref(), parse("if-none-match")?.as_ref())
 }
 
+/// The `x-amz-server-side-encryption` fields a response carries for an object.
+fn sse_fields(e: &Encryption) -> (Option<ServerSideEncryption>, Option<SSEKMSKeyId>) {
+    match e.mode {
+        SseMode::S3 => (Some(ServerSideEncryption::from_static(ServerSideEncryption::AES256)), None),
+        SseMode::Kms => {
+            (Some(ServerSideEncryption::from_static(ServerSideEncryption::AWS_KMS)), Some(e.key_id.clone()))
+        }
+    }
+}
+
 fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
     match source {
         CopySource::Bucket { bucket, key, version_id } => {
@@ -391,6 +435,70 @@ impl S3 for CoffreS3 {
         }))
     }
 
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        let input = req.input;
+        let rules = input.server_side_encryption_configuration.rules;
+        let default = match rules.as_slice() {
+            [rule] => rule.apply_server_side_encryption_by_default.clone(),
+            _ => return Err(s3_error!(MalformedXML, "A ServerSideEncryptionConfiguration holds exactly one rule")),
+        }
+        .ok_or_else(|| s3_error!(MalformedXML, "The rule lacks ApplyServerSideEncryptionByDefault"))?;
+        if default.sse_algorithm.as_str() == "AES256" && default.kms_master_key_id.is_some() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms"
+            ));
+        }
+        // Resolve through the same rules as a request, without the bucket's current default.
+        let e = match default.sse_algorithm.as_str() {
+            "AES256" => Encryption { mode: SseMode::S3, key_id: self.store.default_key_id() },
+            "aws:kms" | "aws:kms:dsse" => Encryption {
+                mode: SseMode::Kms,
+                key_id: default
+                    .kms_master_key_id
+                    .map(|k| k.rsplit(":key/").next().unwrap_or(&k).to_owned())
+                    .unwrap_or_else(|| self.store.default_key_id()),
+            },
+            other => {
+                return Err(s3_error!(InvalidArgument, "The encryption method specified is not supported: {}", other));
+            }
+        };
+        self.store.bucket(&input.bucket).s3()?;
+        self.store.check_key(&e.key_id).s3()?;
+        self.store.set_bucket_encryption(&input.bucket, Some(e)).await.s3()?;
+        Ok(S3Response::new(PutBucketEncryptionOutput::default()))
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        let b = self.store.bucket(&req.input.bucket).s3()?;
+        // Every object is encrypted: without a configuration the default is SSE-S3, as in S3.
+        let e = b.default_encryption.unwrap_or(Encryption { mode: SseMode::S3, key_id: self.store.default_key_id() });
+        let (algorithm, key_id) = sse_fields(&e);
+        let rule = ServerSideEncryptionRule {
+            apply_server_side_encryption_by_default: algorithm
+                .map(|sse_algorithm| ServerSideEncryptionByDefault { sse_algorithm, kms_master_key_id: key_id }),
+            bucket_key_enabled: Some(false),
+            ..Default::default()
+        };
+        Ok(S3Response::new(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration { rules: vec![rule] }),
+        }))
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        self.store.set_bucket_encryption(&req.input.bucket, None).await.s3()?;
+        Ok(S3Response::with_status(DeleteBucketEncryptionOutput::default(), http::StatusCode::NO_CONTENT))
+    }
+
     async fn get_bucket_versioning(
         &self,
         req: S3Request<GetBucketVersioningInput>,
@@ -414,11 +522,10 @@ impl S3 for CoffreS3 {
         let checksum = checksum_request(&req.headers)?;
         // Fail before reading the body if the bucket is missing.
         self.store.bucket(&input.bucket).s3()?;
-        let staged = self
-            .store
-            .stage(body_stream(input.body), checksum.algorithm, true, &self.store.default_key_id())
-            .await
-            .s3()?;
+        let encryption =
+            self.encryption_for(&input.bucket, input.server_side_encryption.as_ref(), input.ssekms_key_id.as_deref())?;
+        let staged =
+            self.store.stage(body_stream(input.body), checksum.algorithm, true, &encryption.key_id).await.s3()?;
         verify_length(&req.headers, staged.size_bytes())?;
         verify_digests(&staged.digests, md5, &checksum, req.trailing_headers.as_ref())?;
         let attributes = ObjectAttributes {
@@ -434,7 +541,9 @@ impl S3 for CoffreS3 {
             user_metadata: metadata,
             tags,
         };
-        let record = self.store.put_object(&input.bucket, &key, staged, attributes, condition).await.s3()?;
+        let record =
+            self.store.put_object(&input.bucket, &key, staged, attributes, encryption, condition).await.s3()?;
+        let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
         let mut fields = ChecksumFields::default();
         if let (Some(a), Some(c)) = (checksum.algorithm, &record.checksum)
             && c.algorithm == a
@@ -450,6 +559,8 @@ impl S3 for CoffreS3 {
             checksum_sha256: fields.sha256,
             checksum_type: fields.kind,
             size: Some(size_i64(record.size_bytes)),
+            server_side_encryption,
+            ssekms_key_id,
             ..Default::default()
         }))
     }
@@ -542,6 +653,8 @@ impl S3 for CoffreS3 {
             checksum_sha256: fields.sha256,
             checksum_type: fields.kind,
             storage_class: None,
+            server_side_encryption: sse_fields(&r.encryption).0,
+            ssekms_key_id: sse_fields(&r.encryption).1,
             ..Default::default()
         });
         if let Some(n) = convert::tag_count(r)
@@ -617,6 +730,8 @@ impl S3 for CoffreS3 {
             expires: h.expires.as_deref().and_then(convert::parse_http_date),
             metadata: convert::metadata_dto(&r.attributes.user_metadata),
             tag_count: convert::tag_count(r),
+            server_side_encryption: sse_fields(&r.encryption).0,
+            ssekms_key_id: sse_fields(&r.encryption).1,
             checksum_crc32: fields.crc32,
             checksum_crc32c: fields.crc32c,
             checksum_crc64nvme: fields.crc64nvme,
@@ -749,8 +864,12 @@ impl S3 for CoffreS3 {
             .and_then(convert::algorithm_from_dto)
             .or_else(|| source.record.checksum.as_ref().map(|c| c.algorithm));
         let data = self.store.read(&source, 0..source.record.size_bytes).s3()?;
-        let staged = self.store.stage(copy_stream(data), algorithm, true, &self.store.default_key_id()).await.s3()?;
-        let record = self.store.put_object(&input.bucket, &key, staged, attributes, condition).await.s3()?;
+        let encryption =
+            self.encryption_for(&input.bucket, input.server_side_encryption.as_ref(), input.ssekms_key_id.as_deref())?;
+        let staged = self.store.stage(copy_stream(data), algorithm, true, &encryption.key_id).await.s3()?;
+        let record =
+            self.store.put_object(&input.bucket, &key, staged, attributes, encryption, condition).await.s3()?;
+        let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
         let fields = ChecksumFields::of(record.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
@@ -763,6 +882,8 @@ impl S3 for CoffreS3 {
                 checksum_sha256: fields.sha256,
                 checksum_type: fields.kind,
             }),
+            server_side_encryption,
+            ssekms_key_id,
             ..Default::default()
         }))
     }
@@ -965,8 +1086,14 @@ impl S3 for CoffreS3 {
                 "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
             ));
         }
-        let upload_id = self.store.create_upload(&input.bucket, &key, attributes, algorithm, kind).await.s3()?;
+        let encryption =
+            self.encryption_for(&input.bucket, input.server_side_encryption.as_ref(), input.ssekms_key_id.as_deref())?;
+        let (server_side_encryption, ssekms_key_id) = sse_fields(&encryption);
+        let upload_id =
+            self.store.create_upload(&input.bucket, &key, attributes, algorithm, kind, encryption).await.s3()?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
+            server_side_encryption,
+            ssekms_key_id,
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload_id.as_str().to_owned()),
@@ -1000,7 +1127,7 @@ impl S3 for CoffreS3 {
         let md5 = content_md5(&req.headers, input.content_md5.as_deref())?;
         let algorithm = upload.checksum_algorithm.or(checksum.algorithm);
         let staged =
-            self.store.stage(body_stream(input.body), algorithm, false, &self.store.default_key_id()).await.s3()?;
+            self.store.stage(body_stream(input.body), algorithm, false, &upload.encryption.key_id).await.s3()?;
         verify_length(&req.headers, staged.size_bytes())?;
         verify_digests(&staged.digests, md5, &checksum, req.trailing_headers.as_ref())?;
         let mut fields = ChecksumFields::default();
@@ -1011,7 +1138,10 @@ impl S3 for CoffreS3 {
             fields.set(a, base64::engine::general_purpose::STANDARD.encode(raw));
         }
         let part = self.store.upload_part(&input.bucket, &input.key, &upload_id, part_number, staged).await.s3()?;
+        let (server_side_encryption, ssekms_key_id) = sse_fields(&upload.encryption);
         Ok(S3Response::new(UploadPartOutput {
+            server_side_encryption,
+            ssekms_key_id,
             e_tag: Some(etag(&part.md5_hex)),
             checksum_crc32: fields.crc32,
             checksum_crc32c: fields.crc32c,
@@ -1043,7 +1173,7 @@ impl S3 for CoffreS3 {
         let data = self.store.read(&source, range).s3()?;
         let staged = self
             .store
-            .stage(copy_stream(data), upload.checksum_algorithm, false, &self.store.default_key_id())
+            .stage(copy_stream(data), upload.checksum_algorithm, false, &upload.encryption.key_id)
             .await
             .s3()?;
         let mut fields = ChecksumFields::default();
@@ -1111,7 +1241,10 @@ impl S3 for CoffreS3 {
         };
         let record = self.store.complete_upload(&input.bucket, &key, &upload_id, request).await.s3()?;
         let fields = ChecksumFields::of(record.checksum.as_ref());
+        let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
+            server_side_encryption,
+            ssekms_key_id,
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             location: Some(format!("/{}/{}", input.bucket, input.key)),

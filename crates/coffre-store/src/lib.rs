@@ -28,8 +28,8 @@ pub use crate::error::{StoreError, StoreResult};
 pub use crate::meta::{CompleteRequest, CompletedPart, ListEntry, ListPage, ListQuery, WriteCondition};
 pub use crate::names::{BucketName, ObjectKey, PartNumber, UploadId};
 pub use crate::records::{
-    BucketRecord, ContentHeaders, DataLayout, ObjectAttributes, ObjectRecord, PartRecord, SealedInline, UnixNanos,
-    UploadRecord,
+    BucketRecord, ContentHeaders, DataLayout, Encryption, ObjectAttributes, ObjectRecord, PartRecord, SealedInline,
+    SseMode, UnixNanos, UploadRecord,
 };
 pub use coffre_crypto::CryptoError;
 
@@ -129,8 +129,14 @@ impl Store {
 
     /// Creates a bucket.
     pub async fn create_bucket(&self, bucket: &BucketName, location: Option<String>) -> StoreResult<()> {
-        let record = BucketRecord { created_ns: now_ns(), location };
+        let record = BucketRecord { created_ns: now_ns(), location, default_encryption: None };
         self.meta.apply(MetaOp::CreateBucket { bucket: bucket.as_str().to_owned(), record }).await?;
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) a bucket's default encryption.
+    pub async fn set_bucket_encryption(&self, bucket: &str, encryption: Option<Encryption>) -> StoreResult<()> {
+        self.meta.apply(MetaOp::SetBucketEncryption { bucket: bucket.to_owned(), encryption }).await?;
         Ok(())
     }
 
@@ -173,6 +179,7 @@ impl Store {
         key: &ObjectKey,
         mut staged: StagedData,
         attributes: ObjectAttributes,
+        encryption: Encryption,
         condition: WriteCondition,
     ) -> StoreResult<ObjectRecord> {
         // Fail fast before publishing data into a bucket that does not exist.
@@ -194,6 +201,7 @@ impl Store {
             checksum: Some(staged.digests.object_checksum()),
             part_sizes: Vec::new(),
             layout,
+            encryption,
         };
         let op =
             MetaOp::PutObject { bucket: bucket.to_owned(), key: key.as_str().to_owned(), record, inline, condition };
@@ -232,6 +240,12 @@ impl Store {
         }
     }
 
+    /// Checks that `key_id` can wrap data keys now (exists and is enabled).
+    pub fn check_key(&self, key_id: &str) -> StoreResult<()> {
+        self.keys.wrap(key_id, &coffre_crypto::DataKey::generate())?;
+        Ok(())
+    }
+
     /// The key used when a bucket names none.
     pub fn default_key_id(&self) -> String {
         self.keys.default_key_id().to_owned()
@@ -266,6 +280,7 @@ impl Store {
         attributes: ObjectAttributes,
         checksum_algorithm: Option<ChecksumAlgorithm>,
         checksum_type: Option<ChecksumType>,
+        encryption: Encryption,
     ) -> StoreResult<UploadId> {
         if let (Some(a), Some(ChecksumType::FullObject)) = (checksum_algorithm, checksum_type)
             && !a.supports_full_object()
@@ -277,7 +292,7 @@ impl Store {
         }
         let now = now_ns();
         let upload_id = UploadId::generate(u64::try_from(now).unwrap_or(0));
-        let record = UploadRecord { initiated_ns: now, attributes, checksum_algorithm, checksum_type };
+        let record = UploadRecord { initiated_ns: now, attributes, checksum_algorithm, checksum_type, encryption };
         self.meta
             .apply(MetaOp::CreateUpload {
                 bucket: bucket.to_owned(),

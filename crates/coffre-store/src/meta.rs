@@ -107,6 +107,7 @@ pub struct CompleteRequest {
 
 pub(crate) enum MetaOp {
     CreateBucket { bucket: String, record: BucketRecord },
+    SetBucketEncryption { bucket: String, encryption: Option<crate::records::Encryption> },
     DeleteBucket { bucket: String },
     PutObject { bucket: String, key: String, record: ObjectRecord, inline: Vec<u8>, condition: WriteCondition },
     DeleteObject { bucket: String, key: String },
@@ -598,6 +599,16 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             Ok(MetaOutcome::Done)
         }
         MetaOp::DeleteBucket { bucket } => delete_bucket(txn, &bucket),
+        MetaOp::SetBucketEncryption { bucket, encryption } => {
+            let mut table = txn.open_table(BUCKETS)?;
+            let mut record = match table.get(bucket.as_str())? {
+                Some(v) => records::decode::<BucketRecord>(v.value())?.0,
+                None => return Err(StoreError::NoSuchBucket),
+            };
+            record.default_encryption = encryption;
+            table.insert(bucket.as_str(), records::encode(&record, &[]).as_slice())?;
+            Ok(MetaOutcome::Done)
+        }
         MetaOp::PutObject { bucket, key, record, inline, condition } => {
             if !bucket_exists(txn, &bucket)? {
                 return Err(StoreError::NoSuchBucket);
@@ -811,6 +822,7 @@ fn complete_upload(
         checksum: Some(checksum),
         part_sizes: chosen.iter().map(|p| p.size_bytes).collect(),
         layout: DataLayout::Chunks(chosen.iter().map(|p| p.chunk.clone()).collect()),
+        encryption: upload.encryption.clone(),
     };
     let kept: Vec<ChunkId> = chosen.iter().map(|p| p.chunk.id).collect();
     txn.open_table(UPLOADS)?.remove((bucket, key.as_bytes(), upload_id))?;
@@ -879,6 +891,7 @@ mod tests {
             checksum: None,
             part_sizes: Vec::new(),
             layout: DataLayout::Chunks(Vec::new()),
+            encryption: crate::records::Encryption { mode: crate::records::SseMode::S3, key_id: "k".into() },
         }
     }
 

@@ -69,6 +69,29 @@ pub struct BucketRecord {
     pub created_ns: UnixNanos,
     /// The LocationConstraint given at creation (`None`: the default region).
     pub location: Option<String>,
+    /// Default encryption of new objects (PutBucketEncryption); `None`: SSE-S3 with the
+    /// server's default key.
+    #[serde(default)]
+    pub default_encryption: Option<Encryption>,
+}
+
+/// Server-side encryption as S3 names it. Every object is sealed either way; the mode only
+/// says whose key wraps its data keys and what the responses report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SseMode {
+    /// `AES256`: the server's default key.
+    S3,
+    /// `aws:kms`: a named key of the key provider.
+    Kms,
+}
+
+/// How an object (or the objects of a bucket, by default) is encrypted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// SSE-S3 or SSE-KMS.
+    pub mode: SseMode,
+    /// The KEK that wraps the data keys.
+    pub key_id: String,
 }
 
 /// The identity of a chunk file: 16 random bytes.
@@ -181,6 +204,8 @@ pub struct ObjectRecord {
     pub part_sizes: Vec<u64>,
     /// Where the bytes are.
     pub layout: DataLayout,
+    /// How it is encrypted.
+    pub encryption: Encryption,
 }
 
 impl ObjectRecord {
@@ -204,6 +229,8 @@ pub struct UploadRecord {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     /// The checksum type declared at creation.
     pub checksum_type: Option<ChecksumType>,
+    /// How its parts and the completed object are encrypted.
+    pub encryption: Encryption,
 }
 
 /// One uploaded part.
@@ -229,7 +256,7 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_detect_damage() {
-        let rec = BucketRecord { created_ns: 42, location: Some("eu-west-3".into()) };
+        let rec = BucketRecord { created_ns: 42, location: Some("eu-west-3".into()), default_encryption: None };
         let mut bytes = encode(&rec, b"payload");
         let (back, payload): (BucketRecord, _) = decode(&bytes).unwrap();
         assert_eq!(back.created_ns, 42);

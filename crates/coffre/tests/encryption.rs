@@ -168,3 +168,83 @@ async fn tampered_chunks_are_never_served() {
     let got = c.get_object().bucket(&b).key("o0").range("bytes=0-99").send().await.unwrap();
     assert_eq!(body(got).await, originals[0][..100]);
 }
+
+/// Goal: `x-amz-server-side-encryption` (AES256 and aws:kms with a key id) is accepted and
+/// echoed; unknown keys and methods are refused and store nothing; the bucket default set by
+/// PutBucketEncryption applies to new objects and can be read back and deleted.
+#[tokio::test]
+async fn sse_headers_and_bucket_default_encryption() {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    let server = Server::start();
+    let c = server.client().await;
+    let b = bucket("sse");
+    c.create_bucket().bucket(&b).send().await.unwrap();
+    let put = c.put_object().bucket(&b).key("plain").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    assert_eq!(put.server_side_encryption(), Some(&ServerSideEncryption::Aes256), "every object is encrypted");
+    let put = c
+        .put_object()
+        .bucket(&b)
+        .key("kms")
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .ssekms_key_id("coffre-default")
+        .body(ByteStream::from_static(b"y"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.server_side_encryption(), Some(&ServerSideEncryption::AwsKms));
+    assert_eq!(put.ssekms_key_id(), Some("coffre-default"));
+    let head = c.head_object().bucket(&b).key("kms").send().await.unwrap();
+    assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::AwsKms));
+    assert_eq!(head.ssekms_key_id(), Some("coffre-default"));
+    let e = c
+        .put_object()
+        .bucket(&b)
+        .key("nokey")
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .ssekms_key_id("no-such-key")
+        .body(ByteStream::from_static(b"z"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&e), "KMS.NotFoundException");
+    assert_eq!(common::status(&e), 400);
+    assert_eq!(common::status(&c.head_object().bucket(&b).key("nokey").send().await.unwrap_err()), 404);
+    let e = c
+        .put_object()
+        .bucket(&b)
+        .key("bad")
+        .server_side_encryption(ServerSideEncryption::from("AES999"))
+        .body(ByteStream::from_static(b"z"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::code(&e), "InvalidArgument");
+
+    // Bucket default.
+    let got = c.get_bucket_encryption().bucket(&b).send().await.unwrap();
+    let rule = &got.server_side_encryption_configuration().unwrap().rules()[0];
+    assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().sse_algorithm(), &ServerSideEncryption::Aes256);
+    let by_default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::AwsKms)
+        .kms_master_key_id("coffre-default")
+        .build()
+        .unwrap();
+    let config = ServerSideEncryptionConfiguration::builder()
+        .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build())
+        .build()
+        .unwrap();
+    c.put_bucket_encryption().bucket(&b).server_side_encryption_configuration(config).send().await.unwrap();
+    let put = c.put_object().bucket(&b).key("defaulted").body(ByteStream::from_static(b"d")).send().await.unwrap();
+    assert_eq!(put.server_side_encryption(), Some(&ServerSideEncryption::AwsKms));
+    assert_eq!(put.ssekms_key_id(), Some("coffre-default"));
+    let got = c.get_bucket_encryption().bucket(&b).send().await.unwrap();
+    let rule = &got.server_side_encryption_configuration().unwrap().rules()[0];
+    assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().kms_master_key_id(), Some("coffre-default"));
+    c.delete_bucket_encryption().bucket(&b).send().await.unwrap();
+    let put = c.put_object().bucket(&b).key("after").body(ByteStream::from_static(b"a")).send().await.unwrap();
+    assert_eq!(put.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+    assert_eq!(body(c.get_object().bucket(&b).key("defaulted").send().await.unwrap()).await, b"d");
+}
