@@ -484,7 +484,6 @@ impl S3 for CoffreS3 {
             apply_server_side_encryption_by_default: algorithm
                 .map(|sse_algorithm| ServerSideEncryptionByDefault { sse_algorithm, kms_master_key_id: key_id }),
             bucket_key_enabled: Some(false),
-            ..Default::default()
         };
         Ok(S3Response::new(GetBucketEncryptionOutput {
             server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration { rules: vec![rule] }),
