@@ -59,17 +59,47 @@ pub(crate) fn unwrap(kek: &KeyEncryptionKey, wrapped: &WrappedKey) -> CryptoResu
     Ok(DataKey::from_bytes(bytes))
 }
 
+/// Seals arbitrary secret bytes under a KEK with `label` as associated data: the stored form
+/// of KEKs and signing keys of the local provider. Base64 of `nonce ‖ ciphertext ‖ tag`.
+pub(crate) fn seal_secret(kek: &KeyEncryptionKey, label: &str, secret: &[u8]) -> CryptoResult<String> {
+    let sealing = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek.bytes()).map_err(|_| CryptoError::Primitive)?);
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::fill(&mut nonce);
+    let mut buf = secret.to_vec();
+    sealing
+        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(label.as_bytes()), &mut buf)
+        .map_err(|_| CryptoError::Primitive)?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&buf);
+    Ok(BASE64.encode(out))
+}
+
+/// Opens what [`seal_secret`] sealed; the caller zeroizes the result.
+pub(crate) fn open_secret(kek: &KeyEncryptionKey, label: &str, sealed: &str) -> CryptoResult<Vec<u8>> {
+    let opening = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek.bytes()).map_err(|_| CryptoError::Primitive)?);
+    let raw = BASE64.decode(sealed.trim()).map_err(|_| CryptoError::UnwrapFailed)?;
+    let (nonce, body) = raw.split_at_checked(NONCE_LEN).ok_or(CryptoError::UnwrapFailed)?;
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::UnwrapFailed)?;
+    let mut buf = body.to_vec();
+    let len = opening
+        .open_in_place(nonce, Aad::from(label.as_bytes()), &mut buf)
+        .map_err(|_| CryptoError::UnwrapFailed)?
+        .len();
+    buf.truncate(len);
+    Ok(buf)
+}
+
 /// Wraps raw KEK bytes under another KEK (the local provider's master key).
 pub(crate) fn wrap_kek(master: &KeyEncryptionKey, label: &str, kek: &KeyEncryptionKey) -> CryptoResult<String> {
-    let as_data = DataKey::from_bytes(*kek.bytes());
-    Ok(wrap(master, label, 0, &as_data)?.envelope)
+    seal_secret(master, label, kek.bytes())
 }
 
 /// Unwraps KEK bytes wrapped by [`wrap_kek`].
-pub(crate) fn unwrap_kek(master: &KeyEncryptionKey, label: &str, envelope: &str) -> CryptoResult<KeyEncryptionKey> {
-    let w = WrappedKey { key_id: label.to_owned(), key_version: 0, envelope: envelope.to_owned() };
-    let dek = unwrap(master, &w)?;
-    Ok(KeyEncryptionKey::from_bytes(*dek.bytes()))
+pub(crate) fn unwrap_kek(master: &KeyEncryptionKey, label: &str, sealed: &str) -> CryptoResult<KeyEncryptionKey> {
+    let mut raw = open_secret(master, label, sealed)?;
+    let bytes: Result<[u8; KEY_BYTES], _> = raw.as_slice().try_into();
+    zeroize::Zeroize::zeroize(&mut raw);
+    Ok(KeyEncryptionKey::from_bytes(bytes.map_err(|_| CryptoError::UnwrapFailed)?))
 }
 
 #[cfg(test)]

@@ -214,6 +214,86 @@ impl LocalKeyProvider {
         ids.iter().filter_map(|id| self.summary(id).ok()).collect()
     }
 
+    /// Disables or enables a key. Takes effect on the next wrap or unwrap (no cache), and is
+    /// persisted, so it holds across restarts.
+    pub fn set_enabled(&self, id: &str, enabled: bool) -> CryptoResult<KeySummary> {
+        self.modify(|ring, _| {
+            let r =
+                ring.records.iter_mut().find(|r| r.id == id).ok_or_else(|| CryptoError::NoSuchKey(id.to_owned()))?;
+            if r.state == KeyState::Destroyed {
+                return Err(CryptoError::KeyDestroyed(id.to_owned()));
+            }
+            r.state = if enabled { KeyState::Enabled } else { KeyState::Disabled };
+            Ok(())
+        })?;
+        self.summary(id)
+    }
+
+    /// Adds a version: new data keys are wrapped by it; older versions still unwrap.
+    pub fn rotate(&self, id: &str) -> CryptoResult<KeySummary> {
+        self.modify(|ring, master| {
+            let r =
+                ring.records.iter_mut().find(|r| r.id == id).ok_or_else(|| CryptoError::NoSuchKey(id.to_owned()))?;
+            if r.state == KeyState::Destroyed {
+                return Err(CryptoError::KeyDestroyed(id.to_owned()));
+            }
+            let version = r.versions.keys().next_back().copied().unwrap_or(0) + 1;
+            let kek = KeyEncryptionKey::generate();
+            r.versions.insert(version, envelope::wrap_kek(master, &format!("kek:{id}:{version}"), &kek)?);
+            ring.keks.insert((id.to_owned(), version), kek);
+            Ok(())
+        })?;
+        self.summary(id)
+    }
+
+    /// Crypto-shredding: erases every version of the key from memory and from the keyring on
+    /// disk. Irreversible: whatever it protected can never be decrypted again.
+    pub fn destroy(&self, id: &str) -> CryptoResult<KeySummary> {
+        if id == DEFAULT_KEY_ID {
+            return Err(CryptoError::KeyStore("the server's default key cannot be destroyed".into()));
+        }
+        self.modify(|ring, _| {
+            let r =
+                ring.records.iter_mut().find(|r| r.id == id).ok_or_else(|| CryptoError::NoSuchKey(id.to_owned()))?;
+            r.state = KeyState::Destroyed;
+            r.versions.clear();
+            ring.keks.retain(|(k, _), _| k != id);
+            Ok(())
+        })?;
+        self.summary(id)
+    }
+
+    /// Signs `message` with the node's Ed25519 key (created on first use, stored only sealed
+    /// by the master key). Returns the signature and the public key, both base64.
+    pub fn sign(&self, message: &[u8]) -> CryptoResult<(String, String)> {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+        use base64::Engine as _;
+        const LABEL: &str = "node-signing-key";
+        let path = self.dir.join("node-signing.key");
+        let mut pkcs8 = if path.exists() {
+            let sealed = std::fs::read_to_string(&path).map_err(io("read the node signing key"))?;
+            envelope::open_secret(&self.master, LABEL, &sealed)?
+        } else {
+            let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+                .map_err(|_| CryptoError::Primitive)?;
+            let sealed = envelope::seal_secret(&self.master, LABEL, doc.as_ref())?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io("create the node signing key"))?;
+            f.write_all(sealed.as_bytes()).map_err(io("write the node signing key"))?;
+            f.sync_all().map_err(io("sync the node signing key"))?;
+            doc.as_ref().to_vec()
+        };
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| CryptoError::Primitive);
+        zeroize::Zeroize::zeroize(&mut pkcs8);
+        let pair = pair?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Ok((b64.encode(pair.sign(message).as_ref()), b64.encode(pair.public_key().as_ref())))
+    }
+
     fn current(&self, id: &str) -> CryptoResult<u32> {
         let r = self.key(id).ok_or_else(|| CryptoError::NoSuchKey(id.to_owned()))?;
         match r.state {
@@ -253,6 +333,35 @@ impl KeyProvider for LocalKeyProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lifecycle_disable_rotate_destroy() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = LocalKeyProvider::open(dir.path()).unwrap();
+        p.create("tenant-a").unwrap();
+        let dek = DataKey::generate();
+        let v1 = p.wrap("tenant-a", &dek).unwrap();
+        p.set_enabled("tenant-a", false).unwrap();
+        assert!(matches!(p.unwrap(&v1), Err(CryptoError::KeyDisabled(_))));
+        assert!(matches!(p.wrap("tenant-a", &dek), Err(CryptoError::KeyDisabled(_))));
+        drop(p);
+        // Disabled survives a restart.
+        let p = LocalKeyProvider::open(dir.path()).unwrap();
+        assert!(matches!(p.unwrap(&v1), Err(CryptoError::KeyDisabled(_))));
+        p.set_enabled("tenant-a", true).unwrap();
+        p.rotate("tenant-a").unwrap();
+        let v2 = p.wrap("tenant-a", &dek).unwrap();
+        assert_eq!(v2.key_version, 2);
+        assert_eq!(p.unwrap(&v1).unwrap().bytes(), dek.bytes());
+        p.destroy("tenant-a").unwrap();
+        assert!(matches!(p.unwrap(&v2), Err(CryptoError::KeyDestroyed(_))));
+        drop(p);
+        let keyring = std::fs::read_to_string(dir.path().join("keyring.json")).unwrap();
+        let p = LocalKeyProvider::open(dir.path()).unwrap();
+        assert!(matches!(p.unwrap(&v1), Err(CryptoError::KeyDestroyed(_))));
+        assert!(p.set_enabled("tenant-a", true).is_err(), "a destroyed key stays destroyed");
+        assert!(keyring.contains("Destroyed"));
+    }
 
     #[test]
     fn keys_persist_and_wrap_across_reopen_with_a_private_master_key() {

@@ -246,6 +246,11 @@ impl Store {
         Ok(())
     }
 
+    /// Number of objects protected by `key_id`.
+    pub fn count_objects_with_key(&self, key_id: &str) -> StoreResult<u64> {
+        self.meta.count_objects_with_key(key_id)
+    }
+
     /// The key used when a bucket names none.
     pub fn default_key_id(&self) -> String {
         self.keys.default_key_id().to_owned()

@@ -303,6 +303,27 @@ impl MetaStore {
         Ok(out)
     }
 
+    /// Number of object versions whose data keys are wrapped by `key_id` (a full scan: for
+    /// key administration, not the request path).
+    pub fn count_objects_with_key(&self, key_id: &str) -> StoreResult<u64> {
+        let txn = self.read()?;
+        let mut count = 0;
+        for (bucket, _) in self.buckets()? {
+            let name = objects_table_name(&bucket);
+            let table = txn.open_table(objects_table(&name))?;
+            for entry in table.iter()? {
+                let (_, v) = entry?;
+                let (record, _) = records::decode::<ObjectRecord>(v.value())?;
+                let uses = match &record.layout {
+                    DataLayout::Inline(seal) => seal.key.key_id == key_id,
+                    DataLayout::Chunks(chunks) => chunks.iter().any(|c| c.key.key_id == key_id),
+                };
+                count += u64::from(uses);
+            }
+        }
+        Ok(count)
+    }
+
     /// Chunk ids known to the metadata: referenced, or queued for deletion. A chunk file
     /// that is neither is an orphan of an interrupted write.
     pub(crate) fn known_chunks(&self) -> StoreResult<std::collections::HashSet<ChunkId>> {

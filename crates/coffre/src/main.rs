@@ -5,6 +5,7 @@
 mod admin;
 mod config;
 mod credentials;
+mod keys_cli;
 mod server;
 mod tls;
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run the server (S3 on 127.0.0.1:9000, admin on 127.0.0.1:9001, data in ./coffre-data).
     Server(config::ServerArgs),
+    /// Manage encryption keys of a running server (create, list, rotate, disable, destroy).
+    Keys(keys_cli::KeysArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +36,10 @@ fn main() -> anyhow::Result<()> {
             let config = config::Config::build(args)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("coffre").build()?;
             runtime.block_on(server::run(config))
+        }
+        Command::Keys(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(keys_cli::run(args))
         }
     }
 }

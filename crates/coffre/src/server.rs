@@ -38,11 +38,12 @@ const POST_OBJECT_BYTES_MAX: u64 = 64 * 1024 * 1024;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
     let (root, generated) = credentials::load_or_create(&config.data_dir)?;
-    let keys = coffre_crypto::LocalKeyProvider::open(&config.data_dir.join("keys")).context("open the key store")?;
+    let keys =
+        Arc::new(coffre_crypto::LocalKeyProvider::open(&config.data_dir.join("keys")).context("open the key store")?);
     let store = Store::open(&StoreConfig {
         data_dir: config.data_dir.clone(),
         dangerous_skip_fsync: config.dangerous_skip_fsync,
-        keys: Arc::new(keys),
+        keys: Arc::clone(&keys) as Arc<dyn coffre_crypto::KeyProvider>,
     })
     .context("open the object engine")?;
     if config.dangerous_skip_fsync {
@@ -97,11 +98,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.data_dir.display()
     );
 
+    let admin_state = crate::admin::AdminState {
+        metrics,
+        keys,
+        store: Arc::clone(&store),
+        root: Arc::new(root.clone()),
+        attestations_dir: config.data_dir.join("keys").join("attestations"),
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let admin = {
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let app = crate::admin::router(metrics);
+            let app = crate::admin::router(admin_state);
             axum::serve(admin_listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;

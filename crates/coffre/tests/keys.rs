@@ -1,0 +1,149 @@
+//! Key lifecycle through `coffre keys` against a running server: create, bucket default
+//! encryption with the key, disable (fails closed, also after a restart), enable, rotate, and
+//! destroy (crypto-shredding with a signed attestation; unreadable forever).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+};
+use common::{Server, body, bucket, code, status};
+
+fn keys(server: &Server, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coffre"))
+        .arg("keys")
+        .args(args)
+        .args(["--admin-url", &format!("http://{}", server.admin_addr)])
+        .env("COFFRE_ROOT_ACCESS_KEY", common::ACCESS_KEY)
+        .env("COFFRE_ROOT_SECRET_KEY", common::SECRET_KEY)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "coffre keys failed: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+async fn use_key_by_default(c: &aws_sdk_s3::Client, b: &str, key: &str) {
+    let by_default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::AwsKms)
+        .kms_master_key_id(key)
+        .build()
+        .unwrap();
+    let config = ServerSideEncryptionConfiguration::builder()
+        .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build())
+        .build()
+        .unwrap();
+    c.put_bucket_encryption().bucket(b).server_side_encryption_configuration(config).send().await.unwrap();
+}
+
+/// Goal: the whole key lifecycle, seen by S3 clients.
+#[tokio::test]
+async fn key_lifecycle_fails_closed_and_shreds() {
+    let mut server = Server::start();
+    ok(keys(&server, &["create", "tenant-a"]));
+    let c = server.client().await;
+    let b = bucket("keys");
+    c.create_bucket().bucket(&b).send().await.unwrap();
+    use_key_by_default(&c, &b, "tenant-a").await;
+    let other = bucket("other");
+    c.create_bucket().bucket(&other).send().await.unwrap();
+    for i in 0..3 {
+        c.put_object()
+            .bucket(&b)
+            .key(format!("k{i}"))
+            .body(ByteStream::from(common::data(100_000, i)))
+            .send()
+            .await
+            .unwrap();
+    }
+    c.put_object().bucket(&b).key("small").body(ByteStream::from_static(b"inline")).send().await.unwrap();
+    c.put_object().bucket(&other).key("k").body(ByteStream::from_static(b"other key")).send().await.unwrap();
+    let list = ok(keys(&server, &["list"]));
+    assert!(
+        list.lines().any(|l| l.starts_with("tenant-a") && l.contains("Enabled") && l.trim_end().ends_with('1')),
+        "{list}"
+    );
+
+    // Disable: reads and writes fail closed with a clear error, even after a restart.
+    ok(keys(&server, &["disable", "tenant-a"]));
+    let e = c.get_object().bucket(&b).key("k0").send().await.unwrap_err();
+    assert_eq!((code(&e).as_str(), status(&e)), ("KMS.DisabledException", 400));
+    let e = c.get_object().bucket(&b).key("small").send().await.unwrap_err();
+    assert_eq!(code(&e), "KMS.DisabledException");
+    let e = c.put_object().bucket(&b).key("new").body(ByteStream::from_static(b"n")).send().await.unwrap_err();
+    assert_eq!(code(&e), "KMS.DisabledException");
+    assert_eq!(body(c.get_object().bucket(&other).key("k").send().await.unwrap()).await, b"other key");
+    server.restart();
+    let c = server.client().await;
+    let e = c.get_object().bucket(&b).key("k0").send().await.unwrap_err();
+    assert_eq!(code(&e), "KMS.DisabledException", "disabled survives a restart");
+    ok(keys(&server, &["enable", "tenant-a"]));
+    assert_eq!(body(c.get_object().bucket(&b).key("k0").send().await.unwrap()).await, common::data(100_000, 0));
+
+    // Rotate: a new version for new writes; old objects stay readable.
+    let shown = ok(keys(&server, &["rotate", "tenant-a", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["versions"], 2);
+    c.put_object().bucket(&b).key("after-rotate").body(ByteStream::from_static(b"v2")).send().await.unwrap();
+    assert_eq!(body(c.get_object().bucket(&b).key("k1").send().await.unwrap()).await, common::data(100_000, 1));
+    assert_eq!(body(c.get_object().bucket(&b).key("after-rotate").send().await.unwrap()).await, b"v2");
+
+    // Destroy needs confirmation.
+    let refused = keys(&server, &["destroy", "tenant-a"]);
+    assert!(!refused.status.success());
+    let attestation = ok(keys(&server, &["destroy", "tenant-a", "--yes"]));
+    let a: serde_json::Value = serde_json::from_str(&attestation).unwrap();
+    assert_eq!(a["objects_affected"], 5, "{a}");
+    let signed = serde_json::json!({
+        "key_id": a["key_id"], "destroyed_unix_s": a["destroyed_unix_s"],
+        "objects_affected": a["objects_affected"], "statement": a["statement"],
+    });
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let public_key = b64.decode(a["public_key"].as_str().unwrap()).unwrap();
+    let signature = b64.decode(a["signature"].as_str().unwrap()).unwrap();
+    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, &public_key)
+        .verify(signed.to_string().as_bytes(), &signature)
+        .expect("the deletion attestation is signed by the node key");
+    let files = std::fs::read_dir(server.data_dir().join("keys/attestations")).unwrap().count();
+    assert_eq!(files, 1, "the attestation is kept on the node");
+    let e = c.get_object().bucket(&b).key("k2").send().await.unwrap_err();
+    assert_eq!(code(&e), "KMS.KMSInvalidStateException");
+    server.restart();
+    let c = server.client().await;
+    let e = c.get_object().bucket(&b).key("after-rotate").send().await.unwrap_err();
+    assert_eq!(code(&e), "KMS.KMSInvalidStateException", "destroyed is forever");
+    assert!(!keys(&server, &["enable", "tenant-a"]).status.success());
+    assert_eq!(body(c.get_object().bucket(&other).key("k").send().await.unwrap()).await, b"other key");
+}
+
+/// Goal: the admin API refuses callers without the root credentials.
+#[tokio::test]
+async fn admin_api_requires_root_credentials() {
+    let server = Server::start();
+    let r = reqwest::get(format!("http://{}/admin/v1/keys", server.admin_addr)).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = reqwest::Client::new()
+        .get(format!("http://{}/admin/v1/keys", server.admin_addr))
+        .basic_auth(common::ACCESS_KEY, Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = reqwest::Client::new()
+        .get(format!("http://{}/admin/v1/keys", server.admin_addr))
+        .basic_auth(common::ACCESS_KEY, Some(common::SECRET_KEY))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
