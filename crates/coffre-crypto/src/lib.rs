@@ -7,12 +7,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod customer;
 pub mod envelope;
 pub mod error;
 pub mod keys;
 pub mod local;
 pub mod sealed;
 
+pub use crate::customer::{CustomerKey, CustomerKeyError, CustomerKeyFingerprint};
 pub use crate::envelope::WrappedKey;
 pub use crate::error::{CryptoError, CryptoResult};
 pub use crate::keys::DataKey;

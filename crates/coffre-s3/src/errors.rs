@@ -56,6 +56,10 @@ pub fn to_s3(err: StoreError) -> S3Error {
         }
         E::Body(source) => body_error(source),
         E::Crypto(e) => crypto_error(e),
+        E::SseCustomerKeyRequired | E::SseCustomerKeyNotApplicable => {
+            S3Error::with_message(S3ErrorCode::InvalidRequest, err.to_string())
+        }
+        E::SseCustomerKeyMismatch => S3Error::with_message(S3ErrorCode::AccessDenied, err.to_string()),
         E::ShuttingDown => s3_error!(ServiceUnavailable, "The server is shutting down; retry."),
         E::Corrupt { .. } | E::Io { .. } | E::Meta(_) => {
             tracing::error!(error = %err, "internal error");

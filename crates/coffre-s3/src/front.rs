@@ -28,6 +28,13 @@ pub struct FrontLimits {
     pub domain: Option<String>,
 }
 
+/// How a request arrived, for the operations that care (SSE-C needs TLS).
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    /// Whether the connection is TLS.
+    pub secure: bool,
+}
+
 /// The S3 listener's request handler.
 #[derive(Clone)]
 pub struct Front {
@@ -42,7 +49,8 @@ impl Front {
     }
 
     /// Handles one request.
-    pub async fn handle(&self, req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+    pub async fn handle(&self, mut req: Request<Incoming>, secure: bool) -> Result<Response<Body>, HttpError> {
+        req.extensions_mut().insert(Transport { secure });
         let started = Instant::now();
         let request_id = format!("{:016X}", rand_u64());
         let operation = operation_name(&req, self.limits.domain.as_deref());

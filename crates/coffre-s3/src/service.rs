@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use coffre_store::limits::LIST_KEYS_MAX;
 use coffre_store::{
-    BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, Encryption, ListEntry, ListPage,
-    ListQuery, ObjectAttributes, ObjectKey, PartNumber, SseMode, Store, StoredObject, UploadId, WriteCondition,
+    BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, CustomerKey, CustomerKeyError,
+    Encryption, KeyWrap, ListEntry, ListPage, ListQuery, ObjectAttributes, ObjectKey, PartNumber, SseMode, Store,
+    StoredObject, UploadId, WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
@@ -54,14 +55,14 @@ impl CoffreS3 {
                     "Server Side Encryption with KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms"
                 ));
             }
-            None => default.unwrap_or(Encryption { mode: SseMode::S3, key_id: self.store.default_key_id() }),
-            Some("AES256") => Encryption { mode: SseMode::S3, key_id: self.store.default_key_id() },
+            None => default.unwrap_or(Encryption::sse_s3(self.store.default_key_id())),
+            Some("AES256") => Encryption::sse_s3(self.store.default_key_id()),
             Some("aws:kms") | Some("aws:kms:dsse") => {
                 let key_id = kms_key_id
                     .map(|k| k.rsplit(":key/").next().unwrap_or(k).to_owned())
                     .or_else(|| default.filter(|d| d.mode == SseMode::Kms).map(|d| d.key_id))
                     .unwrap_or_else(|| self.store.default_key_id());
-                Encryption { mode: SseMode::Kms, key_id }
+                Encryption::sse_kms(key_id)
             }
             Some(other) => {
                 return Err(s3_error!(InvalidArgument, "The encryption method specified is not supported: {}", other));
@@ -69,6 +70,28 @@ impl CoffreS3 {
         };
         self.store.check_key(&e.key_id).s3()?;
         Ok(e)
+    }
+
+    /// The encryption of a new object when the request may carry an SSE-C key: SSE-C (with a
+    /// fresh fingerprint of the key) if it does, else as [`Self::encryption_for`] decides.
+    fn write_encryption(
+        &self,
+        bucket: &str,
+        sse: Option<&ServerSideEncryption>,
+        kms_key_id: Option<&str>,
+        customer: Option<&CustomerKey>,
+    ) -> S3Result<Encryption> {
+        match customer {
+            Some(_) if sse.is_some() => Err(s3_error!(
+                InvalidArgument,
+                "Server Side Encryption with Customer provided key is incompatible with the encryption method specified"
+            )),
+            Some(k) => {
+                self.store.bucket(bucket).s3()?;
+                Ok(Encryption::sse_c(k.fingerprint()))
+            }
+            None => self.encryption_for(bucket, sse, kms_key_id),
+        }
     }
 
     /// The region a bucket reports: its LocationConstraint, else the server's, else S3's default.
@@ -283,6 +306,62 @@ fn destination_condition(headers: &http::HeaderMap) -> S3Result<WriteCondition> 
     request::write_condition(parse("if-match")?.as_ref(), parse("if-none-match")?.as_ref())
 }
 
+/// The SSE-C key of a request, from its three headers. SSE-C travels only over TLS, as in S3.
+fn customer_key(
+    extensions: &http::Extensions,
+    algorithm: Option<&str>,
+    key: Option<&str>,
+    key_md5: Option<&str>,
+) -> S3Result<Option<CustomerKey>> {
+    let (algorithm, key, key_md5) = match (algorithm, key, key_md5) {
+        (None, None, None) => return Ok(None),
+        (Some(a), Some(k), Some(m)) => (a, k, m),
+        _ => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Requests specifying Server Side Encryption with Customer provided keys must provide the algorithm, the key and the key's MD5."
+            ));
+        }
+    };
+    if !extensions.get::<crate::front::Transport>().is_some_and(|t| t.secure) {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
+        ));
+    }
+    let md5_of = |d: &[u8]| -> [u8; 16] {
+        use md5::Digest as _;
+        md5::Md5::digest(d).into()
+    };
+    CustomerKey::parse(algorithm, key, key_md5, md5_of).map(Some).map_err(|e| match e {
+        CustomerKeyError::Algorithm => crate::errors::custom(
+            "InvalidEncryptionAlgorithmError",
+            http::StatusCode::BAD_REQUEST,
+            "The encryption request you specified is not valid. The valid value is AES256.",
+        ),
+        CustomerKeyError::Key => s3_error!(InvalidArgument, "The secret key was invalid for the specified algorithm."),
+        CustomerKeyError::Md5 => {
+            s3_error!(InvalidArgument, "The calculated MD5 hash of the key did not match the hash that was provided.")
+        }
+    })
+}
+
+/// How a new blob's data key is wrapped: by the customer key, or by the object's KEK.
+fn key_wrap<'a>(encryption: &'a Encryption, customer: Option<&'a CustomerKey>) -> KeyWrap<'a> {
+    match customer {
+        Some(k) => KeyWrap::Customer(k),
+        None => KeyWrap::Provider(&encryption.key_id),
+    }
+}
+
+/// The SSE-C fields a response echoes.
+fn customer_fields(customer: Option<&CustomerKey>) -> (Option<String>, Option<String>) {
+    match customer {
+        Some(k) => (Some("AES256".to_owned()), Some(k.md5_base64().to_owned())),
+        None => (None, None),
+    }
+}
+
 /// The `x-amz-server-side-encryption` fields a response carries for an object.
 fn sse_fields(e: &Encryption) -> (Option<ServerSideEncryption>, Option<SSEKMSKeyId>) {
     match e.mode {
@@ -290,6 +369,7 @@ fn sse_fields(e: &Encryption) -> (Option<ServerSideEncryption>, Option<SSEKMSKey
         SseMode::Kms => {
             (Some(ServerSideEncryption::from_static(ServerSideEncryption::AWS_KMS)), Some(e.key_id.clone()))
         }
+        SseMode::Customer => (None, None),
     }
 }
 
@@ -454,14 +534,13 @@ impl S3 for CoffreS3 {
         }
         // Resolve through the same rules as a request, without the bucket's current default.
         let e = match default.sse_algorithm.as_str() {
-            "AES256" => Encryption { mode: SseMode::S3, key_id: self.store.default_key_id() },
-            "aws:kms" | "aws:kms:dsse" => Encryption {
-                mode: SseMode::Kms,
-                key_id: default
+            "AES256" => Encryption::sse_s3(self.store.default_key_id()),
+            "aws:kms" | "aws:kms:dsse" => Encryption::sse_kms(
+                default
                     .kms_master_key_id
                     .map(|k| k.rsplit(":key/").next().unwrap_or(&k).to_owned())
                     .unwrap_or_else(|| self.store.default_key_id()),
-            },
+            ),
             other => {
                 return Err(s3_error!(InvalidArgument, "The encryption method specified is not supported: {}", other));
             }
@@ -478,7 +557,7 @@ impl S3 for CoffreS3 {
     ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
         let b = self.store.bucket(&req.input.bucket).s3()?;
         // Every object is encrypted: without a configuration the default is SSE-S3, as in S3.
-        let e = b.default_encryption.unwrap_or(Encryption { mode: SseMode::S3, key_id: self.store.default_key_id() });
+        let e = b.default_encryption.unwrap_or(Encryption::sse_s3(self.store.default_key_id()));
         let (algorithm, key_id) = sse_fields(&e);
         let rule = ServerSideEncryptionRule {
             apply_server_side_encryption_by_default: algorithm
@@ -521,10 +600,23 @@ impl S3 for CoffreS3 {
         let checksum = checksum_request(&req.headers)?;
         // Fail before reading the body if the bucket is missing.
         self.store.bucket(&input.bucket).s3()?;
-        let encryption =
-            self.encryption_for(&input.bucket, input.server_side_encryption.as_ref(), input.ssekms_key_id.as_deref())?;
-        let staged =
-            self.store.stage(body_stream(input.body), checksum.algorithm, true, &encryption.key_id).await.s3()?;
+        let customer = customer_key(
+            &req.extensions,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let encryption = self.write_encryption(
+            &input.bucket,
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            customer.as_ref(),
+        )?;
+        let staged = self
+            .store
+            .stage(body_stream(input.body), checksum.algorithm, true, key_wrap(&encryption, customer.as_ref()))
+            .await
+            .s3()?;
         verify_length(&req.headers, staged.size_bytes())?;
         verify_digests(&staged.digests, md5, &checksum, req.trailing_headers.as_ref())?;
         let attributes = ObjectAttributes {
@@ -560,6 +652,8 @@ impl S3 for CoffreS3 {
             size: Some(size_i64(record.size_bytes)),
             server_side_encryption,
             ssekms_key_id,
+            sse_customer_algorithm: customer_fields(customer.as_ref()).0,
+            sse_customer_key_md5: customer_fields(customer.as_ref()).1,
             ..Default::default()
         }))
     }
@@ -614,6 +708,14 @@ impl S3 for CoffreS3 {
         }
         let object = self.store.object(&input.bucket, &input.key).s3()?;
         let r = &object.record;
+        let customer = customer_key(
+            &req.extensions,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        self.store.check_customer_key(&r.encryption, customer.as_ref()).s3()?;
+        let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
         if let ReadVerdict::NotModified = request::read_conditions(
             r,
             input.if_match.as_ref(),
@@ -654,6 +756,8 @@ impl S3 for CoffreS3 {
             storage_class: None,
             server_side_encryption: sse_fields(&r.encryption).0,
             ssekms_key_id: sse_fields(&r.encryption).1,
+            sse_customer_algorithm,
+            sse_customer_key_md5,
             ..Default::default()
         });
         if let Some(n) = convert::tag_count(r)
@@ -711,7 +815,14 @@ impl S3 for CoffreS3 {
             ChecksumFields::default()
         };
         let length = range.end - range.start;
-        let body = StreamingBlob::wrap(self.store.read(&object, range).s3()?);
+        let customer = customer_key(
+            &req.extensions,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
+        let body = StreamingBlob::wrap(self.store.read(&object, range, customer.as_ref()).s3()?);
         let h = &r.attributes.headers;
         Ok(S3Response::new(GetObjectOutput {
             body: Some(body),
@@ -729,6 +840,8 @@ impl S3 for CoffreS3 {
             expires: h.expires.as_deref().and_then(convert::parse_http_date),
             metadata: convert::metadata_dto(&r.attributes.user_metadata),
             tag_count: convert::tag_count(r),
+            sse_customer_algorithm,
+            sse_customer_key_md5,
             server_side_encryption: sse_fields(&r.encryption).0,
             ssekms_key_id: sse_fields(&r.encryption).1,
             checksum_crc32: fields.crc32,
@@ -862,10 +975,30 @@ impl S3 for CoffreS3 {
             .as_ref()
             .and_then(convert::algorithm_from_dto)
             .or_else(|| source.record.checksum.as_ref().map(|c| c.algorithm));
-        let data = self.store.read(&source, 0..source.record.size_bytes).s3()?;
-        let encryption =
-            self.encryption_for(&input.bucket, input.server_side_encryption.as_ref(), input.ssekms_key_id.as_deref())?;
-        let staged = self.store.stage(copy_stream(data), algorithm, true, &encryption.key_id).await.s3()?;
+        let source_customer = customer_key(
+            &req.extensions,
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let customer = customer_key(
+            &req.extensions,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let data = self.store.read(&source, 0..source.record.size_bytes, source_customer.as_ref()).s3()?;
+        let encryption = self.write_encryption(
+            &input.bucket,
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            customer.as_ref(),
+        )?;
+        let staged = self
+            .store
+            .stage(copy_stream(data), algorithm, true, key_wrap(&encryption, customer.as_ref()))
+            .await
+            .s3()?;
         let record =
             self.store.put_object(&input.bucket, &key, staged, attributes, encryption, condition).await.s3()?;
         let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
@@ -1085,14 +1218,27 @@ impl S3 for CoffreS3 {
                 "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
             ));
         }
-        let encryption =
-            self.encryption_for(&input.bucket, input.server_side_encryption.as_ref(), input.ssekms_key_id.as_deref())?;
+        let customer = customer_key(
+            &req.extensions,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let encryption = self.write_encryption(
+            &input.bucket,
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            customer.as_ref(),
+        )?;
         let (server_side_encryption, ssekms_key_id) = sse_fields(&encryption);
+        let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
         let upload_id =
             self.store.create_upload(&input.bucket, &key, attributes, algorithm, kind, encryption).await.s3()?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             server_side_encryption,
             ssekms_key_id,
+            sse_customer_algorithm,
+            sse_customer_key_md5,
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload_id.as_str().to_owned()),
@@ -1124,9 +1270,19 @@ impl S3 for CoffreS3 {
         }
         require_content_length(&req.headers)?;
         let md5 = content_md5(&req.headers, input.content_md5.as_deref())?;
+        let customer = customer_key(
+            &req.extensions,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        self.store.check_customer_key(&upload.encryption, customer.as_ref()).s3()?;
         let algorithm = upload.checksum_algorithm.or(checksum.algorithm);
-        let staged =
-            self.store.stage(body_stream(input.body), algorithm, false, &upload.encryption.key_id).await.s3()?;
+        let staged = self
+            .store
+            .stage(body_stream(input.body), algorithm, false, key_wrap(&upload.encryption, customer.as_ref()))
+            .await
+            .s3()?;
         verify_length(&req.headers, staged.size_bytes())?;
         verify_digests(&staged.digests, md5, &checksum, req.trailing_headers.as_ref())?;
         let mut fields = ChecksumFields::default();
@@ -1138,9 +1294,12 @@ impl S3 for CoffreS3 {
         }
         let part = self.store.upload_part(&input.bucket, &input.key, &upload_id, part_number, staged).await.s3()?;
         let (server_side_encryption, ssekms_key_id) = sse_fields(&upload.encryption);
+        let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
         Ok(S3Response::new(UploadPartOutput {
             server_side_encryption,
             ssekms_key_id,
+            sse_customer_algorithm,
+            sse_customer_key_md5,
             e_tag: Some(etag(&part.md5_hex)),
             checksum_crc32: fields.crc32,
             checksum_crc32c: fields.crc32c,
@@ -1169,10 +1328,23 @@ impl S3 for CoffreS3 {
             input.copy_source_if_modified_since.as_ref(),
         )?;
         let range = copy_source_range(input.copy_source_range.as_deref(), source.record.size_bytes)?;
-        let data = self.store.read(&source, range).s3()?;
+        let source_customer = customer_key(
+            &req.extensions,
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let customer = customer_key(
+            &req.extensions,
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        self.store.check_customer_key(&upload.encryption, customer.as_ref()).s3()?;
+        let data = self.store.read(&source, range, source_customer.as_ref()).s3()?;
         let staged = self
             .store
-            .stage(copy_stream(data), upload.checksum_algorithm, false, &upload.encryption.key_id)
+            .stage(copy_stream(data), upload.checksum_algorithm, false, key_wrap(&upload.encryption, customer.as_ref()))
             .await
             .s3()?;
         let mut fields = ChecksumFields::default();

@@ -19,7 +19,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use coffre_crypto::sealed::{self, SEGMENT_PLAINTEXT_BYTES, SegmentSpan};
-use coffre_crypto::{DataKey, KeyProvider, SegmentCipher, StreamId, WrappedKey};
+use coffre_crypto::{CustomerKey, DataKey, KeyProvider, SegmentCipher, StreamId, WrappedKey};
 use futures::{Stream, StreamExt};
 
 use crate::checksum::{ChecksumAlgorithm, ContentDigests, ContentHasher};
@@ -43,6 +43,15 @@ impl fmt::Display for BodyError {
 }
 
 impl std::error::Error for BodyError {}
+
+/// Who wraps the data key of a new blob.
+#[derive(Clone, Copy)]
+pub enum KeyWrap<'a> {
+    /// A KEK of the key provider.
+    Provider(&'a str),
+    /// An SSE-C customer key.
+    Customer(&'a CustomerKey),
+}
 
 /// Chunk files and the temporary area.
 pub struct BlobStore {
@@ -127,7 +136,7 @@ impl BlobStore {
         algorithm: Option<ChecksumAlgorithm>,
         inline_allowed: bool,
         size_bytes_max: u64,
-        key_id: &str,
+        wrap: KeyWrap<'_>,
     ) -> StoreResult<StagedData>
     where
         S: Stream<Item = Result<Bytes, BodyError>> + Unpin,
@@ -135,7 +144,10 @@ impl BlobStore {
         let stream_id = ChunkId::generate();
         let (cipher, key) = {
             let dek = DataKey::generate();
-            let key = self.keys.wrap(key_id, &dek)?;
+            let key = match wrap {
+                KeyWrap::Provider(key_id) => self.keys.wrap(key_id, &dek)?,
+                KeyWrap::Customer(customer) => customer.wrap(&dek)?,
+            };
             (Arc::new(SegmentCipher::new(&dek, StreamId(stream_id.0))?), key)
         };
         let mut hasher = ContentHasher::new(algorithm);
@@ -232,6 +244,14 @@ impl BlobStore {
         Ok(Published::Chunk(ChunkRef { id, size_bytes, key }))
     }
 
+    fn unwrap(&self, key: &WrappedKey, customer: Option<&CustomerKey>) -> StoreResult<DataKey> {
+        if key.key_id == coffre_crypto::customer::CUSTOMER_KEY_ID {
+            let customer = customer.ok_or(StoreError::SseCustomerKeyRequired)?;
+            return customer.unwrap(key).map_err(|_| StoreError::SseCustomerKeyMismatch);
+        }
+        Ok(self.keys.unwrap(key)?)
+    }
+
     /// Opens the plaintext range `range` of an inline sealed object.
     pub fn open_inline(
         &self,
@@ -239,8 +259,9 @@ impl BlobStore {
         seal: &SealedInline,
         plaintext_len: u64,
         range: Range<u64>,
+        customer: Option<&CustomerKey>,
     ) -> StoreResult<Bytes> {
-        let dek = self.keys.unwrap(&seal.key)?;
+        let dek = self.unwrap(&seal.key, customer)?;
         let cipher = SegmentCipher::new(&dek, StreamId(seal.stream_id.0))?;
         drop(dek);
         Ok(Bytes::from(cipher.open_range(sealed_bytes, plaintext_len, range)?))
@@ -253,6 +274,7 @@ impl BlobStore {
         &self,
         chunks: &[ChunkRef],
         range: Range<u64>,
+        customer: Option<&CustomerKey>,
     ) -> StoreResult<impl Stream<Item = io::Result<Bytes>> + Send + Sync + 'static> {
         let mut plan = Vec::new();
         let mut offset = 0u64;
@@ -260,7 +282,7 @@ impl BlobStore {
             let start = range.start.max(offset);
             let end = range.end.min(offset + c.size_bytes);
             if start < end {
-                let dek = self.keys.unwrap(&c.key)?;
+                let dek = self.unwrap(&c.key, customer)?;
                 let cipher = Arc::new(SegmentCipher::new(&dek, StreamId(c.id.0))?);
                 plan.push(OpenedChunk {
                     path: self.chunk_path(c.id),

@@ -107,6 +107,17 @@ pub enum StoreError {
     /// A key or sealed data refused: disabled or destroyed key, tampered data.
     #[error("{0}")]
     Crypto(#[from] coffre_crypto::CryptoError),
+    /// The object is SSE-C encrypted and the request did not send its key.
+    #[error(
+        "the object was stored using a form of server-side encryption; the correct parameters must be provided to retrieve it"
+    )]
+    SseCustomerKeyRequired,
+    /// The SSE-C key sent is not the one the object was stored with.
+    #[error("the provided encryption parameters did not match the ones used originally")]
+    SseCustomerKeyMismatch,
+    /// SSE-C headers were sent for an object that is not SSE-C encrypted.
+    #[error("the encryption parameters are not applicable to this object")]
+    SseCustomerKeyNotApplicable,
     /// The metadata database failed.
     #[error("metadata database: {0}")]
     Meta(#[from] redb::Error),

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures::Stream;
 
-pub use crate::blob::{BodyError, StagedData};
+pub use crate::blob::{BodyError, KeyWrap, StagedData};
 pub use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType};
 pub use crate::error::{StoreError, StoreResult};
 pub use crate::meta::{CompleteRequest, CompletedPart, ListEntry, ListPage, ListQuery, WriteCondition};
@@ -32,6 +32,7 @@ pub use crate::records::{
     SseMode, UnixNanos, UploadRecord,
 };
 pub use coffre_crypto::CryptoError;
+pub use coffre_crypto::{CustomerKey, CustomerKeyError};
 
 use crate::blob::{BlobStore, Published};
 use crate::limits::{OBJECT_SIZE_BYTES_MAX, PART_SIZE_BYTES_MAX};
@@ -158,18 +159,31 @@ impl Store {
 
     // ---- objects
 
-    /// Receives, hashes and seals a body under the key `key_id` (see [`BlobStore::stage`]).
+    /// Receives, hashes and seals a body, its data key wrapped as `wrap` says (see
+    /// [`BlobStore::stage`]).
     pub async fn stage<S>(
         &self,
         body: S,
         algorithm: Option<ChecksumAlgorithm>,
         inline_allowed: bool,
-        key_id: &str,
+        wrap: KeyWrap<'_>,
     ) -> StoreResult<StagedData>
     where
         S: Stream<Item = Result<Bytes, BodyError>> + Unpin,
     {
-        self.blobs.stage(body, algorithm, inline_allowed, PART_SIZE_BYTES_MAX, key_id).await
+        self.blobs.stage(body, algorithm, inline_allowed, PART_SIZE_BYTES_MAX, wrap).await
+    }
+
+    /// Checks an SSE-C key against how an object (or upload) is encrypted: required and
+    /// matching for SSE-C data, refused for anything else.
+    pub fn check_customer_key(&self, encryption: &Encryption, customer: Option<&CustomerKey>) -> StoreResult<()> {
+        match (&encryption.customer, customer) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(StoreError::SseCustomerKeyNotApplicable),
+            (Some(_), None) => Err(StoreError::SseCustomerKeyRequired),
+            (Some(fp), Some(k)) if k.matches(fp) => Ok(()),
+            (Some(_), Some(_)) => Err(StoreError::SseCustomerKeyMismatch),
+        }
     }
 
     /// Commits staged data as the new current version of `key`, if `condition` holds at commit.
@@ -230,13 +244,19 @@ impl Store {
 
     /// Streams a byte range of an object, decrypting only the segments it touches. Keys are
     /// checked before the first byte: a disabled or destroyed key fails here, not mid-body.
-    pub fn read(&self, object: &StoredObject, range: Range<u64>) -> StoreResult<ObjectStream> {
+    pub fn read(
+        &self,
+        object: &StoredObject,
+        range: Range<u64>,
+        customer: Option<&CustomerKey>,
+    ) -> StoreResult<ObjectStream> {
+        self.check_customer_key(&object.record.encryption, customer)?;
         match &object.record.layout {
             DataLayout::Inline(seal) => {
-                let piece = self.blobs.open_inline(&object.inline, seal, object.record.size_bytes, range)?;
+                let piece = self.blobs.open_inline(&object.inline, seal, object.record.size_bytes, range, customer)?;
                 Ok(Box::pin(futures::stream::once(async move { Ok(piece) })))
             }
-            DataLayout::Chunks(chunks) => Ok(Box::pin(self.blobs.read(chunks, range)?)),
+            DataLayout::Chunks(chunks) => Ok(Box::pin(self.blobs.read(chunks, range, customer)?)),
         }
     }
 

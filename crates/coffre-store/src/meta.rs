@@ -912,7 +912,7 @@ mod tests {
             checksum: None,
             part_sizes: Vec::new(),
             layout: DataLayout::Chunks(Vec::new()),
-            encryption: crate::records::Encryption { mode: crate::records::SseMode::S3, key_id: "k".into() },
+            encryption: crate::records::Encryption::sse_s3("k".into()),
         }
     }
 

@@ -83,6 +83,30 @@ pub enum SseMode {
     S3,
     /// `aws:kms`: a named key of the key provider.
     Kms,
+    /// SSE-C: a key the customer sends with every request; the server keeps only a salted
+    /// keyed hash of it.
+    Customer,
+}
+
+impl Encryption {
+    /// SSE-S3 under the provider key `key_id`.
+    pub fn sse_s3(key_id: String) -> Encryption {
+        Encryption { mode: SseMode::S3, key_id, customer: None }
+    }
+
+    /// SSE-KMS under the provider key `key_id`.
+    pub fn sse_kms(key_id: String) -> Encryption {
+        Encryption { mode: SseMode::Kms, key_id, customer: None }
+    }
+
+    /// SSE-C, recognised by `fingerprint`.
+    pub fn sse_c(fingerprint: coffre_crypto::CustomerKeyFingerprint) -> Encryption {
+        Encryption {
+            mode: SseMode::Customer,
+            key_id: coffre_crypto::customer::CUSTOMER_KEY_ID.to_owned(),
+            customer: Some(fingerprint),
+        }
+    }
 }
 
 /// How an object (or the objects of a bucket, by default) is encrypted.
@@ -92,6 +116,9 @@ pub struct Encryption {
     pub mode: SseMode,
     /// The KEK that wraps the data keys.
     pub key_id: String,
+    /// For SSE-C: what recognises the customer's key.
+    #[serde(default)]
+    pub customer: Option<coffre_crypto::CustomerKeyFingerprint>,
 }
 
 /// The identity of a chunk file: 16 random bytes.

@@ -141,9 +141,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // Small responses must not wait for the client's delayed ACK (FIELD-NOTES: 43 ms stalls).
         let _ = stream.set_nodelay(true);
         let front = front.clone();
+        let secure = acceptor.is_some();
         let service = hyper::service::service_fn(move |req| {
             let front = front.clone();
-            async move { front.handle(req).await }
+            async move { front.handle(req, secure).await }
         });
         let http = Arc::clone(&http);
         match &acceptor {

@@ -248,3 +248,29 @@ async fn sse_headers_and_bucket_default_encryption() {
     assert_eq!(put.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
     assert_eq!(body(c.get_object().bucket(&b).key("defaulted").send().await.unwrap()).await, b"d");
 }
+
+/// Goal: SSE-C over plain HTTP is refused, as AWS does, and nothing is stored.
+#[tokio::test]
+async fn sse_c_over_plain_http_is_refused() {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let server = Server::start();
+    let c = server.client().await;
+    let b = bucket("ssec");
+    c.create_bucket().bucket(&b).send().await.unwrap();
+    let key = [7u8; 32];
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let e = c
+        .put_object()
+        .bucket(&b)
+        .key("k")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(b64.encode(key))
+        .sse_customer_key_md5(b64.encode(md5::Md5::digest(key)))
+        .body(ByteStream::from_static(b"secret"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((common::code(&e).as_str(), common::status(&e)), ("InvalidRequest", 400));
+    assert_eq!(common::status(&c.head_object().bucket(&b).key("k").send().await.unwrap_err()), 404);
+}
