@@ -30,4 +30,6 @@ pub trait KeyProvider: Send + Sync + 'static {
     fn unwrap(&self, wrapped: &WrappedKey) -> CryptoResult<DataKey>;
     /// The key used when a bucket names none.
     fn default_key_id(&self) -> &str;
+    /// The version new data keys of `key_id` are wrapped with; fails closed like `wrap`.
+    fn current_version(&self, key_id: &str) -> CryptoResult<u32>;
 }

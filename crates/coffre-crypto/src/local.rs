@@ -328,6 +328,10 @@ impl KeyProvider for LocalKeyProvider {
     fn default_key_id(&self) -> &str {
         DEFAULT_KEY_ID
     }
+
+    fn current_version(&self, key_id: &str) -> CryptoResult<u32> {
+        self.current(key_id)
+    }
 }
 
 #[cfg(test)]

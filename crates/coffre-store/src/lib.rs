@@ -266,6 +266,101 @@ impl Store {
         Ok(())
     }
 
+    /// Frees the data of every object whose key was destroyed (crypto-shredding aftermath).
+    /// Returns how many object versions were shredded.
+    pub async fn shred_key(&self, key_id: &str) -> StoreResult<u64> {
+        let mut total = 0;
+        for (bucket, _) in self.buckets()? {
+            let mut after: Option<(String, u64)> = None;
+            loop {
+                let batch = self.meta.scan_versions(&bucket, after.as_ref(), 256)?;
+                let Some(last) = batch.last() else { break };
+                after = Some((last.key.clone(), last.rank));
+                let versions: Vec<(String, u64)> =
+                    batch.iter().filter(|v| v.record.uses_key(key_id)).map(|v| (v.key.clone(), v.rank)).collect();
+                if !versions.is_empty() {
+                    let op = MetaOp::Shred { bucket: bucket.clone(), versions, key_id: key_id.to_owned() };
+                    if let MetaOutcome::Count(n) = self.meta.apply(op).await? {
+                        total += n;
+                    }
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Re-wraps the data keys of every object under an older version of `key_id` with its
+    /// current version, without touching the data. Calls `progress` with the number of object
+    /// versions examined so far. Objects stay readable throughout: each record is replaced
+    /// atomically, and only if it was not overwritten meanwhile.
+    pub async fn rewrap_key(&self, key_id: &str, progress: impl Fn(u64)) -> StoreResult<u64> {
+        let mut examined = 0;
+        let mut rewrapped = 0;
+        for (bucket, _) in self.buckets()? {
+            let mut after: Option<(String, u64)> = None;
+            loop {
+                let batch = self.meta.scan_versions(&bucket, after.as_ref(), 256)?;
+                let Some(last) = batch.last() else { break };
+                after = Some((last.key.clone(), last.rank));
+                let mut updates = Vec::new();
+                for v in &batch {
+                    if !v.record.uses_key(key_id) {
+                        continue;
+                    }
+                    examined += 1;
+                    if let Some(layout) = self.rewrapped_layout(&v.record.layout, key_id)? {
+                        updates.push(meta::KeyUpdate {
+                            key: v.key.clone(),
+                            rank: v.rank,
+                            last_modified_ns: v.record.last_modified_ns,
+                            layout,
+                        });
+                    }
+                }
+                if !updates.is_empty()
+                    && let MetaOutcome::Count(n) =
+                        self.meta.apply(MetaOp::ReplaceKeys { bucket: bucket.clone(), updates }).await?
+                {
+                    rewrapped += n;
+                }
+                progress(examined);
+            }
+        }
+        Ok(rewrapped)
+    }
+
+    /// The layout with every data key of `key_id` wrapped by its current version, or `None` if
+    /// nothing needed it.
+    fn rewrapped_layout(&self, layout: &DataLayout, key_id: &str) -> StoreResult<Option<DataLayout>> {
+        let current = self.keys.current_version(key_id)?;
+        let rewrap = |w: &coffre_crypto::WrappedKey| -> StoreResult<Option<coffre_crypto::WrappedKey>> {
+            if w.key_id != key_id || w.key_version >= current {
+                return Ok(None);
+            }
+            let dek = self.keys.unwrap(w)?;
+            Ok(Some(self.keys.wrap(key_id, &dek)?))
+        };
+        match layout {
+            DataLayout::Inline(seal) => {
+                Ok(rewrap(&seal.key)?.map(|key| DataLayout::Inline(SealedInline { stream_id: seal.stream_id, key })))
+            }
+            DataLayout::Chunks(chunks) => {
+                let mut changed = false;
+                let mut out = Vec::with_capacity(chunks.len());
+                for c in chunks {
+                    match rewrap(&c.key)? {
+                        Some(key) => {
+                            changed = true;
+                            out.push(records::ChunkRef { id: c.id, size_bytes: c.size_bytes, key });
+                        }
+                        None => out.push(c.clone()),
+                    }
+                }
+                Ok(changed.then_some(DataLayout::Chunks(out)))
+            }
+        }
+    }
+
     /// Number of objects protected by `key_id`.
     pub fn count_objects_with_key(&self, key_id: &str) -> StoreResult<u64> {
         self.meta.count_objects_with_key(key_id)

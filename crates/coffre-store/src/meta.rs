@@ -106,23 +106,108 @@ pub struct CompleteRequest {
 }
 
 pub(crate) enum MetaOp {
-    CreateBucket { bucket: String, record: BucketRecord },
-    SetBucketEncryption { bucket: String, encryption: Option<crate::records::Encryption> },
-    DeleteBucket { bucket: String },
-    PutObject { bucket: String, key: String, record: ObjectRecord, inline: Vec<u8>, condition: WriteCondition },
-    DeleteObject { bucket: String, key: String },
-    SetTags { bucket: String, key: String, tags: Vec<(String, String)> },
-    CreateUpload { bucket: String, key: String, upload_id: String, record: UploadRecord },
-    PutPart { bucket: String, key: String, upload_id: String, part_number: u32, record: PartRecord },
-    CompleteUpload { bucket: String, key: String, upload_id: String, request: CompleteRequest, now_ns: UnixNanos },
-    AbortUpload { bucket: String, key: String, upload_id: String },
-    ForgetGarbage { entries: Vec<(u64, ChunkId)> },
+    CreateBucket {
+        bucket: String,
+        record: BucketRecord,
+    },
+    SetBucketEncryption {
+        bucket: String,
+        encryption: Option<crate::records::Encryption>,
+    },
+    DeleteBucket {
+        bucket: String,
+    },
+    PutObject {
+        bucket: String,
+        key: String,
+        record: ObjectRecord,
+        inline: Vec<u8>,
+        condition: WriteCondition,
+    },
+    DeleteObject {
+        bucket: String,
+        key: String,
+    },
+    SetTags {
+        bucket: String,
+        key: String,
+        tags: Vec<(String, String)>,
+    },
+    CreateUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        record: UploadRecord,
+    },
+    PutPart {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        part_number: u32,
+        record: PartRecord,
+    },
+    CompleteUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+        request: CompleteRequest,
+        now_ns: UnixNanos,
+    },
+    AbortUpload {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
+    ForgetGarbage {
+        entries: Vec<(u64, ChunkId)>,
+    },
+    /// Replaces the wrapped data keys of object versions, if each is still the version read.
+    ReplaceKeys {
+        bucket: String,
+        updates: Vec<KeyUpdate>,
+    },
+    /// Crypto-shredding aftermath: frees the data of versions whose key was destroyed.
+    Shred {
+        bucket: String,
+        versions: Vec<(String, u64)>,
+        key_id: String,
+    },
+}
+
+/// New wrapped keys for one object version (see [`MetaOp::ReplaceKeys`]).
+pub(crate) struct KeyUpdate {
+    pub key: String,
+    pub rank: u64,
+    /// The version's Last-Modified when it was read: a changed version is left alone.
+    pub last_modified_ns: UnixNanos,
+    pub layout: DataLayout,
+}
+
+impl KeyUpdate {
+    fn layout_chunk_ids(&self) -> impl Iterator<Item = ChunkId> + '_ {
+        let chunks: &[ChunkRef] = match &self.layout {
+            DataLayout::Inline(_) => &[],
+            DataLayout::Chunks(c) => c,
+        };
+        chunks.iter().map(|c| c.id)
+    }
+}
+
+/// One object version as a scan returns it.
+pub struct ScannedVersion {
+    /// Object key.
+    pub key: String,
+    /// Version rank in the table.
+    pub rank: u64,
+    /// Its record.
+    pub record: ObjectRecord,
 }
 
 pub(crate) enum MetaOutcome {
     Done,
     Object(Box<ObjectRecord>),
     Deleted(bool),
+    Count(u64),
 }
 
 struct Job {
@@ -303,6 +388,37 @@ impl MetaStore {
         Ok(out)
     }
 
+    /// Up to `max` object versions of a bucket after `after` (exclusive), in key order.
+    pub fn scan_versions(
+        &self,
+        bucket: &str,
+        after: Option<&(String, u64)>,
+        max: usize,
+    ) -> StoreResult<Vec<ScannedVersion>> {
+        let txn = self.read()?;
+        require_bucket(&txn, bucket)?;
+        let name = objects_table_name(bucket);
+        let table = txn.open_table(objects_table(&name))?;
+        let start: Bound<VersionKey<'_>> = match after {
+            Some((k, r)) => Bound::Excluded((k.as_bytes(), *r)),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for entry in table.range::<VersionKey<'_>>((start, Bound::Unbounded))? {
+            let (k, v) = entry?;
+            let (key, rank) = k.value();
+            out.push(ScannedVersion {
+                key: String::from_utf8_lossy(key).into_owned(),
+                rank,
+                record: records::decode::<ObjectRecord>(v.value())?.0,
+            });
+            if out.len() == max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Number of object versions whose data keys are wrapped by `key_id` (a full scan: for
     /// key administration, not the request path).
     pub fn count_objects_with_key(&self, key_id: &str) -> StoreResult<u64> {
@@ -314,11 +430,7 @@ impl MetaStore {
             for entry in table.iter()? {
                 let (_, v) = entry?;
                 let (record, _) = records::decode::<ObjectRecord>(v.value())?;
-                let uses = match &record.layout {
-                    DataLayout::Inline(seal) => seal.key.key_id == key_id,
-                    DataLayout::Chunks(chunks) => chunks.iter().any(|c| c.key.key_id == key_id),
-                };
-                count += u64::from(uses);
+                count += u64::from(record.uses_key(key_id));
             }
         }
         Ok(count)
@@ -706,6 +818,51 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             }
             drop_parts(txn, &upload_id, &[])?;
             Ok(MetaOutcome::Done)
+        }
+        MetaOp::ReplaceKeys { bucket, updates } => {
+            let name = objects_table_name(&bucket);
+            let mut table = txn.open_table(objects_table(&name))?;
+            let mut replaced = 0u64;
+            for u in updates {
+                let current = match table.get((u.key.as_bytes(), u.rank))? {
+                    Some(v) => {
+                        let (record, payload) = records::decode::<ObjectRecord>(v.value())?;
+                        (record, payload.to_vec())
+                    }
+                    None => continue,
+                };
+                let (mut record, payload) = current;
+                let same_data = record.chunks().iter().map(|c| c.id).eq(u.layout_chunk_ids());
+                if record.last_modified_ns != u.last_modified_ns || !same_data {
+                    continue; // overwritten meanwhile: the new version has new keys anyway
+                }
+                record.layout = u.layout;
+                table.insert((u.key.as_bytes(), u.rank), records::encode(&record, &payload).as_slice())?;
+                replaced += 1;
+            }
+            Ok(MetaOutcome::Count(replaced))
+        }
+        MetaOp::Shred { bucket, versions, key_id } => {
+            let name = objects_table_name(&bucket);
+            let mut shredded = 0u64;
+            for (key, rank) in versions {
+                let found = match txn.open_table(objects_table(&name))?.get((key.as_bytes(), rank))? {
+                    Some(v) => Some(records::decode::<ObjectRecord>(v.value())?.0),
+                    None => None,
+                };
+                let Some(record) = found else { continue };
+                if !record.uses_key(&key_id) {
+                    continue;
+                }
+                // The record stays (with its wrapped keys), so a read fails on the destroyed key
+                // with a clear error instead of "no such key"; its bytes, undecryptable for good,
+                // are freed. Discarding a chunk twice (on a later delete) is harmless.
+                discard_chunks(txn, record.chunks())?;
+                txn.open_table(objects_table(&name))?
+                    .insert((key.as_bytes(), rank), records::encode(&record, &[]).as_slice())?;
+                shredded += 1;
+            }
+            Ok(MetaOutcome::Count(shredded))
         }
         MetaOp::ForgetGarbage { entries } => {
             let mut garbage = txn.open_table(GARBAGE)?;

@@ -236,6 +236,14 @@ pub struct ObjectRecord {
 }
 
 impl ObjectRecord {
+    /// Whether any of its data keys is wrapped by the KEK `key_id`.
+    pub fn uses_key(&self, key_id: &str) -> bool {
+        match &self.layout {
+            DataLayout::Inline(seal) => seal.key.key_id == key_id,
+            DataLayout::Chunks(chunks) => chunks.iter().any(|c| c.key.key_id == key_id),
+        }
+    }
+
     /// Chunk files this version owns.
     pub fn chunks(&self) -> &[ChunkRef] {
         match &self.layout {

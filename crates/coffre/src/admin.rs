@@ -28,6 +28,23 @@ pub struct AdminState {
     pub store: Arc<Store>,
     pub root: Arc<RootCredentials>,
     pub attestations_dir: std::path::PathBuf,
+    /// Progress of the background re-wrap that follows each rotation, by key id.
+    pub rewraps: Arc<std::sync::Mutex<std::collections::HashMap<String, RewrapProgress>>>,
+}
+
+/// Where the re-wrap after a rotation stands.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RewrapProgress {
+    /// Objects protected by the key when the re-wrap started.
+    pub total: u64,
+    /// Objects examined so far.
+    pub done: u64,
+    /// Objects whose data keys were re-wrapped.
+    pub rewrapped: u64,
+    /// Whether it has finished.
+    pub finished: bool,
+    /// The error that stopped it, if any.
+    pub error: Option<String>,
 }
 
 /// The admin routes.
@@ -37,6 +54,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(render_metrics))
         .route("/admin/v1/keys", get(list_keys).post(create_key))
         .route("/admin/v1/keys/{id}", get(show_key))
+        .route("/admin/v1/keys/{id}/rewrap", get(rewrap_progress))
         .route("/admin/v1/keys/{id}/{action}", post(key_action))
         .with_state(state)
 }
@@ -152,7 +170,11 @@ async fn key_action(
     let summary = match action.as_str() {
         "disable" => state.keys.set_enabled(&id, false)?,
         "enable" => state.keys.set_enabled(&id, true)?,
-        "rotate" => state.keys.rotate(&id)?,
+        "rotate" => {
+            let summary = state.keys.rotate(&id)?;
+            start_rewrap(&state, &id)?;
+            summary
+        }
         "destroy" => {
             let confirm = body.and_then(|b| b.0.confirm);
             if confirm.as_deref() != Some(id.as_str()) {
@@ -165,6 +187,55 @@ async fn key_action(
     Ok(Json(view(&state, summary)?).into_response())
 }
 
+/// Re-wraps the key's data keys with its new version in the background; progress is visible at
+/// `GET /admin/v1/keys/{id}/rewrap`.
+fn start_rewrap(state: &AdminState, id: &str) -> Result<(), ApiError> {
+    let total = state
+        .store
+        .count_objects_with_key(id)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let progress = RewrapProgress { total, ..Default::default() };
+    if let Ok(mut map) = state.rewraps.lock() {
+        map.insert(id.to_owned(), progress);
+    }
+    let (store, rewraps, id) = (Arc::clone(&state.store), Arc::clone(&state.rewraps), id.to_owned());
+    tokio::spawn(async move {
+        let update = |f: &dyn Fn(&mut RewrapProgress)| {
+            if let Ok(mut map) = rewraps.lock()
+                && let Some(p) = map.get_mut(&id)
+            {
+                f(p);
+            }
+        };
+        let result = store.rewrap_key(&id, |done| update(&|p: &mut RewrapProgress| p.done = done)).await;
+        match result {
+            Ok(n) => update(&|p: &mut RewrapProgress| {
+                p.rewrapped = n;
+                p.finished = true;
+            }),
+            Err(e) => {
+                tracing::warn!(key = %id, error = %e, "re-wrap after rotation stopped");
+                let message = e.to_string();
+                update(&|p: &mut RewrapProgress| {
+                    p.error = Some(message.clone());
+                    p.finished = true;
+                });
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn rewrap_progress(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<RewrapProgress>, ApiError> {
+    authorize(&state, &headers)?;
+    let progress = state.rewraps.lock().ok().and_then(|m| m.get(&id).cloned());
+    progress.map(Json).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no re-wrap of key {id} since start-up")))
+}
+
 async fn destroy(state: &AdminState, id: &str) -> Result<DeletionAttestation, ApiError> {
     let current = state.keys.summary(id)?;
     if current.state == KeyState::Destroyed {
@@ -175,6 +246,10 @@ async fn destroy(state: &AdminState, id: &str) -> Result<DeletionAttestation, Ap
         .count_objects_with_key(id)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     state.keys.destroy(id)?;
+    // Reclaim the space of what can never be read again.
+    let shredded =
+        state.store.shred_key(id).await.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    tracing::info!(key = id, objects = shredded, "freed the data of objects under the destroyed key");
     let destroyed_unix_s = time::OffsetDateTime::now_utc().unix_timestamp();
     let statement = format!(
         "Every version of key {id} was erased from this node's key store; the {objects_affected} objects it protected can no longer be decrypted."

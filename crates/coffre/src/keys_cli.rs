@@ -85,7 +85,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             (reqwest::Method::POST, format!("{base}/{id}/destroy"), Some(serde_json::json!({ "confirm": id })))
         }
     };
-    let mut request = client.request(method, url).header("authorization", auth);
+    let mut request = client.request(method, url).header("authorization", auth.clone());
     if let Some(b) = body {
         request = request.header("content-type", "application/json").body(b.to_string());
     }
@@ -95,6 +95,9 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
     let value: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     if !status.is_success() {
         bail!("{}: {}", status, value.get("error").and_then(|e| e.as_str()).unwrap_or(&value.to_string()));
+    }
+    if let KeysCommand::Rotate { id } = &args.command {
+        follow_rewrap(&client, &format!("{base}/{id}/rewrap"), &auth, args.json).await?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -123,4 +126,35 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Shows the background re-wrap that follows a rotation until it finishes.
+async fn follow_rewrap(client: &reqwest::Client, url: &str, auth: &str, quiet: bool) -> anyhow::Result<()> {
+    let bar = indicatif::ProgressBar::new(0);
+    if quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("re-wrapping data keys {bar:40} {pos}/{len} objects ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    loop {
+        let response =
+            client.get(url).header("authorization", auth).send().await.context("reach the admin listener")?;
+        let progress: serde_json::Value = serde_json::from_str(&response.text().await?)?;
+        bar.set_length(progress["total"].as_u64().unwrap_or(0));
+        bar.set_position(progress["done"].as_u64().unwrap_or(0));
+        if let Some(error) = progress["error"].as_str() {
+            bar.abandon();
+            bail!("re-wrap stopped: {error}");
+        }
+        if progress["finished"].as_bool() == Some(true) {
+            bar.finish();
+            if !quiet {
+                eprintln!("re-wrapped the data keys of {} objects", progress["rewrapped"]);
+            }
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

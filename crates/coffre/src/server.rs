@@ -104,6 +104,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         store: Arc::clone(&store),
         root: Arc::new(root.clone()),
         attestations_dir: config.data_dir.join("keys").join("attestations"),
+        rewraps: Arc::default(),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let admin = {
