@@ -201,6 +201,9 @@ fn read_range(
         (Some(_), Some(_)) => {
             Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"))
         }
+        // RFC 9110 §14.1.1: a range whose last position is before its first is invalid and
+        // ignored, as AWS does: the whole object is served.
+        (Some(Range::Int { first, last: Some(last) }), None) if last < first => Ok((0..size, None, None)),
         (Some(r), None) => {
             let r = r.check(size).map_err(|_| to_s3(coffre_store::StoreError::InvalidRange { object_size: size }))?;
             let cr = content_range(&r);
@@ -304,6 +307,30 @@ fn destination_condition(headers: &http::HeaderMap) -> S3Result<WriteCondition> 
         }
     };
     request::write_condition(parse("if-match")?.as_ref(), parse("if-none-match")?.as_ref())
+}
+
+/// The SSE-C key of a request whose input has the `sse_customer_*` fields.
+macro_rules! request_customer_key {
+    ($req:expr, $input:expr) => {
+        customer_key(
+            &$req.extensions,
+            $input.sse_customer_algorithm.as_deref(),
+            $input.sse_customer_key.as_deref(),
+            $input.sse_customer_key_md5.as_deref(),
+        )
+    };
+}
+
+/// The SSE-C key of a copy's source (`x-amz-copy-source-server-side-encryption-customer-*`).
+macro_rules! source_customer_key {
+    ($req:expr, $input:expr) => {
+        customer_key(
+            &$req.extensions,
+            $input.copy_source_sse_customer_algorithm.as_deref(),
+            $input.copy_source_sse_customer_key.as_deref(),
+            $input.copy_source_sse_customer_key_md5.as_deref(),
+        )
+    };
 }
 
 /// The SSE-C key of a request, from its three headers. SSE-C travels only over TLS, as in S3.
@@ -600,12 +627,7 @@ impl S3 for CoffreS3 {
         let checksum = checksum_request(&req.headers)?;
         // Fail before reading the body if the bucket is missing.
         self.store.bucket(&input.bucket).s3()?;
-        let customer = customer_key(
-            &req.extensions,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = request_customer_key!(req, input)?;
         let encryption = self.write_encryption(
             &input.bucket,
             input.server_side_encryption.as_ref(),
@@ -708,12 +730,7 @@ impl S3 for CoffreS3 {
         }
         let object = self.store.object(&input.bucket, &input.key).s3()?;
         let r = &object.record;
-        let customer = customer_key(
-            &req.extensions,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = request_customer_key!(req, input)?;
         self.store.check_customer_key(&r.encryption, customer.as_ref()).s3()?;
         let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
         if let ReadVerdict::NotModified = request::read_conditions(
@@ -815,12 +832,7 @@ impl S3 for CoffreS3 {
             ChecksumFields::default()
         };
         let length = range.end - range.start;
-        let customer = customer_key(
-            &req.extensions,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = request_customer_key!(req, input)?;
         let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
         let body = StreamingBlob::wrap(self.store.read(&object, range, customer.as_ref()).s3()?);
         let h = &r.attributes.headers;
@@ -975,18 +987,8 @@ impl S3 for CoffreS3 {
             .as_ref()
             .and_then(convert::algorithm_from_dto)
             .or_else(|| source.record.checksum.as_ref().map(|c| c.algorithm));
-        let source_customer = customer_key(
-            &req.extensions,
-            input.copy_source_sse_customer_algorithm.as_deref(),
-            input.copy_source_sse_customer_key.as_deref(),
-            input.copy_source_sse_customer_key_md5.as_deref(),
-        )?;
-        let customer = customer_key(
-            &req.extensions,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let source_customer = source_customer_key!(req, input)?;
+        let customer = request_customer_key!(req, input)?;
         let data = self.store.read(&source, 0..source.record.size_bytes, source_customer.as_ref()).s3()?;
         let encryption = self.write_encryption(
             &input.bucket,
@@ -1218,12 +1220,7 @@ impl S3 for CoffreS3 {
                 "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
             ));
         }
-        let customer = customer_key(
-            &req.extensions,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = request_customer_key!(req, input)?;
         let encryption = self.write_encryption(
             &input.bucket,
             input.server_side_encryption.as_ref(),
@@ -1270,12 +1267,7 @@ impl S3 for CoffreS3 {
         }
         require_content_length(&req.headers)?;
         let md5 = content_md5(&req.headers, input.content_md5.as_deref())?;
-        let customer = customer_key(
-            &req.extensions,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = request_customer_key!(req, input)?;
         self.store.check_customer_key(&upload.encryption, customer.as_ref()).s3()?;
         let algorithm = upload.checksum_algorithm.or(checksum.algorithm);
         let staged = self
@@ -1328,18 +1320,8 @@ impl S3 for CoffreS3 {
             input.copy_source_if_modified_since.as_ref(),
         )?;
         let range = copy_source_range(input.copy_source_range.as_deref(), source.record.size_bytes)?;
-        let source_customer = customer_key(
-            &req.extensions,
-            input.copy_source_sse_customer_algorithm.as_deref(),
-            input.copy_source_sse_customer_key.as_deref(),
-            input.copy_source_sse_customer_key_md5.as_deref(),
-        )?;
-        let customer = customer_key(
-            &req.extensions,
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let source_customer = source_customer_key!(req, input)?;
+        let customer = request_customer_key!(req, input)?;
         self.store.check_customer_key(&upload.encryption, customer.as_ref()).s3()?;
         let data = self.store.read(&source, range, source_customer.as_ref()).s3()?;
         let staged = self

@@ -69,6 +69,37 @@ pub struct Store {
     started: SystemTime,
 }
 
+/// Iterates over all object versions, bucket by bucket, 256 at a time.
+struct VersionBatches<'a> {
+    meta: &'a MetaStore,
+    /// Buckets left, the current one last.
+    buckets: Vec<String>,
+    after: Option<(String, u64)>,
+}
+
+impl Iterator for VersionBatches<'_> {
+    type Item = StoreResult<(String, Vec<meta::ScannedVersion>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let bucket = self.buckets.last()?.clone();
+            match self.meta.scan_versions(&bucket, self.after.as_ref(), 256) {
+                // A bucket deleted meanwhile has nothing left to visit.
+                Err(StoreError::NoSuchBucket) => {}
+                Err(e) => return Some(Err(e)),
+                Ok(batch) => {
+                    if let Some(last) = batch.last() {
+                        self.after = Some((last.key.clone(), last.rank));
+                        return Some(Ok((bucket, batch)));
+                    }
+                }
+            }
+            self.buckets.pop();
+            self.after = None;
+        }
+    }
+}
+
 /// Current time in nanoseconds since the epoch.
 pub fn now_ns() -> UnixNanos {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(i64::MAX)
@@ -270,23 +301,28 @@ impl Store {
     /// Returns how many object versions were shredded.
     pub async fn shred_key(&self, key_id: &str) -> StoreResult<u64> {
         let mut total = 0;
-        for (bucket, _) in self.buckets()? {
-            let mut after: Option<(String, u64)> = None;
-            loop {
-                let batch = self.meta.scan_versions(&bucket, after.as_ref(), 256)?;
-                let Some(last) = batch.last() else { break };
-                after = Some((last.key.clone(), last.rank));
-                let versions: Vec<(String, u64)> =
-                    batch.iter().filter(|v| v.record.uses_key(key_id)).map(|v| (v.key.clone(), v.rank)).collect();
-                if !versions.is_empty() {
-                    let op = MetaOp::Shred { bucket: bucket.clone(), versions, key_id: key_id.to_owned() };
-                    if let MetaOutcome::Count(n) = self.meta.apply(op).await? {
-                        total += n;
-                    }
+        for batch in self.version_batches()? {
+            let (bucket, batch) = batch?;
+            let versions: Vec<(String, u64)> =
+                batch.iter().filter(|v| v.record.uses_key(key_id)).map(|v| (v.key.clone(), v.rank)).collect();
+            if !versions.is_empty() {
+                let op = MetaOp::Shred { bucket, versions, key_id: key_id.to_owned() };
+                if let MetaOutcome::Count(n) = self.meta.apply(op).await? {
+                    total += n;
                 }
             }
         }
         Ok(total)
+    }
+
+    /// Every object version of every bucket, in batches: the bounded steps of key
+    /// administration's background work.
+    fn version_batches(&self) -> StoreResult<VersionBatches<'_>> {
+        Ok(VersionBatches {
+            meta: &self.meta,
+            buckets: self.buckets()?.into_iter().map(|(b, _)| b).collect(),
+            after: None,
+        })
     }
 
     /// Re-wraps the data keys of every object under an older version of `key_id` with its
@@ -296,35 +332,26 @@ impl Store {
     pub async fn rewrap_key(&self, key_id: &str, progress: impl Fn(u64)) -> StoreResult<u64> {
         let mut examined = 0;
         let mut rewrapped = 0;
-        for (bucket, _) in self.buckets()? {
-            let mut after: Option<(String, u64)> = None;
-            loop {
-                let batch = self.meta.scan_versions(&bucket, after.as_ref(), 256)?;
-                let Some(last) = batch.last() else { break };
-                after = Some((last.key.clone(), last.rank));
-                let mut updates = Vec::new();
-                for v in &batch {
-                    if !v.record.uses_key(key_id) {
-                        continue;
-                    }
-                    examined += 1;
-                    if let Some(layout) = self.rewrapped_layout(&v.record.layout, key_id)? {
-                        updates.push(meta::KeyUpdate {
-                            key: v.key.clone(),
-                            rank: v.rank,
-                            last_modified_ns: v.record.last_modified_ns,
-                            layout,
-                        });
-                    }
+        for batch in self.version_batches()? {
+            let (bucket, batch) = batch?;
+            let mut updates = Vec::new();
+            for v in batch.iter().filter(|v| v.record.uses_key(key_id)) {
+                examined += 1;
+                if let Some(layout) = self.rewrapped_layout(&v.record.layout, key_id)? {
+                    updates.push(meta::KeyUpdate {
+                        key: v.key.clone(),
+                        rank: v.rank,
+                        last_modified_ns: v.record.last_modified_ns,
+                        layout,
+                    });
                 }
-                if !updates.is_empty()
-                    && let MetaOutcome::Count(n) =
-                        self.meta.apply(MetaOp::ReplaceKeys { bucket: bucket.clone(), updates }).await?
-                {
-                    rewrapped += n;
-                }
-                progress(examined);
             }
+            if !updates.is_empty()
+                && let MetaOutcome::Count(n) = self.meta.apply(MetaOp::ReplaceKeys { bucket, updates }).await?
+            {
+                rewrapped += n;
+            }
+            progress(examined);
         }
         Ok(rewrapped)
     }
