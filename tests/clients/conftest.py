@@ -12,25 +12,29 @@ Run: python3 -m pytest tests/clients -q   (tools: scripts/install-test-deps.sh)
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# tests/coffre_server.py: starting and stopping the server, shared with tests/compat.
+_TESTS_DIR = str(Path(__file__).resolve().parents[1])
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
 import base64
 import hashlib
 import os
 import re
-import secrets
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 import uuid
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+
+import coffre_server
+from coffre_server import empty_and_delete_bucket, fail_if_server_died, require_binary, serve
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "clients.md"
@@ -42,20 +46,12 @@ DOC_ACCESS_KEY = "YOUR_ACCESS_KEY"
 DOC_SECRET_KEY = "YOUR_SECRET_KEY"
 DOC_REGION = "us-east-1"
 
-READY_TIMEOUT_S = 30
-STOP_TIMEOUT_S = 30
 CMD_TIMEOUT_S = 120
 
 
 # --------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def unique_bucket(prefix: str = "t") -> str:
@@ -158,34 +154,14 @@ def doc_block(name: str) -> str:
 
 
 @dataclass
-class Server:
-    proc: subprocess.Popen
-    data_dir: Path
-    log_path: Path
-    port: int
-    admin_port: int
-    access_key: str
-    secret_key: str
-    region: str = DOC_REGION
+class Server(coffre_server.Server):
+    """The shared server, plus what the documented client configurations need."""
 
-    @property
-    def endpoint(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+    region: str = DOC_REGION
 
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def ca(self) -> str:
-        return str(self.data_dir / "tls" / "ca.pem")
-
-    def log_tail(self, n: int = 60) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(lines[-n:])
 
     def from_doc(self, text: str) -> str:
         """Substitute the doc's example values with this server's."""
@@ -197,116 +173,20 @@ class Server:
         )
 
 
-def coffre_bin() -> Path:
-    return Path(os.environ.get("COFFRE_BIN") or REPO / "target" / "debug" / "coffre")
-
-
-def _health_ok(admin_port: int) -> bool:
-    try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{admin_port}/health", timeout=2
-        ) as r:
-            return r.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Server:
-    binary = coffre_bin()
-    if not binary.exists():
-        pytest.fail(
-            f"coffre binary not found at {binary}: build it (cargo build) or set COFFRE_BIN"
-        )
+    require_binary()
     for tool in ("aws", "rclone", "s3cmd"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} not installed: run scripts/install-test-deps.sh as root")
-
-    base = tmp_path_factory.mktemp("coffre")
-    data_dir = base / "data"
-    log_path = base / "server.log"
-    port, admin_port = free_port(), free_port()
-    while admin_port == port:
-        admin_port = free_port()
-    access_key = "CT" + secrets.token_hex(9).upper()
-    secret_key = secrets.token_urlsafe(30)
-    # Only the settings given here: no COFFRE_* (config file, region, data dir...) leaking
-    # in from the environment of whoever runs the tests.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COFFRE_")}
-    env["COFFRE_ROOT_ACCESS_KEY"] = access_key
-    env["COFFRE_ROOT_SECRET_KEY"] = secret_key
-    env.setdefault("RUST_BACKTRACE", "1")
-    cmd = [
-        str(binary),
-        "server",
-        "--data-dir",
-        str(data_dir),
-        "--s3-listen",
-        f"127.0.0.1:{port}",
-        "--admin-listen",
-        f"127.0.0.1:{admin_port}",
-        "--tls-self-signed",
-    ]
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    srv = Server(proc, data_dir, log_path, port, admin_port, access_key, secret_key)
-
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    ready = False
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.close()
-            pytest.fail(
-                f"coffre exited with {proc.returncode} before becoming ready:\n"
-                f"{shlex.join(cmd)}\n{srv.log_tail()}"
-            )
-        if _health_ok(admin_port):
-            ready = True
-            break
-        # Readiness poll interval, not synchronisation on a guessed delay.
-        time.sleep(0.1)
-    if not ready:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        log.close()
-        pytest.fail(
-            f"coffre not healthy after {READY_TIMEOUT_S}s: {shlex.join(cmd)}\n{srv.log_tail()}"
-        )
-    if not Path(srv.ca).is_file():
-        pytest.fail(f"--tls-self-signed did not write {srv.ca}")
-
-    yield srv
-
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT_S)
-            log.close()
-            pytest.fail(
-                f"coffre did not exit within {STOP_TIMEOUT_S}s of SIGTERM\n{srv.log_tail()}"
-            )
-    log.close()
-    if proc.returncode != 0:
-        pytest.fail(f"coffre exited with status {proc.returncode}\n{srv.log_tail()}")
+    yield from serve(tmp_path_factory, Server, "coffre")
 
 
 @pytest.fixture(autouse=True)
 def _server_still_alive(request):
     """A test that crashed the server fails, with the server's last log lines."""
     yield
-    if "server" in request.fixturenames:
-        srv = request.getfixturevalue("server")
-        if srv.proc.poll() is not None:
-            pytest.fail(
-                f"coffre died during this test (exit {srv.proc.returncode}):\n{srv.log_tail()}"
-            )
+    fail_if_server_died(request)
 
 
 # --------------------------------------------------------------------------
@@ -368,35 +248,6 @@ def bucket(s3) -> str:
     s3.create_bucket(Bucket=name)
     yield name
     empty_and_delete_bucket(s3, name)
-
-
-def empty_and_delete_bucket(s3, name: str) -> None:
-    try:
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
-            objs = [
-                {"Key": v["Key"], "VersionId": v["VersionId"]}
-                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-            ]
-            if objs:
-                s3.delete_objects(Bucket=name, Delete={"Objects": objs, "Quiet": True})
-    except Exception:
-        pass
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-            objs = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if objs:
-                s3.delete_objects(Bucket=name, Delete={"Objects": objs, "Quiet": True})
-    except Exception:
-        pass
-    try:
-        for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
-            s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-    except Exception:
-        pass
-    try:
-        s3.delete_bucket(Bucket=name)
-    except Exception:
-        pass
 
 
 def list_keys(s3, bucket: str) -> dict:

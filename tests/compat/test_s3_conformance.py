@@ -378,8 +378,6 @@ def test_get_bucket_versioning_nonexistent(s3):
             {"ID": "r", "Status": "Enabled", "Filter": {"Prefix": ""},
              "Expiration": {"Days": 1}}]}}),
         ("put_bucket_website", {"WebsiteConfiguration": {"IndexDocument": {"Suffix": "i.html"}}}),
-        ("put_bucket_encryption", {"ServerSideEncryptionConfiguration": {"Rules": [
-            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}}),
         ("put_object_lock_configuration", {"ObjectLockConfiguration": {
             "ObjectLockEnabled": "Enabled"}}),
         ("put_bucket_logging", {"BucketLoggingStatus": {}}),
@@ -390,6 +388,19 @@ def test_get_bucket_versioning_nonexistent(s3):
 def test_unimplemented_bucket_config_is_501(s3, bucket, op, kwargs):
     status, code = fails(getattr(s3, op), Bucket=bucket, **kwargs)
     assert (status, code) == (501, "NotImplemented")
+
+
+def test_bucket_encryption_round_trip(s3, bucket):
+    # Every object is encrypted: without a configuration S3 reports SSE-S3 (AES256).
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "coffre-default"}}]})
+    put = s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert put["ServerSideEncryption"] == "aws:kms"
+    assert put["SSEKMSKeyId"] == "coffre-default"
+    s3.delete_bucket_encryption(Bucket=bucket)
+    assert s3.put_object(Bucket=bucket, Key="k2", Body=b"x")["ServerSideEncryption"] == "AES256"
 
 
 # ==========================================================================

@@ -82,6 +82,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             (Some(tokio_rustls::TlsAcceptor::from(tls::server_config(&generated.cert, &generated.key)?)), "https")
         }
     };
+    let signal = shutdown_signal()?;
     let s3_listener =
         TcpListener::bind(config.s3_listen).await.with_context(|| format!("listen on {}", config.s3_listen))?;
     let admin_listener =
@@ -126,7 +127,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     let http = Arc::new(http);
-    let signal = shutdown_signal();
+    let signal = signal;
     tokio::pin!(signal);
     loop {
         let (stream, _) = tokio::select! {
@@ -189,17 +190,16 @@ fn md5_of(data: &[u8]) -> u128 {
     u128::from_be_bytes(md5::Md5::digest(data).into())
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM/SIGINT handlers now (before the server says it is ready, so that a
+/// signal sent right after can never hit the default action) and resolves on the first signal.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+    let mut term = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        _ => std::future::pending().await,
-    }
+    })
 }
