@@ -2221,7 +2221,6 @@ def test_post_object_larger_than_chunk(server, s3, bucket):
     assert read(s3, bucket, "foo.txt") == data
 
 
-@bug("PostObject key with ${filename} answers 501 NotImplemented")
 def test_post_object_key_from_filename(server, s3, bucket):
     r = post_form(server, bucket, BASIC_CONDS, dict(BASIC_FIELDS, key="foo/${filename}"),
                   file=("bar.txt", b"bar"))
@@ -2374,7 +2373,6 @@ def test_post_object_starts_with_empty_matches_anything(server, s3, bucket):
     assert r.status_code == 204, r.text
 
 
-@bug("PostObject ignores the tagging form field: the object gets no tags")
 def test_post_object_tagging(server, s3, bucket):
     tagging = ("<Tagging><TagSet><Tag><Key>0</Key><Value>0</Value></Tag>"
                "<Tag><Key>1</Key><Value>1</Value></Tag></TagSet></Tagging>")
@@ -2392,7 +2390,6 @@ def test_post_object_nonexistent_bucket(server, s3):
     assert xml_code(r) == "NoSuchBucket"
 
 
-@bug("PostObject key with ${filename} answers 501 NotImplemented")
 def test_post_object_presigned_post_boto3(server, s3, bucket):
     p = s3.generate_presigned_post(bucket, "uploads/${filename}",
                                    Conditions=[["starts-with", "$key", "uploads/"]])

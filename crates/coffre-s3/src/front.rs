@@ -59,7 +59,23 @@ impl Front {
         let _entered = span.enter();
         let mut response = match self.precheck(&req) {
             Some(err) => render(err)?,
-            None => self.inner.call(req.map(Body::from)).await?,
+            None => {
+                let form_boundary = (operation == "PostObject")
+                    .then(|| req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))
+                    .flatten()
+                    .and_then(crate::form::boundary);
+                let req = match form_boundary {
+                    Some(boundary) => {
+                        let (mut parts, body) = req.into_parts();
+                        let (fields, body) =
+                            crate::form::peek(body, &boundary).await.map_err(|e| HttpError::new(Box::new(e)))?;
+                        parts.extensions.insert(fields);
+                        Request::from_parts(parts, Body::http_body_unsync(body))
+                    }
+                    None => req.map(Body::from),
+                };
+                self.inner.call(req).await?
+            }
         };
         if operation == "PostObject" && response.status() == http::StatusCode::BAD_REQUEST {
             response = policy_failure_as_access_denied(response).await?;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod convert;
 pub mod errors;
+pub mod form;
 pub mod front;
 pub mod host;
 pub mod request;

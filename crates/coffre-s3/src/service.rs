@@ -309,6 +309,17 @@ fn destination_condition(headers: &http::HeaderMap) -> S3Result<WriteCondition> 
     request::write_condition(parse("if-match")?.as_ref(), parse("if-none-match")?.as_ref())
 }
 
+/// Parses a `<Tagging>` document (the PostObject `tagging` field) with s3s's XML reader.
+fn parse_tagging_xml(xml: &str) -> S3Result<Vec<(String, String)>> {
+    use s3s::xml::Deserialize as _;
+    let mut d = s3s::xml::Deserializer::new(xml.as_bytes());
+    let tagging = Tagging::deserialize(&mut d)
+        .map_err(|_| s3_error!(MalformedXML, "The tagging field is not a valid Tagging document"))?;
+    request::validate_tags(
+        tagging.tag_set.into_iter().map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default())).collect(),
+    )
+}
+
 /// The SSE-C key of a request whose input has the `sse_customer_*` fields.
 macro_rules! request_customer_key {
     ($req:expr, $input:expr) => {
@@ -682,9 +693,20 @@ impl S3 for CoffreS3 {
 
     async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
         let mut req = req;
+        let form = req.extensions.get::<crate::form::FormFields>().cloned().unwrap_or_default();
         if req.input.key.contains("${filename}") {
-            // s3s consumes the form before us and does not pass the file's name on.
-            return Err(s3_error!(NotImplemented, "PostObject keys with ${{filename}} are not implemented"));
+            let name = form.file_name.ok_or_else(|| {
+                s3_error!(InvalidArgument, "The key uses ${{filename}} but the form's file has no name")
+            })?;
+            req.input.key = req.input.key.replace("${filename}", &name);
+        }
+        if let Some(xml) = form.tagging.filter(|x| !x.trim().is_empty()) {
+            let tags = parse_tagging_xml(&xml)?;
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &tags {
+                query.append_pair(k, v);
+            }
+            req.input.tagging = Some(query.finish());
         }
         // The request's lengths describe the whole form; what follows concerns the file, which
         // s3s has already read within the policy's content-length-range.
