@@ -79,7 +79,24 @@ fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> CryptoError {
     move |source| CryptoError::Io { context, source }
 }
 
-fn load_or_create_master(path: &Path) -> CryptoResult<KeyEncryptionKey> {
+/// Prefix of a master key file protected by a passphrase: `argon2id-v1:<salt>:<sealed key>`.
+const PASSPHRASE_PREFIX: &str = "argon2id-v1:";
+
+/// The key that seals the master key under a passphrase: Argon2id with its default
+/// (OWASP-recommended) parameters and a random 16-byte salt.
+fn passphrase_key(passphrase: &str, salt: &[u8]) -> CryptoResult<KeyEncryptionKey> {
+    let mut out = [0u8; KEY_BYTES];
+    argon2::Argon2::default()
+        .hash_password_into(passphrase.as_bytes(), salt, &mut out)
+        .map_err(|e| CryptoError::KeyStore(format!("derive the passphrase key: {e}")))?;
+    let key = KeyEncryptionKey::from_bytes(out);
+    zeroize::Zeroize::zeroize(&mut out);
+    Ok(key)
+}
+
+fn load_or_create_master(path: &Path, passphrase: Option<&str>) -> CryptoResult<KeyEncryptionKey> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
     if path.exists() {
         let mode = std::fs::metadata(path).map_err(io("stat the master key"))?.permissions().mode();
         if mode & 0o077 != 0 {
@@ -90,18 +107,45 @@ fn load_or_create_master(path: &Path) -> CryptoResult<KeyEncryptionKey> {
             )));
         }
         let bytes = std::fs::read(path).map_err(io("read the master key"))?;
+        if let Some(rest) = bytes.strip_prefix(PASSPHRASE_PREFIX.as_bytes()) {
+            let passphrase = passphrase.ok_or_else(|| {
+                CryptoError::KeyStore(
+                    "the master key is protected by a passphrase: set COFFRE_MASTER_KEY_PASSPHRASE".into(),
+                )
+            })?;
+            let text = String::from_utf8_lossy(rest);
+            let (salt, sealed) =
+                text.split_once(':').ok_or_else(|| CryptoError::KeyStore("the master key file is damaged".into()))?;
+            let salt = b64.decode(salt).map_err(|_| CryptoError::KeyStore("the master key file is damaged".into()))?;
+            let mut raw = envelope::open_secret(&passphrase_key(passphrase, &salt)?, "master-key", sealed.trim())
+                .map_err(|_| CryptoError::KeyStore("wrong passphrase for the master key".into()))?;
+            let key: Result<[u8; KEY_BYTES], _> = raw.as_slice().try_into();
+            zeroize::Zeroize::zeroize(&mut raw);
+            return Ok(KeyEncryptionKey::from_bytes(
+                key.map_err(|_| CryptoError::KeyStore("the master key file is damaged".into()))?,
+            ));
+        }
         let bytes: [u8; KEY_BYTES] =
             bytes.try_into().map_err(|_| CryptoError::KeyStore("the master key file is damaged".into()))?;
         return Ok(KeyEncryptionKey::from_bytes(bytes));
     }
     let master = KeyEncryptionKey::generate();
+    let contents = match passphrase {
+        Some(p) => {
+            let mut salt = [0u8; 16];
+            rand::fill(&mut salt);
+            let sealed = envelope::seal_secret(&passphrase_key(p, &salt)?, "master-key", master.bytes())?;
+            format!("{PASSPHRASE_PREFIX}{}:{sealed}", b64.encode(salt)).into_bytes()
+        }
+        None => master.bytes().to_vec(),
+    };
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
         .map_err(io("create the master key"))?;
-    f.write_all(master.bytes()).map_err(io("write the master key"))?;
+    f.write_all(&contents).map_err(io("write the master key"))?;
     f.sync_all().map_err(io("sync the master key"))?;
     Ok(master)
 }
@@ -109,10 +153,16 @@ fn load_or_create_master(path: &Path) -> CryptoResult<KeyEncryptionKey> {
 impl LocalKeyProvider {
     /// Opens the key store in `dir`, creating the master key and the default key on first start.
     pub fn open(dir: &Path) -> CryptoResult<LocalKeyProvider> {
+        LocalKeyProvider::open_with_passphrase(dir, None)
+    }
+
+    /// As [`LocalKeyProvider::open`]; with a passphrase, a new master key is stored sealed under
+    /// an Argon2id key derived from it, and an existing protected one needs it to open.
+    pub fn open_with_passphrase(dir: &Path, passphrase: Option<&str>) -> CryptoResult<LocalKeyProvider> {
         std::fs::create_dir_all(dir).map_err(io("create the keys directory"))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .map_err(io("restrict the keys directory"))?;
-        let master = load_or_create_master(&dir.join("master.key"))?;
+        let master = load_or_create_master(&dir.join("master.key"), passphrase)?;
         let ring_path = dir.join("keyring.json");
         let records: Vec<KeyRecord> = if ring_path.exists() {
             let text = std::fs::read(&ring_path).map_err(io("read the keyring"))?;
@@ -337,6 +387,20 @@ impl KeyProvider for LocalKeyProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passphrase_protects_the_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = LocalKeyProvider::open_with_passphrase(dir.path(), Some("correct horse")).unwrap();
+        let dek = DataKey::generate();
+        let w = p.wrap(DEFAULT_KEY_ID, &dek).unwrap();
+        drop(p);
+        assert!(std::fs::read(dir.path().join("master.key")).unwrap().starts_with(PASSPHRASE_PREFIX.as_bytes()));
+        assert!(LocalKeyProvider::open(dir.path()).is_err(), "no passphrase, no keys");
+        assert!(LocalKeyProvider::open_with_passphrase(dir.path(), Some("wrong")).is_err());
+        let p = LocalKeyProvider::open_with_passphrase(dir.path(), Some("correct horse")).unwrap();
+        assert_eq!(p.unwrap(&w).unwrap().bytes(), dek.bytes());
+    }
 
     #[test]
     fn lifecycle_disable_rotate_destroy() {

@@ -38,8 +38,14 @@ const POST_OBJECT_BYTES_MAX: u64 = 64 * 1024 * 1024;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("create {}", config.data_dir.display()))?;
     let (root, generated) = credentials::load_or_create(&config.data_dir)?;
-    let keys =
-        Arc::new(coffre_crypto::LocalKeyProvider::open(&config.data_dir.join("keys")).context("open the key store")?);
+    // The local master key may be sealed under a passphrase (Argon2id); it comes only from the
+    // environment, never from the config file.
+    let passphrase = std::env::var("COFFRE_MASTER_KEY_PASSPHRASE").ok().filter(|p| !p.is_empty());
+    let keys = Arc::new(
+        coffre_crypto::LocalKeyProvider::open_with_passphrase(&config.data_dir.join("keys"), passphrase.as_deref())
+            .context("open the key store")?,
+    );
+    drop(passphrase);
     let store = Store::open(&StoreConfig {
         data_dir: config.data_dir.clone(),
         dangerous_skip_fsync: config.dangerous_skip_fsync,

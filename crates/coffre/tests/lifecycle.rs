@@ -165,3 +165,43 @@ fn generated_root_credentials_are_kept_private() {
     let second = start();
     assert!(!second.contains("AWS_SECRET_ACCESS_KEY="), "the secret is printed only once");
 }
+
+/// Goal: a master key protected by a passphrase (COFFRE_MASTER_KEY_PASSPHRASE) cannot be used
+/// without it: the server refuses to start, with a clear message, and starts with it.
+#[test]
+fn master_key_passphrase_is_required_once_set() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let start = |passphrase: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffre"));
+        cmd.args(["server", "--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("COFFRE_ROOT_ACCESS_KEY", common::ACCESS_KEY)
+            .env("COFFRE_ROOT_SECRET_KEY", common::SECRET_KEY)
+            .env_remove("COFFRE_MASTER_KEY_PASSPHRASE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(p) = passphrase {
+            cmd.env("COFFRE_MASTER_KEY_PASSPHRASE", p);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let ready = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("Coffre serving"));
+        if ready {
+            Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        (ready, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert!(start(Some("correct horse battery")).0);
+    let (ready, stderr) = start(None);
+    assert!(!ready, "the server must not start without the passphrase");
+    assert!(stderr.contains("COFFRE_MASTER_KEY_PASSPHRASE"), "{stderr}");
+    let (ready, stderr) = start(Some("wrong"));
+    assert!(!ready);
+    assert!(stderr.contains("wrong passphrase"), "{stderr}");
+    assert!(start(Some("correct horse battery")).0);
+}
