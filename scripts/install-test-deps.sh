@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the third-party S3 clients used by tests/clients (idempotent, no prompts).
 #
-#   Debian packages : rclone, s3cmd
+#   Debian packages : rclone, s3cmd, softhsm2 (the PKCS#11 HSM of the key tests)
 #   Python packages : awscli (v1), boto3, requests, pytest
 #
 # Run as root. Packages already present are left alone; `apt-get update` runs only
@@ -21,7 +21,7 @@ PYTHON="${PYTHON:-python3}"
 
 # --- Debian packages -------------------------------------------------------
 apt_missing=()
-for pkg in rclone s3cmd; do
+for pkg in rclone s3cmd softhsm2; do
     if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
         log "apt: $pkg already installed ($(dpkg-query -W -f='${Version}' "$pkg"))"
     else

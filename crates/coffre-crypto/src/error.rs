@@ -21,6 +21,9 @@ pub enum CryptoError {
     /// The key was destroyed: the data it protected is gone for good.
     #[error("key {0} was destroyed")]
     KeyDestroyed(String),
+    /// The key provider cannot be reached (an HSM down or disconnected): fail closed, retry later.
+    #[error("{0}")]
+    Unavailable(String),
     /// The key store on disk is unusable.
     #[error("key store: {0}")]
     KeyStore(String),

@@ -12,13 +12,15 @@ pub mod envelope;
 pub mod error;
 pub mod keys;
 pub mod local;
+pub mod pkcs11;
 pub mod sealed;
 
 pub use crate::customer::{CustomerKey, CustomerKeyError, CustomerKeyFingerprint};
 pub use crate::envelope::WrappedKey;
 pub use crate::error::{CryptoError, CryptoResult};
 pub use crate::keys::DataKey;
-pub use crate::local::LocalKeyProvider;
+pub use crate::local::{KeyState, KeySummary, LocalKeyProvider};
+pub use crate::pkcs11::{Pkcs11Config, Pkcs11KeyProvider};
 pub use crate::sealed::{SEGMENT_PLAINTEXT_BYTES, SegmentCipher, StreamId};
 
 /// A source of key-encryption keys: wraps and unwraps data keys. Wrapping happens where the
@@ -32,4 +34,20 @@ pub trait KeyProvider: Send + Sync + 'static {
     fn default_key_id(&self) -> &str;
     /// The version new data keys of `key_id` are wrapped with; fails closed like `wrap`.
     fn current_version(&self, key_id: &str) -> CryptoResult<u32>;
+}
+
+/// Key administration (`coffre keys`), for every provider.
+pub trait KeyAdmin: KeyProvider {
+    /// Creates a key with one version.
+    fn create(&self, id: &str) -> CryptoResult<KeySummary>;
+    /// One key.
+    fn summary(&self, id: &str) -> CryptoResult<KeySummary>;
+    /// All keys.
+    fn list(&self) -> Vec<KeySummary>;
+    /// Disables or enables a key; takes effect on the next wrap or unwrap and survives restarts.
+    fn set_enabled(&self, id: &str, enabled: bool) -> CryptoResult<KeySummary>;
+    /// Adds a version for new data keys; older versions keep unwrapping.
+    fn rotate(&self, id: &str) -> CryptoResult<KeySummary>;
+    /// Erases every version for good (crypto-shredding).
+    fn destroy(&self, id: &str) -> CryptoResult<KeySummary>;
 }

@@ -79,6 +79,14 @@ fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> CryptoError {
     move |source| CryptoError::Io { context, source }
 }
 
+/// Key ids: 1 to 128 characters of letters, digits and `-_./`.
+pub(crate) fn check_key_id(id: &str) -> CryptoResult<()> {
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b)) {
+        return Err(CryptoError::KeyStore(format!("invalid key id {id:?}")));
+    }
+    Ok(())
+}
+
 /// Prefix of a master key file protected by a passphrase: `argon2id-v1:<salt>:<sealed key>`.
 const PASSPHRASE_PREFIX: &str = "argon2id-v1:";
 
@@ -220,9 +228,7 @@ impl LocalKeyProvider {
 
     /// Creates a key with one version.
     pub fn create(&self, id: &str) -> CryptoResult<KeySummary> {
-        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b)) {
-            return Err(CryptoError::KeyStore(format!("invalid key id {id:?}")));
-        }
+        check_key_id(id)?;
         self.modify(|ring, master| {
             if ring.records.iter().any(|r| r.id == id) {
                 return Err(CryptoError::KeyStore(format!("key {id} already exists")));
@@ -353,6 +359,27 @@ impl LocalKeyProvider {
             KeyState::Disabled => Err(CryptoError::KeyDisabled(id.to_owned())),
             KeyState::Destroyed => Err(CryptoError::KeyDestroyed(id.to_owned())),
         }
+    }
+}
+
+impl crate::KeyAdmin for LocalKeyProvider {
+    fn create(&self, id: &str) -> CryptoResult<KeySummary> {
+        LocalKeyProvider::create(self, id)
+    }
+    fn summary(&self, id: &str) -> CryptoResult<KeySummary> {
+        LocalKeyProvider::summary(self, id)
+    }
+    fn list(&self) -> Vec<KeySummary> {
+        LocalKeyProvider::list(self)
+    }
+    fn set_enabled(&self, id: &str, enabled: bool) -> CryptoResult<KeySummary> {
+        LocalKeyProvider::set_enabled(self, id, enabled)
+    }
+    fn rotate(&self, id: &str) -> CryptoResult<KeySummary> {
+        LocalKeyProvider::rotate(self, id)
+    }
+    fn destroy(&self, id: &str) -> CryptoResult<KeySummary> {
+        LocalKeyProvider::destroy(self, id)
     }
 }
 

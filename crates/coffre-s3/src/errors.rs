@@ -85,6 +85,13 @@ fn crypto_error(err: coffre_store::CryptoError) -> S3Error {
             http::StatusCode::BAD_REQUEST,
             format!("The encryption key {id} was destroyed; the objects it protected are unreadable forever."),
         ),
+        C::Unavailable(message) => {
+            tracing::warn!(error = %message, "key provider unavailable; failing closed");
+            S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                format!("The key management service is unavailable ({message}); retry later."),
+            )
+        }
         C::NoSuchKey(id) => {
             custom("KMS.NotFoundException", http::StatusCode::BAD_REQUEST, format!("Key '{id}' does not exist"))
         }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use coffre_crypto::local::{KeyState, KeySummary};
-use coffre_crypto::{CryptoError, LocalKeyProvider};
+use coffre_crypto::{CryptoError, KeyAdmin, LocalKeyProvider};
 use coffre_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,9 @@ use crate::credentials::RootCredentials;
 #[derive(Clone)]
 pub struct AdminState {
     pub metrics: PrometheusHandle,
-    pub keys: Arc<LocalKeyProvider>,
+    pub keys: Arc<dyn KeyAdmin>,
+    /// Signs deletion attestations with the node key.
+    pub signer: Arc<LocalKeyProvider>,
     pub store: Arc<Store>,
     pub root: Arc<RootCredentials>,
     pub attestations_dir: std::path::PathBuf,
@@ -76,6 +78,7 @@ impl From<CryptoError> for ApiError {
     fn from(e: CryptoError) -> Self {
         let status = match &e {
             CryptoError::NoSuchKey(_) => StatusCode::NOT_FOUND,
+            CryptoError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CryptoError::KeyDestroyed(_) | CryptoError::KeyDisabled(_) | CryptoError::KeyStore(_) => {
                 StatusCode::CONFLICT
             }
@@ -257,7 +260,7 @@ async fn destroy(state: &AdminState, id: &str) -> Result<DeletionAttestation, Ap
     let signed = serde_json::json!({
         "key_id": id, "destroyed_unix_s": destroyed_unix_s, "objects_affected": objects_affected, "statement": statement,
     });
-    let (signature, public_key) = state.keys.sign(signed.to_string().as_bytes())?;
+    let (signature, public_key) = state.signer.sign(signed.to_string().as_bytes())?;
     let attestation = DeletionAttestation {
         key_id: id.to_owned(),
         destroyed_unix_s,

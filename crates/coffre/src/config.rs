@@ -28,6 +28,19 @@ pub struct ConfigFile {
     pub tls_key: Option<PathBuf>,
     pub tls_self_signed: Option<bool>,
     pub shutdown_grace_seconds: Option<u64>,
+    pub kms: Option<KmsKind>,
+    pub pkcs11_module: Option<PathBuf>,
+    pub pkcs11_token_label: Option<String>,
+}
+
+/// Which key provider holds the KEKs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum KmsKind {
+    /// A master key in a 0600 file in the data dir (the embedded default).
+    Local,
+    /// A PKCS#11 HSM; the PIN comes from COFFRE_PKCS11_PIN.
+    Pkcs11,
 }
 
 /// Options given on the command line or in the environment (clap fills both).
@@ -60,6 +73,15 @@ pub struct ServerArgs {
     /// Serve TLS with a certificate for localhost/127.0.0.1 generated into the data dir.
     #[arg(long, env = "COFFRE_TLS_SELF_SIGNED")]
     pub tls_self_signed: bool,
+    /// Key provider for KEKs: `local` (default) or `pkcs11`.
+    #[arg(long, env = "COFFRE_KMS", value_enum)]
+    pub kms: Option<KmsKind>,
+    /// PKCS#11 module (shared library) of the HSM, for `--kms pkcs11`.
+    #[arg(long, env = "COFFRE_PKCS11_MODULE")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// Label of the HSM token, for `--kms pkcs11`.
+    #[arg(long, env = "COFFRE_PKCS11_TOKEN_LABEL")]
+    pub pkcs11_token_label: Option<String>,
     /// Benchmark-only: skip every fsync. Acknowledged writes can be lost. Never in production.
     #[arg(long, hide = true, env = "COFFRE_DANGEROUS_SKIP_FSYNC")]
     pub dangerous_skip_fsync: bool,
@@ -87,6 +109,16 @@ pub struct Config {
     pub tls: TlsMode,
     pub shutdown_grace_seconds: u64,
     pub dangerous_skip_fsync: bool,
+    pub kms: Kms,
+}
+
+/// The validated key provider choice.
+#[derive(Debug, Clone)]
+pub enum Kms {
+    /// The embedded local provider.
+    Local,
+    /// A PKCS#11 token.
+    Pkcs11 { module: PathBuf, token_label: String },
 }
 
 fn read_file(path: &Path) -> anyhow::Result<ConfigFile> {
@@ -113,7 +145,21 @@ impl Config {
         {
             bail!("region {region:?} is not a valid region name (lowercase letters, digits and hyphens)");
         }
+        let kms = match args.kms.or(file.kms).unwrap_or(KmsKind::Local) {
+            KmsKind::Local => Kms::Local,
+            KmsKind::Pkcs11 => Kms::Pkcs11 {
+                module: args
+                    .pkcs11_module
+                    .or(file.pkcs11_module)
+                    .ok_or_else(|| anyhow::anyhow!("--kms pkcs11 needs --pkcs11-module"))?,
+                token_label: args
+                    .pkcs11_token_label
+                    .or(file.pkcs11_token_label)
+                    .ok_or_else(|| anyhow::anyhow!("--kms pkcs11 needs --pkcs11-token-label"))?,
+            },
+        };
         Ok(Config {
+            kms,
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT)),
             s3_listen: match args.s3_listen.or(file.s3_listen) {
                 Some(a) => a,

@@ -16,7 +16,7 @@ use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Config, TlsMode};
+use crate::config::{Config, Kms, TlsMode};
 
 /// Prints a line for the operator. A closed stdout (a supervisor that stopped reading) must
 /// never bring the server down, so write errors are ignored.
@@ -41,11 +41,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The local master key may be sealed under a passphrase (Argon2id); it comes only from the
     // environment, never from the config file.
     let passphrase = std::env::var("COFFRE_MASTER_KEY_PASSPHRASE").ok().filter(|p| !p.is_empty());
-    let keys = Arc::new(
+    let local = Arc::new(
         coffre_crypto::LocalKeyProvider::open_with_passphrase(&config.data_dir.join("keys"), passphrase.as_deref())
             .context("open the key store")?,
     );
     drop(passphrase);
+    let keys: Arc<dyn coffre_crypto::KeyAdmin> = match &config.kms {
+        Kms::Local => Arc::clone(&local) as Arc<dyn coffre_crypto::KeyAdmin>,
+        Kms::Pkcs11 { module, token_label } => {
+            let pin = std::env::var("COFFRE_PKCS11_PIN").context("--kms pkcs11 needs COFFRE_PKCS11_PIN")?;
+            Arc::new(
+                coffre_crypto::Pkcs11KeyProvider::open(coffre_crypto::Pkcs11Config {
+                    module: module.clone(),
+                    token_label: token_label.clone(),
+                    pin,
+                    state_dir: config.data_dir.join("keys"),
+                })
+                .context("open the PKCS#11 token")?,
+            )
+        }
+    };
     let store = Store::open(&StoreConfig {
         data_dir: config.data_dir.clone(),
         dangerous_skip_fsync: config.dangerous_skip_fsync,
@@ -108,6 +123,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let admin_state = crate::admin::AdminState {
         metrics,
         keys,
+        signer: local,
         store: Arc::clone(&store),
         root: Arc::new(root.clone()),
         attestations_dir: config.data_dir.join("keys").join("attestations"),

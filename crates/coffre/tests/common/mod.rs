@@ -23,6 +23,7 @@ pub struct Server {
     pub admin_addr: String,
     pub https: bool,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
     log_path: PathBuf,
     /// Log lines at WARN or ERROR that a test expects (e.g. after a crash).
     pub allowed_log: Vec<String>,
@@ -36,6 +37,11 @@ impl Server {
 
     /// Starts a server with extra flags.
     pub fn start_with(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    /// Starts a server with extra flags and environment variables.
+    pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let mut server = Server {
@@ -47,6 +53,7 @@ impl Server {
             admin_addr: String::new(),
             https: args.contains(&"--tls-self-signed"),
             args: args.iter().map(|s| s.to_string()).collect(),
+            envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             allowed_log: Vec::new(),
         };
         server.spawn();
@@ -68,6 +75,7 @@ impl Server {
             .env("COFFRE_ROOT_ACCESS_KEY", ACCESS_KEY)
             .env("COFFRE_ROOT_SECRET_KEY", SECRET_KEY)
             .env("COFFRE_LOG", "info,s3s=off")
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
