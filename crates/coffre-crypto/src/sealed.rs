@@ -24,6 +24,11 @@ pub const SEGMENT_SEALED_BYTES: usize = SEGMENT_PLAINTEXT_BYTES + TAG_BYTES;
 
 const AAD_LABEL: &[u8] = b"coffre-seg-v1";
 
+/// Benchmark-only build (`--features dangerous-bench-unsealed`): segments keep their layout
+/// (same sizes, same code path) but are not encrypted, to measure what sealing costs. Never
+/// in a build that stores real data; the server warns loudly at start-up.
+pub const DANGEROUS_BENCH_UNSEALED: bool = cfg!(feature = "dangerous-bench-unsealed");
+
 /// The identity a stream is bound to (its chunk id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamId(pub [u8; 16]);
@@ -59,6 +64,10 @@ impl SegmentCipher {
     /// Seals one segment in place (appends the tag).
     pub fn seal(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> CryptoResult<()> {
         assert!(buf.len() <= SEGMENT_PLAINTEXT_BYTES, "segments hold at most 64 KiB");
+        if DANGEROUS_BENCH_UNSEALED {
+            buf.extend_from_slice(&[0u8; TAG_BYTES]);
+            return Ok(());
+        }
         self.key
             .seal_in_place_append_tag(nonce(index), Aad::from(self.aad(index, last)), buf)
             .map_err(|_| CryptoError::Primitive)
@@ -66,6 +75,10 @@ impl SegmentCipher {
 
     /// Opens one sealed segment in place; returns its plaintext.
     pub fn open<'a>(&self, index: u64, last: bool, buf: &'a mut [u8]) -> CryptoResult<&'a mut [u8]> {
+        if DANGEROUS_BENCH_UNSEALED {
+            let len = buf.len().checked_sub(TAG_BYTES).ok_or(CryptoError::Tampered { segment: index })?;
+            return buf.get_mut(..len).ok_or(CryptoError::Tampered { segment: index });
+        }
         self.key
             .open_in_place(nonce(index), Aad::from(self.aad(index, last)), buf)
             .map_err(|_| CryptoError::Tampered { segment: index })

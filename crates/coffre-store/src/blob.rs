@@ -262,6 +262,8 @@ impl BlobStore {
         customer: Option<&CustomerKey>,
     ) -> StoreResult<Bytes> {
         let dek = self.unwrap(&seal.key, customer)?;
+        let span = SegmentSpan::covering(range.clone(), plaintext_len);
+        metrics::counter!("coffre_store_segments_opened_total").increment(span.last - span.first + 1);
         let cipher = SegmentCipher::new(&dek, StreamId(seal.stream_id.0))?;
         drop(dek);
         Ok(Bytes::from(cipher.open_range(sealed_bytes, plaintext_len, range)?))
@@ -349,6 +351,8 @@ fn read_chunk(chunk: OpenedChunk) -> impl Stream<Item = io::Result<Bytes>> + Sen
         async move {
             let first = next?;
             let last = (first + READ_BATCH_SEGMENTS - 1).min(span.last);
+            // What a ranged read costs: a 1-byte range opens one segment, whatever the size.
+            metrics::counter!("coffre_store_segments_opened_total").increment(last - first + 1);
             let result = tokio::task::spawn_blocking(move || -> io::Result<(Bytes, Arc<std::fs::File>)> {
                 let file = match file {
                     Some(f) => f,

@@ -67,6 +67,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         keys: Arc::clone(&keys) as Arc<dyn coffre_crypto::KeyProvider>,
     })
     .context("open the object engine")?;
+    if coffre_crypto::sealed::DANGEROUS_BENCH_UNSEALED {
+        tracing::warn!("benchmark-only build (dangerous-bench-unsealed): object data is NOT encrypted at rest");
+    }
     if config.dangerous_skip_fsync {
         tracing::warn!("fsync is OFF (benchmark-only setting): acknowledged writes can be lost");
     }

@@ -86,6 +86,19 @@ async fn large_transfers_use_bounded_memory() {
         received += piece.len();
     }
     assert_eq!(received, size);
+    // A 1-byte ranged read of the 1 GiB object opens exactly one sealed segment.
+    let opened = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("coffre_store_segments_opened_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let before = opened(&server.admin_get("/metrics").await.1);
+    let one = c.get_object().bucket(&b).key("big").range("bytes=500000000-500000000").send().await.unwrap();
+    assert_eq!(body(one).await.len(), 1);
+    let after = opened(&server.admin_get("/metrics").await.1);
+    assert_eq!(after - before, 1, "segments opened by a 1-byte ranged GET of 1 GiB");
     let peak_mib = server.peak_rss_kib() / 1024;
     println!("server peak RSS after 1 GiB up and down: {peak_mib} MiB");
     assert!(peak_mib < 128, "server peak RSS {peak_mib} MiB for a 1 GiB transfer");
