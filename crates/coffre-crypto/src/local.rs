@@ -79,6 +79,24 @@ fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> CryptoError {
     move |source| CryptoError::Io { context, source }
 }
 
+/// Replaces `dir/name` durably and atomically (temporary file, fsync, rename, directory fsync),
+/// readable by the owner only: key stores must never be seen half-written.
+pub(crate) fn replace_private_file(dir: &Path, name: &str, bytes: &[u8]) -> CryptoResult<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io("write a key store file"))?;
+    f.write_all(bytes).map_err(io("write a key store file"))?;
+    f.sync_all().map_err(io("sync a key store file"))?;
+    std::fs::rename(&tmp, dir.join(name)).map_err(io("replace a key store file"))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync the keys directory"))?;
+    Ok(())
+}
+
 /// Key ids: 1 to 128 characters of letters, digits and `-_./`.
 pub(crate) fn check_key_id(id: &str) -> CryptoResult<()> {
     if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b)) {
@@ -204,19 +222,7 @@ impl LocalKeyProvider {
     fn persist(&self, records: &[KeyRecord]) -> CryptoResult<()> {
         let file = KeyringFile { format: 1, keys: records.to_vec() };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| CryptoError::KeyStore(e.to_string()))?;
-        let tmp = self.dir.join("keyring.json.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io("write the keyring"))?;
-        f.write_all(&bytes).map_err(io("write the keyring"))?;
-        f.sync_all().map_err(io("sync the keyring"))?;
-        std::fs::rename(&tmp, self.dir.join("keyring.json")).map_err(io("replace the keyring"))?;
-        std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io("sync the keys directory"))?;
-        Ok(())
+        replace_private_file(&self.dir, "keyring.json", &bytes)
     }
 
     fn modify<T>(&self, f: impl FnOnce(&mut Ring, &KeyEncryptionKey) -> CryptoResult<T>) -> CryptoResult<T> {

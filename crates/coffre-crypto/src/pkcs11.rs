@@ -7,8 +7,6 @@
 //! fails closed with [`CryptoError::Unavailable`]; the connection is re-established on the next
 //! request, so service recovers by itself when the HSM returns.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 use std::sync::{Mutex, RwLock};
 
@@ -139,20 +137,7 @@ impl Pkcs11KeyProvider {
 
     fn persist(&self, records: &[KeyRecord]) -> CryptoResult<()> {
         let bytes = serde_json::to_vec_pretty(records).map_err(|e| CryptoError::KeyStore(e.to_string()))?;
-        let tmp = self.config.state_dir.join("pkcs11-keys.json.tmp");
-        let io = |context| move |source| CryptoError::Io { context, source };
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io("write the pkcs11 key states"))?;
-        f.write_all(&bytes).map_err(io("write the pkcs11 key states"))?;
-        f.sync_all().map_err(io("sync the pkcs11 key states"))?;
-        std::fs::rename(&tmp, self.config.state_dir.join("pkcs11-keys.json"))
-            .map_err(io("replace the pkcs11 key states"))?;
-        Ok(())
+        crate::local::replace_private_file(&self.config.state_dir, "pkcs11-keys.json", &bytes)
     }
 
     fn generate(&self, id: &str, version: u32) -> CryptoResult<()> {

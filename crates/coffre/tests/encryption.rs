@@ -174,10 +174,7 @@ async fn tampered_chunks_are_never_served() {
 /// PutBucketEncryption applies to new objects and can be read back and deleted.
 #[tokio::test]
 async fn sse_headers_and_bucket_default_encryption() {
-    use aws_sdk_s3::types::{
-        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-        ServerSideEncryptionRule,
-    };
+    use aws_sdk_s3::types::ServerSideEncryption;
     let server = Server::start();
     let c = server.client().await;
     let b = bucket("sse");
@@ -227,16 +224,7 @@ async fn sse_headers_and_bucket_default_encryption() {
     let got = c.get_bucket_encryption().bucket(&b).send().await.unwrap();
     let rule = &got.server_side_encryption_configuration().unwrap().rules()[0];
     assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().sse_algorithm(), &ServerSideEncryption::Aes256);
-    let by_default = ServerSideEncryptionByDefault::builder()
-        .sse_algorithm(ServerSideEncryption::AwsKms)
-        .kms_master_key_id("coffre-default")
-        .build()
-        .unwrap();
-    let config = ServerSideEncryptionConfiguration::builder()
-        .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build())
-        .build()
-        .unwrap();
-    c.put_bucket_encryption().bucket(&b).server_side_encryption_configuration(config).send().await.unwrap();
+    common::use_key_by_default(&c, &b, "coffre-default").await;
     let put = c.put_object().bucket(&b).key("defaulted").body(ByteStream::from_static(b"d")).send().await.unwrap();
     assert_eq!(put.server_side_encryption(), Some(&ServerSideEncryption::AwsKms));
     assert_eq!(put.ssekms_key_id(), Some("coffre-default"));

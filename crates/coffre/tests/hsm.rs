@@ -11,9 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-};
 use common::{Server, body, bucket, code, status};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -126,16 +123,7 @@ async fn hsm_keys_fail_closed_and_recover() {
     let c = server.client().await;
     let b = bucket("hsm");
     c.create_bucket().bucket(&b).send().await.unwrap();
-    let by_default = ServerSideEncryptionByDefault::builder()
-        .sse_algorithm(ServerSideEncryption::AwsKms)
-        .kms_master_key_id("hsm-a")
-        .build()
-        .unwrap();
-    let config = ServerSideEncryptionConfiguration::builder()
-        .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build())
-        .build()
-        .unwrap();
-    c.put_bucket_encryption().bucket(&b).server_side_encryption_configuration(config).send().await.unwrap();
+    common::use_key_by_default(&c, &b, "hsm-a").await;
     let d = common::data(300_000, 9);
     c.put_object().bucket(&b).key("big").body(ByteStream::from(d.clone())).send().await.unwrap();
     c.put_object().bucket(&b).key("small").body(ByteStream::from_static(b"hsm inline")).send().await.unwrap();

@@ -9,9 +9,6 @@ mod common;
 use std::process::{Command, Output, Stdio};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-};
 use common::{Server, body, bucket, code, status};
 
 fn keys(server: &Server, args: &[&str]) -> Output {
@@ -32,19 +29,6 @@ fn ok(out: Output) -> String {
     text
 }
 
-async fn use_key_by_default(c: &aws_sdk_s3::Client, b: &str, key: &str) {
-    let by_default = ServerSideEncryptionByDefault::builder()
-        .sse_algorithm(ServerSideEncryption::AwsKms)
-        .kms_master_key_id(key)
-        .build()
-        .unwrap();
-    let config = ServerSideEncryptionConfiguration::builder()
-        .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build())
-        .build()
-        .unwrap();
-    c.put_bucket_encryption().bucket(b).server_side_encryption_configuration(config).send().await.unwrap();
-}
-
 /// Goal: the whole key lifecycle, seen by S3 clients.
 #[tokio::test]
 async fn key_lifecycle_fails_closed_and_shreds() {
@@ -53,7 +37,7 @@ async fn key_lifecycle_fails_closed_and_shreds() {
     let c = server.client().await;
     let b = bucket("keys");
     c.create_bucket().bucket(&b).send().await.unwrap();
-    use_key_by_default(&c, &b, "tenant-a").await;
+    common::use_key_by_default(&c, &b, "tenant-a").await;
     let other = bucket("other");
     c.create_bucket().bucket(&other).send().await.unwrap();
     for i in 0..3 {

@@ -294,3 +294,21 @@ pub fn chunk_files(data_dir: &Path) -> usize {
     }
     walk(&data_dir.join("chunks"))
 }
+
+/// Sets a bucket's default encryption to SSE-KMS with `key` (PutBucketEncryption).
+pub async fn use_key_by_default(c: &aws_sdk_s3::Client, bucket: &str, key: &str) {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    let by_default = ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(ServerSideEncryption::AwsKms)
+        .kms_master_key_id(key)
+        .build()
+        .unwrap();
+    let config = ServerSideEncryptionConfiguration::builder()
+        .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build())
+        .build()
+        .unwrap();
+    c.put_bucket_encryption().bucket(bucket).server_side_encryption_configuration(config).send().await.unwrap();
+}
