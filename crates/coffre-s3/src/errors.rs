@@ -47,12 +47,8 @@ pub fn to_s3(err: StoreError) -> S3Error {
             NoSuchUpload,
             "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
         ),
-        E::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
         E::PreconditionFailed => {
             s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
-        }
-        E::ConditionalRequestConflict => {
-            S3Error::with_message(S3ErrorCode::ConditionalRequestConflict, err.to_string())
         }
         E::Body(source) => body_error(source),
         E::Crypto(e) => crypto_error(e),

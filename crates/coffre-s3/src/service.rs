@@ -1589,5 +1589,15 @@ fn copy_stream(
     data: coffre_store::ObjectStream,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, coffre_store::BodyError>> + Unpin {
     use futures::StreamExt as _;
-    data.map(|r| r.map_err(|e| coffre_store::BodyError(Box::new(e))))
+    // A failure reading the source (damaged or unreadable data) is the server's, not a short
+    // request body: it must surface as an internal error, not IncompleteBody.
+    data.map(|r| {
+        r.map_err(|e| {
+            tracing::error!(error = %e, "reading the copy source failed");
+            coffre_store::BodyError(Box::new(s3_error!(
+                InternalError,
+                "We encountered an internal error. Please try again."
+            )))
+        })
+    })
 }

@@ -74,15 +74,9 @@ pub enum StoreError {
     /// No such multipart upload.
     #[error("the specified multipart upload does not exist")]
     NoSuchUpload,
-    /// No such version.
-    #[error("the specified version does not exist")]
-    NoSuchVersion,
     /// A conditional write lost: the object changed or exists.
     #[error("at least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,
-    /// Another request changed the same key at the same time; retry.
-    #[error("a conflicting conditional operation is in progress against this resource")]
-    ConditionalRequestConflict,
     /// Stored data failed its integrity check.
     #[error("stored data failed its integrity check: {what}")]
     Corrupt {

@@ -302,15 +302,6 @@ impl MetaStore {
         list_table(&table, query)
     }
 
-    /// Whether the bucket holds no object.
-    pub fn bucket_is_empty(&self, bucket: &str) -> StoreResult<bool> {
-        let txn = self.read()?;
-        require_bucket(&txn, bucket)?;
-        let name = objects_table_name(bucket);
-        let table = txn.open_table(objects_table(&name))?;
-        Ok(table.is_empty()?)
-    }
-
     /// An upload in progress.
     pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<UploadRecord> {
         let txn = self.read()?;

@@ -134,7 +134,7 @@ async fn assert_not_served(c: &aws_sdk_s3::Client, b: &str, key: &str, original:
 #[tokio::test]
 async fn tampered_chunks_are_never_served() {
     let mut server = Server::start();
-    server.allowed_log = vec!["sealed data".into(), "internal error".into()];
+    server.allowed_log = vec!["sealed data".into(), "internal error".into(), "copy source".into()];
     let c = server.client().await;
     let b = bucket("tamper");
     c.create_bucket().bucket(&b).send().await.unwrap();
@@ -154,6 +154,10 @@ async fn tampered_chunks_are_never_served() {
     bytes[150_000] ^= 0x01;
     std::fs::write(&paths[0], &bytes).unwrap();
     assert_not_served(&c, &b, "o0", &originals[0]).await;
+    // Copying a damaged object fails as the server's error and leaves no destination.
+    let e = c.copy_object().bucket(&b).key("copy-of-o0").copy_source(format!("{b}/o0")).send().await.unwrap_err();
+    assert_eq!((common::code(&e).as_str(), common::status(&e)), ("InternalError", 500));
+    assert_eq!(common::status(&c.head_object().bucket(&b).key("copy-of-o0").send().await.unwrap_err()), 404);
     // o1 and o2: files swapped.
     let (one, two) = (std::fs::read(&paths[1]).unwrap(), std::fs::read(&paths[2]).unwrap());
     std::fs::write(&paths[1], &two).unwrap();
