@@ -17,6 +17,7 @@ Each suite adds its own preconditions and Server methods, then writes its fixtur
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shlex
@@ -35,6 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 30
 REGION = "us-east-1"
+# The tenant each test server gets at start-up; its admin is who the clients are.
+TENANT = "tests"
 
 
 def free_port() -> int:
@@ -94,6 +97,26 @@ class Server:
     access_key: str
     secret_key: str
     region: str = REGION
+    # The root operator's credentials: they administer the server but read no tenant data.
+    # `access_key`/`secret_key` are those of the admin of tenant TENANT, made at start-up.
+    root_access_key: str = ""
+    root_secret_key: str = ""
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def admin(self, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        """Runs `coffre admin --json ARGS` against this server, as root unless `env` gives
+        other credentials (COFFRE_ADMIN_TOKEN or COFFRE_ADMIN_ACCESS_KEY/SECRET_KEY)."""
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("COFFRE_")}
+        full_env["COFFRE_ROOT_ACCESS_KEY"] = self.root_access_key
+        full_env["COFFRE_ROOT_SECRET_KEY"] = self.root_secret_key
+        full_env.update(env or {})
+        return subprocess.run(
+            [str(coffre_bin()), "admin", "--json", "--admin-url", self.admin_url, *args],
+            env=full_env, capture_output=True, text=True, check=check, timeout=60,
+        )
 
     @property
     def endpoint(self) -> str:
@@ -139,8 +162,12 @@ def serve(tmp_path_factory, server_cls=Server, base_name: str = "coffre"):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         srv = server_cls(proc, data_dir, log_path, port, admin_port, access_key, secret_key)
+        srv.root_access_key, srv.root_secret_key = access_key, secret_key
         try:
             _wait_ready(srv, cmd)
+            created = json.loads(srv.admin("tenant", "create", TENANT, "--admin-user", "admin").stdout)
+            srv.access_key = created["access_key_id"]
+            srv.secret_key = created["secret_access_key"]
         except BaseException:
             if proc.poll() is None:
                 stop(proc)

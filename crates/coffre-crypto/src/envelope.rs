@@ -62,7 +62,48 @@ pub(crate) fn unwrap(kek: &KeyEncryptionKey, wrapped: &WrappedKey) -> CryptoResu
 /// Seals arbitrary secret bytes under a KEK with `label` as associated data: the stored form
 /// of KEKs and signing keys of the local provider. Base64 of `nonce ‖ ciphertext ‖ tag`.
 pub(crate) fn seal_secret(kek: &KeyEncryptionKey, label: &str, secret: &[u8]) -> CryptoResult<String> {
-    let sealing = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek.bytes()).map_err(|_| CryptoError::Primitive)?);
+    seal_with(kek.bytes(), label, secret)
+}
+
+/// Opens what [`seal_secret`] sealed; the caller zeroizes the result.
+pub(crate) fn open_secret(kek: &KeyEncryptionKey, label: &str, sealed: &str) -> CryptoResult<Vec<u8>> {
+    open_with(kek.bytes(), label, sealed)
+}
+
+/// A small secret (an access key's secret) sealed under its own data key, which is wrapped by
+/// a provider's KEK: the only form in which such secrets are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedSecret {
+    /// The data key, wrapped.
+    pub key: WrappedKey,
+    /// Base64 of `nonce ‖ ciphertext ‖ tag`, with the label as associated data.
+    pub sealed: String,
+}
+
+/// Seals `secret` under a fresh data key wrapped by `key_id` of `provider`; `label` binds it
+/// to its owner so a sealed secret cannot be moved to another record.
+pub fn seal_with_provider(
+    provider: &dyn crate::KeyProvider,
+    key_id: &str,
+    label: &str,
+    secret: &[u8],
+) -> CryptoResult<SealedSecret> {
+    let data_key = DataKey::generate();
+    Ok(SealedSecret { key: provider.wrap(key_id, &data_key)?, sealed: seal_with(data_key.bytes(), label, secret)? })
+}
+
+/// Opens a [`SealedSecret`]; the result zeroizes on drop.
+pub fn open_with_provider(
+    provider: &dyn crate::KeyProvider,
+    label: &str,
+    sealed: &SealedSecret,
+) -> CryptoResult<zeroize::Zeroizing<Vec<u8>>> {
+    let data_key = provider.unwrap(&sealed.key)?;
+    Ok(zeroize::Zeroizing::new(open_with(data_key.bytes(), label, &sealed.sealed)?))
+}
+
+fn seal_with(key: &[u8; KEY_BYTES], label: &str, secret: &[u8]) -> CryptoResult<String> {
+    let sealing = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoError::Primitive)?);
     let mut nonce = [0u8; NONCE_LEN];
     rand::fill(&mut nonce);
     let mut buf = secret.to_vec();
@@ -74,9 +115,8 @@ pub(crate) fn seal_secret(kek: &KeyEncryptionKey, label: &str, secret: &[u8]) ->
     Ok(BASE64.encode(out))
 }
 
-/// Opens what [`seal_secret`] sealed; the caller zeroizes the result.
-pub(crate) fn open_secret(kek: &KeyEncryptionKey, label: &str, sealed: &str) -> CryptoResult<Vec<u8>> {
-    let opening = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek.bytes()).map_err(|_| CryptoError::Primitive)?);
+fn open_with(key: &[u8; KEY_BYTES], label: &str, sealed: &str) -> CryptoResult<Vec<u8>> {
+    let opening = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| CryptoError::Primitive)?);
     let raw = BASE64.decode(sealed.trim()).map_err(|_| CryptoError::UnwrapFailed)?;
     let (nonce, body) = raw.split_at_checked(NONCE_LEN).ok_or(CryptoError::UnwrapFailed)?;
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::UnwrapFailed)?;

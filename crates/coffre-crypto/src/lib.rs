@@ -16,7 +16,7 @@ pub mod pkcs11;
 pub mod sealed;
 
 pub use crate::customer::{CustomerKey, CustomerKeyError, CustomerKeyFingerprint};
-pub use crate::envelope::WrappedKey;
+pub use crate::envelope::{SealedSecret, WrappedKey, open_with_provider, seal_with_provider};
 pub use crate::error::{CryptoError, CryptoResult};
 pub use crate::keys::DataKey;
 pub use crate::local::{KeyState, KeySummary, LocalKeyProvider};

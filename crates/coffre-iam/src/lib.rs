@@ -1,13 +1,20 @@
 //! Coffre's authorisation core: AWS's JSON policy language (identity and bucket policies) and
 //! its evaluation, as AWS does it: default deny, an explicit deny wins over any allow, and an
 //! allow needs a statement whose principal, action, resource and conditions all match.
-//! Pure functions, no IO: the S3 front builds a [`RequestContext`] and asks for a [`Decision`].
+//! Evaluation is pure: the S3 front builds a [`RequestContext`] and asks for a [`Decision`].
+//! The [`Directory`] holds who is who: tenants, users, access keys, admin tokens and
+//! break-glass grants.
 //! <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html>
 
 #![forbid(unsafe_code)]
 
 mod condition;
+pub mod directory;
 mod pattern;
 mod policy;
 
+pub use crate::directory::{
+    AccessKeyInfo, BreakGlass, Directory, DirectoryStorage, IamError, IamResult, KeyStatus, NewAccessKey, Principal,
+    Role, Scope, Tenant, TokenGrant, User,
+};
 pub use crate::policy::{Decision, Effect, Policy, PolicyError, RequestContext, evaluate};

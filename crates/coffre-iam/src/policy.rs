@@ -59,8 +59,11 @@ pub struct Policy {
 /// What a request asks, as policies see it.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
-    /// The caller's identifier (e.g. `arn:coffre:iam::tenant:user/alice`); `None` if anonymous.
+    /// The caller's identifier (e.g. `arn:aws:iam::acme:user/alice`); `None` if anonymous.
     pub principal: Option<String>,
+    /// The caller's account (tenant): a policy may name it as `arn:aws:iam::<tenant>:root` or
+    /// as the bare tenant name, meaning every user of that tenant.
+    pub account: Option<String>,
     /// The action, e.g. `s3:GetObject`.
     pub action: String,
     /// The resource ARN, e.g. `arn:aws:s3:::bucket/key`.
@@ -192,12 +195,35 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Whether the policy grants anything to everyone (S3's "public" policy): an Allow
+    /// statement whose principal is `*` and that no source-IP condition narrows.
+    pub fn is_public(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.effect == Effect::Allow
+                && s.principal == Some(Principals::Anyone)
+                && !s.conditions.iter().any(|c| c.key == "aws:sourceip")
+        })
+    }
+
+    /// Whether any condition uses a key starting with `prefix` (lowercase), so that the caller
+    /// fetches such values (object tags) only when a policy needs them.
+    pub fn uses_condition_key(&self, prefix: &str) -> bool {
+        self.statements.iter().flat_map(|s| &s.conditions).any(|c| c.key.starts_with(prefix))
+    }
+}
+
 impl Statement {
     fn applies(&self, req: &RequestContext) -> bool {
         let principal_ok = match &self.principal {
             None => true,
             Some(Principals::Anyone) => true,
-            Some(Principals::Listed(ids)) => req.principal.as_ref().is_some_and(|p| ids.iter().any(|i| i == p)),
+            Some(Principals::Listed(ids)) => ids.iter().any(|i| {
+                req.principal.as_deref() == Some(i.as_str())
+                    || req.account.as_deref().is_some_and(|a| {
+                        i == a || i.strip_prefix("arn:aws:iam::").and_then(|r| r.strip_suffix(":root")) == Some(a)
+                    })
+            }),
         };
         let action_listed = self.actions.iter().any(|a| matches(a, &req.action, true));
         let resource_listed = self.resources.iter().any(|r| matches(r, &req.resource, false));
@@ -229,7 +255,8 @@ mod tests {
 
     fn req(action: &str, resource: &str) -> RequestContext {
         RequestContext {
-            principal: Some("arn:coffre:iam::acme:user/alice".into()),
+            principal: Some("arn:aws:iam::acme:user/alice".into()),
+            account: Some("acme".into()),
             action: action.into(),
             resource: resource.into(),
             context: HashMap::new(),
@@ -256,7 +283,7 @@ mod tests {
     fn not_action_principal_and_conditions() {
         let p = Policy::parse(
             r#"{"Statement":[
-                {"Effect":"Allow","Principal":{"AWS":["arn:coffre:iam::acme:user/alice"]},"NotAction":"s3:Delete*","Resource":"*",
+                {"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::acme:user/alice"]},"NotAction":"s3:Delete*","Resource":"*",
                  "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"},"Bool":{"aws:SecureTransport":true},
                               "StringLike":{"s3:prefix":["home/alice/*"]}}}]}"#,
         )
@@ -273,10 +300,18 @@ mod tests {
         delete.action = "s3:DeleteObject".into();
         assert_eq!(evaluate(&[&p], &delete), Decision::ImplicitDeny);
         let mut bob = r.clone();
-        bob.principal = Some("arn:coffre:iam::acme:user/bob".into());
+        bob.principal = Some("arn:aws:iam::acme:user/bob".into());
         assert_eq!(evaluate(&[&p], &bob), Decision::ImplicitDeny);
+        let mut whole_tenant = p.clone();
+        whole_tenant.statements[0].principal = Some(Principals::Listed(vec!["arn:aws:iam::acme:root".into()]));
+        assert_eq!(evaluate(&[&whole_tenant], &bob), Decision::Allow);
+        let mut other_tenant = bob.clone();
+        other_tenant.account = Some("globex".into());
+        other_tenant.principal = Some("arn:aws:iam::globex:user/bob".into());
+        assert_eq!(evaluate(&[&whole_tenant], &other_tenant), Decision::ImplicitDeny);
         let mut anonymous = r;
         anonymous.principal = None;
+        anonymous.account = None;
         assert_eq!(evaluate(&[&p], &anonymous), Decision::ImplicitDeny);
     }
 

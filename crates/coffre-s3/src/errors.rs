@@ -16,6 +16,18 @@ pub fn to_s3(err: StoreError) -> S3Error {
             BucketAlreadyOwnedByYou,
             "Your previous request to create the named bucket succeeded and you already own it."
         ),
+        E::QuotaExceeded { quota, usage } => custom(
+            "QuotaExceeded",
+            http::StatusCode::FORBIDDEN,
+            format!(
+                "The bucket's quota would be exceeded: it holds {} bytes in {} objects; the quota is {} bytes, {} objects.",
+                usage.bytes,
+                usage.objects,
+                quota.max_bytes.map_or("unlimited".to_owned(), |b| b.to_string()),
+                quota.max_objects.map_or("unlimited".to_owned(), |o| o.to_string()),
+            ),
+        ),
+        E::PublicAccessBlocked => s3_error!(AccessDenied, "Access Denied"),
         E::BucketNotEmpty => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
         E::EntityTooSmall { .. } => S3Error::with_message(
             S3ErrorCode::EntityTooSmall,

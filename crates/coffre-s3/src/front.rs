@@ -33,6 +33,8 @@ pub struct FrontLimits {
 pub struct Transport {
     /// Whether the connection is TLS.
     pub secure: bool,
+    /// The client's address.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 /// The S3 listener's request handler.
@@ -49,8 +51,8 @@ impl Front {
     }
 
     /// Handles one request.
-    pub async fn handle(&self, mut req: Request<Incoming>, secure: bool) -> Result<Response<Body>, HttpError> {
-        req.extensions_mut().insert(Transport { secure });
+    pub async fn handle(&self, mut req: Request<Incoming>, transport: Transport) -> Result<Response<Body>, HttpError> {
+        req.extensions_mut().insert(transport);
         let started = Instant::now();
         let request_id = format!("{:016X}", rand_u64());
         let operation = operation_name(&req, self.limits.domain.as_deref());

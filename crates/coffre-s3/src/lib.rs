@@ -1,10 +1,11 @@
 //! Coffre's S3 front: an [`s3s::S3`] implementation over the object engine, the SigV4 secret
-//! lookup, the request layer in front of s3s (SigV2 refusal, presigned expiry cap, region
+//! lookup and request authorisation (tenants, policies, ACLs), the request layer in front of s3s (SigV2 refusal, presigned expiry cap, region
 //! check, request ids, metrics) and the single map from engine errors to S3 errors.
 
 #![forbid(unsafe_code)]
 
-pub mod auth;
+pub mod access;
+pub mod bucket_access;
 pub mod convert;
 pub mod errors;
 pub mod form;
@@ -13,7 +14,7 @@ pub mod host;
 pub mod request;
 pub mod service;
 
-pub use crate::auth::RootAuth;
+pub use crate::access::{AccessControl, BucketAccessCache};
 pub use crate::front::{Front, FrontLimits};
 pub use crate::host::BucketDomain;
 pub use crate::service::{CoffreS3, FrontConfig};

@@ -11,6 +11,8 @@ use coffre_store::{
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use crate::access::{BucketAccessCache, Caller};
+use crate::bucket_access::canned_public_read;
 use crate::convert::{self, ChecksumFields, HeaderInput, body_stream, etag, size_i64, timestamp};
 use crate::errors::{StoreResultExt, to_s3};
 use crate::request::{self, ReadVerdict, checksum_request, url_encode, verify_digests, verify_length};
@@ -20,22 +22,37 @@ use crate::request::{self, ReadVerdict, checksum_request, url_encode, verify_dig
 pub struct FrontConfig {
     /// The region this server is (`None`: any region is accepted and buckets report none).
     pub region: Option<String>,
-    /// Canonical id of the owner of every bucket on a single-node server.
-    pub owner_id: String,
-    /// Display name of that owner.
-    pub owner_display_name: String,
 }
 
 /// The S3 service over the object engine.
 pub struct CoffreS3 {
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     config: FrontConfig,
+    /// Authorisation's view of bucket settings, invalidated when they change.
+    pub(crate) buckets: Arc<BucketAccessCache>,
+}
+
+/// The tenant of the request's caller, if any.
+fn caller_tenant(extensions: &http::Extensions) -> Option<String> {
+    extensions.get::<Caller>().and_then(|c| c.0.as_ref()).and_then(|p| p.tenant.clone())
 }
 
 impl CoffreS3 {
     /// A service over `store`.
-    pub fn new(store: Arc<Store>, config: FrontConfig) -> CoffreS3 {
-        CoffreS3 { store, config }
+    pub fn new(store: Arc<Store>, config: FrontConfig, buckets: Arc<BucketAccessCache>) -> CoffreS3 {
+        CoffreS3 { store, config, buckets }
+    }
+
+    /// The S3 owner of a tenant's buckets: a stable canonical id and the tenant's name.
+    pub(crate) fn owner_of(&self, tenant: Option<&str>) -> Owner {
+        let tenant = tenant.unwrap_or(crate::access::LEGACY_OWNER);
+        let id = hex::encode(<md5::Md5 as md5::Digest>::digest(format!("coffre-tenant:{tenant}").as_bytes()));
+        Owner { id: Some(id), display_name: Some(tenant.to_owned()) }
+    }
+
+    fn bucket_owner(&self, bucket: &str) -> Owner {
+        let owner = self.buckets.get(&self.store, bucket).ok().flatten().map(|b| b.owner.clone());
+        self.owner_of(owner.as_deref())
     }
 
     /// The encryption of a new object: the request's `x-amz-server-side-encryption` (and KMS
@@ -98,10 +115,11 @@ impl CoffreS3 {
     fn bucket_region(&self, location: Option<String>) -> String {
         location.or_else(|| self.config.region.clone()).unwrap_or_else(|| "us-east-1".to_owned())
     }
+}
 
-    fn owner(&self) -> Owner {
-        Owner { id: Some(self.config.owner_id.clone()), display_name: Some(self.config.owner_display_name.clone()) }
-    }
+/// Uploads name the bucket owner as their initiator.
+fn initiator(owner: Owner) -> Initiator {
+    Initiator { id: owner.id, display_name: owner.display_name }
 }
 
 fn parse_bucket(name: &str) -> S3Result<BucketName> {
@@ -462,16 +480,86 @@ fn copy_source_range(range: Option<&str>, size: u64) -> S3Result<std::ops::Range
 
 #[async_trait::async_trait]
 impl S3 for CoffreS3 {
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.do_put_bucket_policy(req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.do_get_bucket_policy(req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.do_delete_bucket_policy(req).await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        self.do_get_bucket_policy_status(req).await
+    }
+
+    async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.do_get_bucket_acl(req).await
+    }
+
+    async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> S3Result<S3Response<PutBucketAclOutput>> {
+        self.do_put_bucket_acl(req).await
+    }
+
+    async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
+        self.do_get_object_acl(req).await
+    }
+
+    async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> S3Result<S3Response<PutObjectAclOutput>> {
+        self.do_put_object_acl(req).await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        self.do_put_public_access_block(req).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        self.do_get_public_access_block(req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        self.do_delete_public_access_block(req).await
+    }
     // ---------------------------------------------------------------- buckets
 
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
         let prefix = req.input.prefix.clone().unwrap_or_default();
+        // A tenant sees its own buckets; operators hold none.
+        let tenant = caller_tenant(&req.extensions);
         let buckets = self
             .store
             .buckets()
             .s3()?
             .into_iter()
-            .filter(|(name, _)| name.starts_with(&prefix))
+            .filter(|(name, b)| {
+                tenant.is_some()
+                    && b.owner.as_deref().unwrap_or(crate::access::LEGACY_OWNER) == tenant.as_deref().unwrap_or("")
+                    && name.starts_with(&prefix)
+            })
             .map(|(name, b)| Bucket {
                 name: Some(name),
                 creation_date: Some(timestamp(b.created_ns)),
@@ -495,7 +583,7 @@ impl S3 for CoffreS3 {
         let token = truncated.then(|| page.last().and_then(|b| b.name.as_deref()).map(continuation_token)).flatten();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(page),
-            owner: Some(self.owner()),
+            owner: Some(self.owner_of(tenant.as_deref())),
             prefix: req.input.prefix,
             continuation_token: token,
         }))
@@ -526,7 +614,20 @@ impl S3 for CoffreS3 {
                 ));
             }
         }
-        self.store.create_bucket(&bucket, location).await.s3()?;
+        let tenant = caller_tenant(&req.extensions);
+        let public_read = canned_public_read(req.input.acl.as_ref().map(BucketCannedACL::as_str))?;
+        match self.store.create_bucket(&bucket, location, tenant.clone(), public_read).await {
+            Err(coffre_store::StoreError::BucketAlreadyOwnedByYou)
+                if self.store.bucket(bucket.as_str()).ok().and_then(|b| b.owner) != tenant =>
+            {
+                return Err(s3_error!(
+                    BucketAlreadyExists,
+                    "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+                ));
+            }
+            other => other.s3()?,
+        }
+        self.buckets.invalidate(bucket.as_str());
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
 
@@ -540,6 +641,7 @@ impl S3 for CoffreS3 {
 
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
         self.store.delete_bucket(&req.input.bucket).await.s3()?;
+        self.buckets.invalidate(&req.input.bucket);
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 
@@ -634,6 +736,7 @@ impl S3 for CoffreS3 {
         let md5 = content_md5(&req.headers, input.content_md5.as_deref())?;
         let metadata = request::user_metadata(input.metadata)?;
         let tags = request::parse_tagging_header(input.tagging.as_deref())?;
+        let public_read = canned_public_read(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
         let condition = request::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let checksum = checksum_request(&req.headers)?;
         // Fail before reading the body if the bucket is missing.
@@ -664,6 +767,7 @@ impl S3 for CoffreS3 {
             .into_headers(),
             user_metadata: metadata,
             tags,
+            public_read,
         };
         let record =
             self.store.put_object(&input.bucket, &key, staged, attributes, encryption, condition).await.s3()?;
@@ -989,6 +1093,8 @@ impl S3 for CoffreS3 {
             ));
         }
         let mut attributes = source.record.attributes.clone();
+        // The copy gets the ACL the request names (private by default), never the source's.
+        attributes.public_read = canned_public_read(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
         if replace_metadata {
             attributes.headers = HeaderInput {
                 content_type: input.content_type,
@@ -1098,7 +1204,7 @@ impl S3 for CoffreS3 {
         let next_marker = (page.truncated && query.delimiter.is_some())
             .then(|| page.last_position().map(|p| encode_if(url, p.to_owned())))
             .flatten();
-        let parts = split_page(&page, url, Some(self.owner()));
+        let parts = split_page(&page, url, Some(self.bucket_owner(&input.bucket)));
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_if(url, query.prefix)),
@@ -1128,7 +1234,7 @@ impl S3 for CoffreS3 {
             max_keys: max_keys(input.max_keys)?,
         };
         let page = list_page(&self.store, &input.bucket, &query)?;
-        let owner = input.fetch_owner.unwrap_or(false).then(|| self.owner());
+        let owner = input.fetch_owner.unwrap_or(false).then(|| self.bucket_owner(&input.bucket));
         let parts = split_page(&page, url, owner);
         let key_count = parts.contents.len() + parts.prefixes.len();
         Ok(S3Response::new(ListObjectsV2Output {
@@ -1173,7 +1279,7 @@ impl S3 for CoffreS3 {
                     last_modified: Some(timestamp(record.last_modified_ns)),
                     size: Some(size_i64(record.size_bytes)),
                     storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
-                    owner: Some(self.owner()),
+                    owner: Some(self.bucket_owner(&input.bucket)),
                     checksum_algorithm: record.checksum.as_ref().map(|c| vec![convert::algorithm_dto(c.algorithm)]),
                     checksum_type: record.checksum.as_ref().map(|c| convert::checksum_type_dto(c.kind)),
                     ..Default::default()
@@ -1221,6 +1327,7 @@ impl S3 for CoffreS3 {
             .into_headers(),
             user_metadata: request::user_metadata(input.metadata)?,
             tags: request::parse_tagging_header(input.tagging.as_deref())?,
+            public_read: canned_public_read(input.acl.as_ref().map(ObjectCannedACL::as_str))?,
         };
         let algorithm = match input.checksum_algorithm.as_ref() {
             Some(a) => Some(
@@ -1477,6 +1584,7 @@ impl S3 for CoffreS3 {
                 }
             })
             .collect();
+        let owner = self.bucket_owner(&input.bucket);
         Ok(S3Response::new(ListPartsOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -1486,11 +1594,8 @@ impl S3 for CoffreS3 {
             max_parts: Some(i32::try_from(max).unwrap_or(1000)),
             is_truncated: Some(truncated),
             parts: Some(parts),
-            owner: Some(self.owner()),
-            initiator: Some(Initiator {
-                id: Some(self.config.owner_id.clone()),
-                display_name: Some(self.config.owner_display_name.clone()),
-            }),
+            owner: Some(owner.clone()),
+            initiator: Some(initiator(owner)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             checksum_algorithm: upload.checksum_algorithm.map(convert::algorithm_dto),
             ..Default::default()
@@ -1552,11 +1657,8 @@ impl S3 for CoffreS3 {
                         key: Some(encode_if(url, key)),
                         upload_id: Some(id),
                         initiated: Some(timestamp(record.initiated_ns)),
-                        owner: Some(self.owner()),
-                        initiator: Some(Initiator {
-                            id: Some(self.config.owner_id.clone()),
-                            display_name: Some(self.config.owner_display_name.clone()),
-                        }),
+                        owner: Some(self.bucket_owner(&input.bucket)),
+                        initiator: Some(initiator(self.bucket_owner(&input.bucket))),
                         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                         checksum_algorithm: record.checksum_algorithm.map(convert::algorithm_dto),
                         ..Default::default()

@@ -12,6 +12,12 @@ pub enum StoreError {
         algorithm: &'static str,
     },
     /// The bucket exists and belongs to the caller.
+    #[error("the bucket's quota would be exceeded ({usage:?} used of {quota:?})")]
+    QuotaExceeded { quota: crate::records::Quota, usage: crate::records::Usage },
+
+    #[error("the bucket's PublicAccessBlock forbids making it public")]
+    PublicAccessBlocked,
+
     #[error("bucket already exists and is owned by you")]
     BucketAlreadyOwnedByYou,
     /// The bucket still holds objects or uploads.

@@ -28,8 +28,8 @@ pub use crate::error::{StoreError, StoreResult};
 pub use crate::meta::{CompleteRequest, CompletedPart, ListEntry, ListPage, ListQuery, WriteCondition};
 pub use crate::names::{BucketName, ObjectKey, PartNumber, UploadId};
 pub use crate::records::{
-    BucketRecord, ContentHeaders, DataLayout, Encryption, ObjectAttributes, ObjectRecord, PartRecord, SealedInline,
-    SseMode, UnixNanos, UploadRecord,
+    BucketRecord, ContentHeaders, DataLayout, Encryption, ObjectAttributes, ObjectRecord, PartRecord,
+    PublicAccessBlock, Quota, SealedInline, SseMode, UnixNanos, UploadRecord, Usage,
 };
 pub use coffre_crypto::CryptoError;
 pub use coffre_crypto::{CustomerKey, CustomerKeyError};
@@ -159,16 +159,53 @@ impl Store {
 
     // ---- buckets
 
-    /// Creates a bucket.
-    pub async fn create_bucket(&self, bucket: &BucketName, location: Option<String>) -> StoreResult<()> {
-        let record = BucketRecord { created_ns: now_ns(), location, default_encryption: None };
+    /// Creates a bucket owned by the tenant `owner`.
+    pub async fn create_bucket(
+        &self,
+        bucket: &BucketName,
+        location: Option<String>,
+        owner: Option<String>,
+        public_read: bool,
+    ) -> StoreResult<()> {
+        let mut record = BucketRecord::new(now_ns(), location, owner);
+        record.public_read = public_read;
         self.meta.apply(MetaOp::CreateBucket { bucket: bucket.as_str().to_owned(), record }).await?;
+        Ok(())
+    }
+
+    /// Changes a bucket's record (policy, ACL, public access block, quota, encryption) in one
+    /// commit; `change` may refuse with an error, and then nothing changes.
+    pub async fn update_bucket(
+        &self,
+        bucket: &str,
+        change: impl FnOnce(&mut BucketRecord) -> StoreResult<()> + Send + 'static,
+    ) -> StoreResult<()> {
+        self.meta.apply(MetaOp::UpdateBucket { bucket: bucket.to_owned(), change: Box::new(change) }).await?;
         Ok(())
     }
 
     /// Sets (or with `None` removes) a bucket's default encryption.
     pub async fn set_bucket_encryption(&self, bucket: &str, encryption: Option<Encryption>) -> StoreResult<()> {
-        self.meta.apply(MetaOp::SetBucketEncryption { bucket: bucket.to_owned(), encryption }).await?;
+        self.update_bucket(bucket, move |b| {
+            b.default_encryption = encryption;
+            Ok(())
+        })
+        .await
+    }
+
+    /// What a bucket's current objects hold.
+    pub fn usage(&self, bucket: &str) -> StoreResult<Usage> {
+        self.meta.usage(bucket)
+    }
+
+    /// Every identity record (see `coffre-iam`).
+    pub fn iam_records(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        self.meta.iam_records()
+    }
+
+    /// Durably writes and removes identity records, all in one commit.
+    pub async fn write_iam(&self, changes: Vec<(String, Option<Vec<u8>>)>) -> StoreResult<()> {
+        self.meta.apply(MetaOp::WriteIam { changes }).await?;
         Ok(())
     }
 
@@ -408,7 +445,22 @@ impl Store {
 
     /// Replaces the tags of the current version.
     pub async fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreResult<()> {
-        self.meta.apply(MetaOp::SetTags { bucket: bucket.to_owned(), key: key.to_owned(), tags }).await?;
+        self.update_attributes(bucket, key, move |a| a.tags = tags).await
+    }
+
+    /// Sets an object's canned ACL (`public-read` or `private`).
+    pub async fn set_object_public_read(&self, bucket: &str, key: &str, public_read: bool) -> StoreResult<()> {
+        self.update_attributes(bucket, key, move |a| a.public_read = public_read).await
+    }
+
+    async fn update_attributes(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(&mut ObjectAttributes) + Send + 'static,
+    ) -> StoreResult<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.meta.apply(MetaOp::UpdateAttributes { bucket, key, change: Box::new(change) }).await?;
         Ok(())
     }
 

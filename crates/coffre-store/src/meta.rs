@@ -24,7 +24,7 @@ use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, PartChecksumInput};
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{COMMIT_BATCH_OPS_MAX, COMMIT_QUEUE_DEPTH, GC_GRACE_MS, PART_SIZE_BYTES_MIN};
 use crate::records::{
-    self, BucketRecord, ChunkId, ChunkRef, DataLayout, ObjectRecord, PartRecord, UnixNanos, UploadRecord,
+    self, BucketRecord, ChunkId, ChunkRef, DataLayout, ObjectRecord, PartRecord, UnixNanos, UploadRecord, Usage,
 };
 
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
@@ -36,6 +36,15 @@ const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts")
 const CHUNKS: TableDefinition<&[u8], ()> = TableDefinition::new("chunks");
 /// `(deletable after, unix ms; chunk id)`: chunk files no longer referenced.
 const GARBAGE: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("garbage");
+/// Bucket → usage (bytes, objects) of its current versions, kept in step with every write.
+const USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("usage");
+/// Identity records (tenants, users, sealed access keys, token hashes), by kind/name.
+const IAM: TableDefinition<&str, &[u8]> = TableDefinition::new("iam");
+
+/// A change to a bucket's record, checked and applied inside the commit.
+pub(crate) type BucketChange = Box<dyn FnOnce(&mut BucketRecord) -> StoreResult<()> + Send>;
+/// A change to an object's client-set attributes.
+pub(crate) type AttributesChange = Box<dyn FnOnce(&mut crate::records::ObjectAttributes) + Send>;
 
 type VersionKey<'a> = (&'a [u8], u64);
 
@@ -110,9 +119,9 @@ pub(crate) enum MetaOp {
         bucket: String,
         record: BucketRecord,
     },
-    SetBucketEncryption {
+    UpdateBucket {
         bucket: String,
-        encryption: Option<crate::records::Encryption>,
+        change: BucketChange,
     },
     DeleteBucket {
         bucket: String,
@@ -128,10 +137,13 @@ pub(crate) enum MetaOp {
         bucket: String,
         key: String,
     },
-    SetTags {
+    UpdateAttributes {
         bucket: String,
         key: String,
-        tags: Vec<(String, String)>,
+        change: AttributesChange,
+    },
+    WriteIam {
+        changes: Vec<(String, Option<Vec<u8>>)>,
     },
     CreateUpload {
         bucket: String,
@@ -233,6 +245,8 @@ impl MetaStore {
             txn.open_table(PARTS)?;
             txn.open_table(CHUNKS)?;
             txn.open_table(GARBAGE)?;
+            txn.open_table(USAGE)?;
+            txn.open_table(IAM)?;
             txn.commit()?;
         }
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE_DEPTH);
@@ -262,6 +276,23 @@ impl MetaStore {
             Some(v) => Ok(Some(records::decode::<BucketRecord>(v.value())?.0)),
             None => Ok(None),
         }
+    }
+
+    /// What a bucket's current versions hold.
+    pub fn usage(&self, bucket: &str) -> StoreResult<Usage> {
+        read_usage(&self.read()?.open_table(USAGE)?, bucket)
+    }
+
+    /// Every identity record.
+    pub fn iam_records(&self) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let txn = self.read()?;
+        let table = txn.open_table(IAM)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     /// All buckets, by name.
@@ -689,6 +720,41 @@ fn current_version(txn: &WriteTransaction, bucket: &str, key: &str) -> StoreResu
     }
 }
 
+/// Refuses a write that would take the bucket past its quota (before anything changes).
+fn check_quota(
+    txn: &WriteTransaction,
+    bucket: &str,
+    record: &ObjectRecord,
+    previous: Option<&ObjectRecord>,
+) -> StoreResult<()> {
+    let quota = match txn.open_table(BUCKETS)?.get(bucket)? {
+        Some(v) => records::decode::<BucketRecord>(v.value())?.0.quota,
+        None => return Err(StoreError::NoSuchBucket),
+    };
+    let Some(quota) = quota else { return Ok(()) };
+    let usage = read_usage(&txn.open_table(USAGE)?, bucket)?;
+    let bytes = usage.bytes.saturating_sub(previous.map_or(0, |p| p.size_bytes)).saturating_add(record.size_bytes);
+    let objects = usage.objects + u64::from(previous.is_none());
+    let over_bytes = quota.max_bytes.is_some_and(|max| bytes > max && record.size_bytes > 0);
+    let over_objects = quota.max_objects.is_some_and(|max| objects > max);
+    if over_bytes || over_objects {
+        return Err(StoreError::QuotaExceeded { quota, usage });
+    }
+    Ok(())
+}
+
+fn read_usage(table: &impl ReadableTable<&'static str, (u64, u64)>, bucket: &str) -> StoreResult<Usage> {
+    Ok(table.get(bucket)?.map(|v| v.value()).map(|(bytes, objects)| Usage { bytes, objects }).unwrap_or_default())
+}
+
+fn add_usage(txn: &WriteTransaction, bucket: &str, bytes: i128, objects: i64) -> StoreResult<()> {
+    let mut table = txn.open_table(USAGE)?;
+    let now = read_usage(&table, bucket)?;
+    let apply = |v: u64, d: i128| u64::try_from((i128::from(v) + d).max(0)).unwrap_or(u64::MAX);
+    table.insert(bucket, (apply(now.bytes, bytes), apply(now.objects, i128::from(objects))))?;
+    Ok(())
+}
+
 /// Replaces the current ("null") version of a key with `record`.
 fn replace_current(
     txn: &WriteTransaction,
@@ -699,10 +765,14 @@ fn replace_current(
     previous: Option<(u64, ObjectRecord)>,
 ) -> StoreResult<()> {
     let name = objects_table_name(bucket);
+    let (mut bytes_delta, mut objects_delta) = (i128::from(record.size_bytes), 1);
     if let Some((rank, old)) = previous {
         txn.open_table(objects_table(&name))?.remove((key.as_bytes(), rank))?;
         discard_chunks(txn, old.chunks())?;
+        bytes_delta -= i128::from(old.size_bytes);
+        objects_delta -= 1;
     }
+    add_usage(txn, bucket, bytes_delta, objects_delta)?;
     own_chunks(txn, record.chunks())?;
     let bytes = records::encode(record, inline);
     txn.open_table(objects_table(&name))?
@@ -723,14 +793,24 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             Ok(MetaOutcome::Done)
         }
         MetaOp::DeleteBucket { bucket } => delete_bucket(txn, &bucket),
-        MetaOp::SetBucketEncryption { bucket, encryption } => {
+        MetaOp::UpdateBucket { bucket, change } => {
             let mut table = txn.open_table(BUCKETS)?;
             let mut record = match table.get(bucket.as_str())? {
                 Some(v) => records::decode::<BucketRecord>(v.value())?.0,
                 None => return Err(StoreError::NoSuchBucket),
             };
-            record.default_encryption = encryption;
+            change(&mut record)?;
             table.insert(bucket.as_str(), records::encode(&record, &[]).as_slice())?;
+            Ok(MetaOutcome::Done)
+        }
+        MetaOp::WriteIam { changes } => {
+            let mut table = txn.open_table(IAM)?;
+            for (key, value) in changes {
+                match value {
+                    Some(v) => table.insert(key.as_str(), v.as_slice())?,
+                    None => table.remove(key.as_str())?,
+                };
+            }
             Ok(MetaOutcome::Done)
         }
         MetaOp::PutObject { bucket, key, record, inline, condition } => {
@@ -739,6 +819,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             }
             let previous = current_version(txn, &bucket, &key)?;
             condition.check(previous.as_ref().map(|(_, r)| r))?;
+            check_quota(txn, &bucket, &record, previous.as_ref().map(|(_, r)| r))?;
             replace_current(txn, &bucket, &key, &record, &inline, previous)?;
             Ok(MetaOutcome::Object(Box::new(record)))
         }
@@ -751,9 +832,10 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             };
             txn.open_table(objects_table(&objects_table_name(&bucket)))?.remove((key.as_bytes(), rank))?;
             discard_chunks(txn, old.chunks())?;
+            add_usage(txn, &bucket, -i128::from(old.size_bytes), -1)?;
             Ok(MetaOutcome::Deleted(true))
         }
-        MetaOp::SetTags { bucket, key, tags } => {
+        MetaOp::UpdateAttributes { bucket, key, change } => {
             if !bucket_exists(txn, &bucket)? {
                 return Err(StoreError::NoSuchBucket);
             }
@@ -764,7 +846,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
                 Some(v) => records::decode::<ObjectRecord>(v.value())?.1.to_vec(),
                 None => return Err(StoreError::NoSuchKey),
             };
-            record.attributes.tags = tags;
+            change(&mut record.attributes);
             table.insert((key.as_bytes(), rank), records::encode(&record, &inline).as_slice())?;
             Ok(MetaOutcome::Done)
         }
@@ -913,6 +995,7 @@ fn delete_bucket(txn: &WriteTransaction, bucket: &str) -> StoreResult<MetaOutcom
     }
     txn.delete_table(objects_table(&name))?;
     txn.open_table(BUCKETS)?.remove(bucket)?;
+    txn.open_table(USAGE)?.remove(bucket)?;
     Ok(MetaOutcome::Done)
 }
 
@@ -993,6 +1076,7 @@ fn complete_upload(
         layout: DataLayout::Chunks(chosen.iter().map(|p| p.chunk.clone()).collect()),
         encryption: upload.encryption.clone(),
     };
+    check_quota(txn, bucket, &record, previous.as_ref().map(|(_, r)| r))?;
     let kept: Vec<ChunkId> = chosen.iter().map(|p| p.chunk.id).collect();
     txn.open_table(UPLOADS)?.remove((bucket, key.as_bytes(), upload_id))?;
     drop_parts(txn, upload_id, &kept)?;

@@ -73,6 +73,64 @@ pub struct BucketRecord {
     /// server's default key.
     #[serde(default)]
     pub default_encryption: Option<Encryption>,
+    /// The tenant that owns it (`None`: created before tenants existed).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The bucket policy, as the owner put it (JSON).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Canned ACL `public-read` (else `private`).
+    #[serde(default)]
+    pub public_read: bool,
+    /// PublicAccessBlock settings, if set.
+    #[serde(default)]
+    pub public_access_block: Option<PublicAccessBlock>,
+    /// Limits the operator set; enforced when objects are written.
+    #[serde(default)]
+    pub quota: Option<Quota>,
+}
+
+impl BucketRecord {
+    /// A new bucket owned by `owner`.
+    pub fn new(created_ns: UnixNanos, location: Option<String>, owner: Option<String>) -> BucketRecord {
+        BucketRecord {
+            created_ns,
+            location,
+            default_encryption: None,
+            owner,
+            policy: None,
+            public_read: false,
+            public_access_block: None,
+            quota: None,
+        }
+    }
+}
+
+/// S3's PublicAccessBlock configuration of a bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    /// Refuse requests that set a public ACL.
+    pub block_public_acls: bool,
+    /// Ignore public ACLs when deciding access.
+    pub ignore_public_acls: bool,
+    /// Refuse bucket policies that grant public access.
+    pub block_public_policy: bool,
+    /// A public policy grants only to principals of the owning tenant.
+    pub restrict_public_buckets: bool,
+}
+
+/// A bucket's limits; `None` fields are unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    pub max_bytes: Option<u64>,
+    pub max_objects: Option<u64>,
+}
+
+/// What a bucket holds: the current versions' bytes and count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub bytes: u64,
+    pub objects: u64,
 }
 
 /// Server-side encryption as S3 names it. Every object is sealed either way; the mode only
@@ -210,6 +268,9 @@ pub struct ObjectAttributes {
     pub user_metadata: BTreeMap<String, String>,
     /// Tags.
     pub tags: Vec<(String, String)>,
+    /// Canned ACL `public-read` (else `private`).
+    #[serde(default)]
+    pub public_read: bool,
 }
 
 /// One version of an object. Unversioned buckets hold exactly one, the "null" version.
@@ -291,7 +352,7 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_detect_damage() {
-        let rec = BucketRecord { created_ns: 42, location: Some("eu-west-3".into()), default_encryption: None };
+        let rec = BucketRecord::new(42, Some("eu-west-3".into()), Some("acme".into()));
         let mut bytes = encode(&rec, b"payload");
         let (back, payload): (BucketRecord, _) = decode(&bytes).unwrap();
         assert_eq!(back.created_ns, 42);

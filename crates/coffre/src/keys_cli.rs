@@ -1,24 +1,17 @@
-//! `coffre keys`: key administration against a running server's admin listener, with the root
-//! credentials (from COFFRE_ROOT_ACCESS_KEY/SECRET_KEY or the data dir's credentials file).
+//! `coffre keys`: encryption key administration over a running server's admin API (an
+//! operator token, bought with the root credentials unless told otherwise).
 
 use std::io::{BufRead as _, Write as _};
-use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use base64::Engine as _;
+use anyhow::bail;
+
+use crate::admin_client::{AdminClient, ConnectArgs};
 
 /// `coffre keys` options.
 #[derive(Debug, clap::Args)]
 pub struct KeysArgs {
-    /// Admin listener of the server.
-    #[arg(long, env = "COFFRE_ADMIN_URL", default_value = "http://127.0.0.1:9001", global = true)]
-    pub admin_url: String,
-    /// Data directory to read the root credentials from when the environment has none.
-    #[arg(long, env = "COFFRE_DATA_DIR", default_value = "coffre-data", global = true)]
-    pub data_dir: PathBuf,
-    /// Print JSON instead of a table.
-    #[arg(long, global = true)]
-    pub json: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     #[command(subcommand)]
     pub command: KeysCommand,
 }
@@ -47,22 +40,9 @@ pub enum KeysCommand {
     },
 }
 
-fn credentials(data_dir: &std::path::Path) -> anyhow::Result<(String, String)> {
-    if let (Ok(a), Ok(s)) = (std::env::var("COFFRE_ROOT_ACCESS_KEY"), std::env::var("COFFRE_ROOT_SECRET_KEY")) {
-        return Ok((a, s));
-    }
-    let path = data_dir.join("root-credentials.toml");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("no COFFRE_ROOT_* in the environment and cannot read {}", path.display()))?;
-    let c: crate::credentials::RootCredentials = toml::from_str(&text)?;
-    Ok((c.access_key, c.secret_key))
-}
-
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
-    let (access, secret) = credentials(&args.data_dir)?;
-    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{access}:{secret}")));
-    let base = format!("{}/admin/v1/keys", args.admin_url.trim_end_matches('/'));
-    let client = reqwest::Client::new();
+    let client = AdminClient::connect(&args.connect).await?;
+    let base = "/admin/v1/keys".to_owned();
     let (method, url, body) = match &args.command {
         KeysCommand::List => (reqwest::Method::GET, base.clone(), None),
         KeysCommand::Create { id } => (reqwest::Method::POST, base.clone(), Some(serde_json::json!({ "id": id }))),
@@ -85,21 +65,11 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             (reqwest::Method::POST, format!("{base}/{id}/destroy"), Some(serde_json::json!({ "confirm": id })))
         }
     };
-    let mut request = client.request(method, url).header("authorization", auth.clone());
-    if let Some(b) = body {
-        request = request.header("content-type", "application/json").body(b.to_string());
-    }
-    let response = request.send().await.context("reach the admin listener")?;
-    let status = response.status();
-    let text = response.text().await?;
-    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-    if !status.is_success() {
-        bail!("{}: {}", status, value.get("error").and_then(|e| e.as_str()).unwrap_or(&value.to_string()));
-    }
+    let value = client.call(method, &url, body).await?;
     if let KeysCommand::Rotate { id } = &args.command {
-        follow_rewrap(&client, &format!("{base}/{id}/rewrap"), &auth, args.json).await?;
+        follow_rewrap(&client, &format!("{base}/{id}/rewrap"), args.connect.json).await?;
     }
-    if args.json {
+    if args.connect.json {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
@@ -129,7 +99,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
 }
 
 /// Shows the background re-wrap that follows a rotation until it finishes.
-async fn follow_rewrap(client: &reqwest::Client, url: &str, auth: &str, quiet: bool) -> anyhow::Result<()> {
+async fn follow_rewrap(client: &AdminClient, path: &str, quiet: bool) -> anyhow::Result<()> {
     let bar = indicatif::ProgressBar::new(0);
     if quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -139,9 +109,7 @@ async fn follow_rewrap(client: &reqwest::Client, url: &str, auth: &str, quiet: b
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     loop {
-        let response =
-            client.get(url).header("authorization", auth).send().await.context("reach the admin listener")?;
-        let progress: serde_json::Value = serde_json::from_str(&response.text().await?)?;
+        let progress = client.call(reqwest::Method::GET, path, None).await?;
         bar.set_length(progress["total"].as_u64().unwrap_or(0));
         bar.set_position(progress["done"].as_u64().unwrap_or(0));
         if let Some(error) = progress["error"].as_str() {

@@ -2,7 +2,8 @@
 
 #![forbid(unsafe_code)]
 
-mod admin;
+mod admin_cli;
+mod admin_client;
 mod config;
 mod credentials;
 mod keys_cli;
@@ -24,9 +25,19 @@ enum Command {
     Server(config::ServerArgs),
     /// Manage encryption keys of a running server (create, list, rotate, disable, destroy).
     Keys(keys_cli::KeysArgs),
+    /// Administer a running server: tenants, users, access keys, policies, quotas, usage, break-glass.
+    Admin(admin_cli::AdminArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        // One line for people and scripts (no backtrace): what failed and why.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("COFFRE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off"));
@@ -40,6 +51,10 @@ fn main() -> anyhow::Result<()> {
         Command::Keys(args) => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(keys_cli::run(args))
+        }
+        Command::Admin(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(admin_cli::run(args))
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use coffre_s3::{CoffreS3, Front, FrontConfig, FrontLimits, RootAuth};
+use coffre_s3::{AccessControl, BucketAccessCache, CoffreS3, Front, FrontConfig, FrontLimits};
 use coffre_store::{Store, StoreConfig};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -76,16 +76,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let workers = store.spawn_workers();
     let metrics = PrometheusBuilder::new().install_recorder().context("install the metrics recorder")?;
 
-    let s3 = CoffreS3::new(
-        Arc::clone(&store),
-        FrontConfig {
-            region: config.region.clone(),
-            owner_id: format!("{:x}", md5_of(root.access_key.as_bytes())),
-            owner_display_name: "coffre-root".to_owned(),
-        },
+    // Identities live in the metadata database; access key secrets are sealed by the key provider.
+    let directory = Arc::new(
+        coffre_iam::Directory::open(
+            Arc::new(MetaDirectoryStorage(Arc::clone(&store))),
+            Arc::clone(&keys) as Arc<dyn coffre_crypto::KeyProvider>,
+        )
+        .context("open the identity directory")?,
     );
+    directory.install_root(&root.access_key, &root.secret_key);
+    let bucket_access = Arc::new(BucketAccessCache::default());
+    let s3 =
+        CoffreS3::new(Arc::clone(&store), FrontConfig { region: config.region.clone() }, Arc::clone(&bucket_access));
     let mut builder = S3ServiceBuilder::new(s3);
-    builder.set_auth(RootAuth::new(root.access_key.clone(), root.secret_key.clone()));
+    builder.set_auth(AccessControl::new(Arc::clone(&directory), Arc::clone(&store), Arc::clone(&bucket_access)));
+    builder.set_access(AccessControl::new(Arc::clone(&directory), Arc::clone(&store), bucket_access));
     if let Some(domain) = &config.domain {
         builder.set_host(coffre_s3::BucketDomain::new(domain));
     }
@@ -123,12 +128,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.data_dir.display()
     );
 
-    let admin_state = crate::admin::AdminState {
+    let admin_state = coffre_admin::AdminState {
         metrics,
+        directory,
         keys,
         signer: local,
         store: Arc::clone(&store),
-        root: Arc::new(root.clone()),
         attestations_dir: config.data_dir.join("keys").join("attestations"),
         rewraps: Arc::default(),
     };
@@ -136,7 +141,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let admin = {
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let app = crate::admin::router(admin_state);
+            let app = coffre_admin::router(admin_state);
             axum::serve(admin_listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
@@ -155,7 +160,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let signal = signal;
     tokio::pin!(signal);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = s3_listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -168,10 +173,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // Small responses must not wait for the client's delayed ACK (FIELD-NOTES: 43 ms stalls).
         let _ = stream.set_nodelay(true);
         let front = front.clone();
-        let secure = acceptor.is_some();
+        let transport = coffre_s3::front::Transport { secure: acceptor.is_some(), peer: Some(peer.ip()) };
         let service = hyper::service::service_fn(move |req| {
             let front = front.clone();
-            async move { front.handle(req, secure).await }
+            async move { front.handle(req, transport).await }
         });
         let http = Arc::clone(&http);
         match &acceptor {
@@ -210,9 +215,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn md5_of(data: &[u8]) -> u128 {
-    use md5::Digest as _;
-    u128::from_be_bytes(md5::Md5::digest(data).into())
+/// Identity records in the metadata database (one table, written in the metadata writer's
+/// durable commits).
+struct MetaDirectoryStorage(Arc<Store>);
+
+#[async_trait::async_trait]
+impl coffre_iam::DirectoryStorage for MetaDirectoryStorage {
+    fn load(&self) -> Result<Vec<(String, Vec<u8>)>, String> {
+        self.0.iam_records().map_err(|e| e.to_string())
+    }
+
+    async fn write(&self, changes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), String> {
+        self.0.write_iam(changes).await.map_err(|e| e.to_string())
+    }
 }
 
 /// Installs the SIGTERM/SIGINT handlers now (before the server says it is ready, so that a

@@ -121,24 +121,51 @@ async fn key_lifecycle_fails_closed_and_shreds() {
     assert_eq!(body(c.get_object().bucket(&other).key("k").send().await.unwrap()).await, b"other key");
 }
 
-/// Goal: the admin API refuses callers without the root credentials.
+/// Goal: the key API needs an operator's bearer token; credentials buy one only when right.
 #[tokio::test]
-async fn admin_api_requires_root_credentials() {
+async fn key_api_requires_an_operator_token() {
     let server = Server::start();
-    let r = reqwest::get(format!("http://{}/admin/v1/keys", server.admin_addr)).await.unwrap();
+    let admin = format!("http://{}", server.admin_addr);
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{admin}/admin/v1/keys")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = reqwest::Client::new()
-        .get(format!("http://{}/admin/v1/keys", server.admin_addr))
+    let r = http
+        .get(format!("{admin}/admin/v1/keys"))
+        .basic_auth(common::ACCESS_KEY, Some(common::SECRET_KEY))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "HTTP Basic is only for buying a token");
+    let r = http
+        .post(format!("{admin}/admin/v1/tokens"))
         .basic_auth(common::ACCESS_KEY, Some("wrong"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let r = reqwest::Client::new()
-        .get(format!("http://{}/admin/v1/keys", server.admin_addr))
-        .basic_auth(common::ACCESS_KEY, Some(common::SECRET_KEY))
+    let token = |keys: (&str, &str)| {
+        let http = http.clone();
+        let url = format!("{admin}/admin/v1/tokens");
+        let (a, s) = (keys.0.to_owned(), keys.1.to_owned());
+        async move {
+            let r = http.post(url).basic_auth(a, Some(s)).send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, root) = token((common::ACCESS_KEY, common::SECRET_KEY)).await;
+    assert_eq!(status, 201);
+    let bearer = format!("Bearer {}", root["token"].as_str().unwrap());
+    let r = http.get(format!("{admin}/admin/v1/keys")).header("authorization", &bearer).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // A tenant admin may not hold the kms scope at all.
+    let (status, _) = token((&server.tenant_keys.0, &server.tenant_keys.1)).await;
+    assert_eq!(status, 201, "a tenant admin gets a token with its own scopes");
+    let r = http
+        .post(format!("{admin}/admin/v1/tokens"))
+        .basic_auth(&server.tenant_keys.0, Some(&server.tenant_keys.1))
+        .json(&serde_json::json!({ "scopes": ["kms"] }))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 403);
 }

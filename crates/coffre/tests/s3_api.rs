@@ -940,7 +940,7 @@ async fn authentication_failures() {
     let r = http.get(format!("{}/{b}/k", server.endpoint())).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("<Code>AccessDenied</Code>"));
-    let wrong_secret = common::client_for(&server.endpoint(), common::ACCESS_KEY, "not-the-secret").await;
+    let wrong_secret = common::client_for(&server.endpoint(), &server.tenant_keys.0, "not-the-secret").await;
     let e = wrong_secret.list_buckets().send().await.unwrap_err();
     assert_eq!(code(&e), "SignatureDoesNotMatch");
     let unknown = common::client_for(&server.endpoint(), "NOSUCHKEY", "whatever-secret").await;
@@ -979,7 +979,7 @@ async fn virtual_hosted_style() {
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
         ))
         .build_with_resolver(Loopback);
-    let creds = aws_sdk_s3::config::Credentials::new(common::ACCESS_KEY, common::SECRET_KEY, None, None, "test");
+    let creds = aws_sdk_s3::config::Credentials::new(&server.tenant_keys.0, &server.tenant_keys.1, None, None, "test");
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(common::REGION))
         .endpoint_url(format!("http://s3.coffre.test:{port}"))
@@ -1010,7 +1010,7 @@ async fn https_with_self_signed_ca() {
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
         .tls_context(tls::TlsContext::builder().with_trust_store(trust).build().unwrap())
         .build_https();
-    let creds = aws_sdk_s3::config::Credentials::new(common::ACCESS_KEY, common::SECRET_KEY, None, None, "test");
+    let creds = aws_sdk_s3::config::Credentials::new(&server.tenant_keys.0, &server.tenant_keys.1, None, None, "test");
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(common::REGION))
         .endpoint_url(server.endpoint())

@@ -10,8 +10,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// Root (operator) credentials: they administer the server but read no tenant data.
 pub const ACCESS_KEY: &str = "COFFRETESTKEY";
 pub const SECRET_KEY: &str = "coffre-test-secret-key";
+/// The tenant every test server gets at its first start, whose admin the S3 clients use.
+pub const TENANT: &str = "tests";
 pub const REGION: &str = "eu-west-3";
 
 /// A running `coffre server`.
@@ -27,6 +30,8 @@ pub struct Server {
     log_path: PathBuf,
     /// Log lines at WARN or ERROR that a test expects (e.g. after a crash).
     pub allowed_log: Vec<String>,
+    /// Access key and secret of the admin of tenant [`TENANT`].
+    pub tenant_keys: (String, String),
 }
 
 impl Server {
@@ -55,8 +60,14 @@ impl Server {
             args: args.iter().map(|s| s.to_string()).collect(),
             envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             allowed_log: Vec::new(),
+            tenant_keys: (String::new(), String::new()),
         };
         server.spawn();
+        let created = server.admin_cli(&["tenant", "create", TENANT, "--admin-user", "admin"]);
+        server.tenant_keys = (
+            created["access_key_id"].as_str().unwrap().to_owned(),
+            created["secret_access_key"].as_str().unwrap().to_owned(),
+        );
         server
     }
 
@@ -191,8 +202,43 @@ impl Server {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// A client with the keys of tenant [`TENANT`]'s admin.
     pub async fn client(&self) -> aws_sdk_s3::Client {
-        client_for(&self.endpoint(), ACCESS_KEY, SECRET_KEY).await
+        client_for(&self.endpoint(), &self.tenant_keys.0, &self.tenant_keys.1).await
+    }
+
+    /// Runs `coffre admin --json ARGS` against this server as the root operator (unless `envs`
+    /// name other credentials) and returns its JSON output; panics if it fails.
+    pub fn admin_cli_as(&self, args: &[&str], envs: &[(&str, &str)]) -> serde_json::Value {
+        let out = self.admin_cli_output(args, envs);
+        assert!(
+            out.status.success(),
+            "coffre admin {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// `coffre admin --json ARGS` as root; see [`Server::admin_cli_as`].
+    pub fn admin_cli(&self, args: &[&str]) -> serde_json::Value {
+        self.admin_cli_as(args, &[])
+    }
+
+    /// The raw output of `coffre admin --json ARGS`, failed or not.
+    pub fn admin_cli_output(&self, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_coffre"))
+            .arg("admin")
+            .args(["--json", "--admin-url", &format!("http://{}", self.admin_addr)])
+            .args(args)
+            .env_remove("COFFRE_ADMIN_TOKEN")
+            .env_remove("COFFRE_ADMIN_ACCESS_KEY")
+            .env_remove("COFFRE_ADMIN_SECRET_KEY")
+            .env("COFFRE_ROOT_ACCESS_KEY", ACCESS_KEY)
+            .env("COFFRE_ROOT_SECRET_KEY", SECRET_KEY)
+            .envs(envs.iter().copied())
+            .output()
+            .expect("run coffre admin")
     }
 
     pub async fn admin_get(&self, path: &str) -> (u16, String) {

@@ -1,38 +1,18 @@
-//! The admin listener: `/health` (200 once the server serves), `/metrics` (Prometheus), and
-//! the key administration API under `/admin/v1/keys`, authenticated with the root credentials
-//! (HTTP Basic, compared in constant time). The full admin API with scoped tokens comes with
-//! the identity issue and will move into `coffre-admin`.
+//! Encryption key administration under `/admin/v1/keys` (operators, scope `kms`): create,
+//! rotate (with a background re-wrap), disable, enable and destroy with a signed attestation.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use coffre_crypto::CryptoError;
 use coffre_crypto::local::{KeyState, KeySummary};
-use coffre_crypto::{CryptoError, KeyAdmin, LocalKeyProvider};
-use coffre_store::Store;
-use metrics_exporter_prometheus::PrometheusHandle;
+use coffre_iam::Scope;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
-use crate::credentials::RootCredentials;
-
-/// What the admin handlers share.
-#[derive(Clone)]
-pub struct AdminState {
-    pub metrics: PrometheusHandle,
-    pub keys: Arc<dyn KeyAdmin>,
-    /// Signs deletion attestations with the node key.
-    pub signer: Arc<LocalKeyProvider>,
-    pub store: Arc<Store>,
-    pub root: Arc<RootCredentials>,
-    pub attestations_dir: std::path::PathBuf,
-    /// Progress of the background re-wrap that follows each rotation, by key id.
-    pub rewraps: Arc<std::sync::Mutex<std::collections::HashMap<String, RewrapProgress>>>,
-}
+use crate::{AdminState, ApiError, authorize, require_operator};
 
 /// Where the re-wrap after a rotation stands.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -49,31 +29,6 @@ pub struct RewrapProgress {
     pub error: Option<String>,
 }
 
-/// The admin routes.
-pub fn router(state: AdminState) -> Router {
-    Router::new()
-        .route("/health", get(|| async { "ok\n" }))
-        .route("/metrics", get(render_metrics))
-        .route("/admin/v1/keys", get(list_keys).post(create_key))
-        .route("/admin/v1/keys/{id}", get(show_key))
-        .route("/admin/v1/keys/{id}/rewrap", get(rewrap_progress))
-        .route("/admin/v1/keys/{id}/{action}", post(key_action))
-        .with_state(state)
-}
-
-async fn render_metrics(State(state): State<AdminState>) -> String {
-    state.metrics.render()
-}
-
-/// A JSON error answer.
-struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
-    }
-}
-
 impl From<CryptoError> for ApiError {
     fn from(e: CryptoError) -> Self {
         let status = match &e {
@@ -88,16 +43,6 @@ impl From<CryptoError> for ApiError {
     }
 }
 
-fn authorize(state: &AdminState, headers: &HeaderMap) -> Result<(), ApiError> {
-    use base64::Engine as _;
-    let denied = || ApiError(StatusCode::UNAUTHORIZED, "root credentials required (HTTP Basic)".into());
-    let value = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(denied)?;
-    let encoded = value.strip_prefix("Basic ").ok_or_else(denied)?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| denied())?;
-    let expected = format!("{}:{}", state.root.access_key, state.root.secret_key);
-    if bool::from(decoded.ct_eq(expected.as_bytes())) { Ok(()) } else { Err(denied()) }
-}
-
 /// A key as the API shows it.
 #[derive(Serialize, Deserialize)]
 pub struct KeyView {
@@ -108,44 +53,47 @@ pub struct KeyView {
 }
 
 fn view(state: &AdminState, summary: KeySummary) -> Result<KeyView, ApiError> {
-    let buckets = state.store.buckets().map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let buckets = state.store.buckets().map_err(ApiError::internal)?;
     let bucket_count =
         buckets.iter().filter(|(_, b)| b.default_encryption.as_ref().is_some_and(|e| e.key_id == summary.id)).count();
     Ok(KeyView { summary, bucket_count })
 }
 
-async fn list_keys(State(state): State<AdminState>, headers: HeaderMap) -> Result<Json<Vec<KeyView>>, ApiError> {
-    authorize(&state, &headers)?;
+pub(crate) async fn list_keys(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<KeyView>>, ApiError> {
+    require_operator(&authorize(&state, &headers, Scope::Kms)?)?;
     let keys = state.keys.list();
     Ok(Json(keys.into_iter().map(|k| view(&state, k)).collect::<Result<_, _>>()?))
 }
 
 #[derive(Deserialize)]
-struct CreateKey {
+pub(crate) struct CreateKey {
     id: String,
 }
 
-async fn create_key(
+pub(crate) async fn create_key(
     State(state): State<AdminState>,
     headers: HeaderMap,
     Json(body): Json<CreateKey>,
 ) -> Result<(StatusCode, Json<KeyView>), ApiError> {
-    authorize(&state, &headers)?;
+    require_operator(&authorize(&state, &headers, Scope::Kms)?)?;
     let summary = state.keys.create(&body.id)?;
     Ok((StatusCode::CREATED, Json(view(&state, summary)?)))
 }
 
-async fn show_key(
+pub(crate) async fn show_key(
     State(state): State<AdminState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, ApiError> {
-    authorize(&state, &headers)?;
+    require_operator(&authorize(&state, &headers, Scope::Kms)?)?;
     Ok(Json(view(&state, state.keys.summary(&id)?)?))
 }
 
 #[derive(Deserialize, Default)]
-struct ActionBody {
+pub(crate) struct ActionBody {
     /// For `destroy`: must repeat the key id.
     confirm: Option<String>,
 }
@@ -163,13 +111,13 @@ pub struct DeletionAttestation {
     pub public_key: String,
 }
 
-async fn key_action(
+pub(crate) async fn key_action(
     State(state): State<AdminState>,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
     body: Option<Json<ActionBody>>,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
+    require_operator(&authorize(&state, &headers, Scope::Kms)?)?;
     let summary = match action.as_str() {
         "disable" => state.keys.set_enabled(&id, false)?,
         "enable" => state.keys.set_enabled(&id, true)?,
@@ -193,10 +141,7 @@ async fn key_action(
 /// Re-wraps the key's data keys with its new version in the background; progress is visible at
 /// `GET /admin/v1/keys/{id}/rewrap`.
 fn start_rewrap(state: &AdminState, id: &str) -> Result<(), ApiError> {
-    let total = state
-        .store
-        .count_objects_with_key(id)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let total = state.store.count_objects_with_key(id).map_err(ApiError::internal)?;
     let progress = RewrapProgress { total, ..Default::default() };
     if let Ok(mut map) = state.rewraps.lock() {
         map.insert(id.to_owned(), progress);
@@ -229,12 +174,12 @@ fn start_rewrap(state: &AdminState, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn rewrap_progress(
+pub(crate) async fn rewrap_progress(
     State(state): State<AdminState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<RewrapProgress>, ApiError> {
-    authorize(&state, &headers)?;
+    require_operator(&authorize(&state, &headers, Scope::Kms)?)?;
     let progress = state.rewraps.lock().ok().and_then(|m| m.get(&id).cloned());
     progress.map(Json).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no re-wrap of key {id} since start-up")))
 }
@@ -244,14 +189,10 @@ async fn destroy(state: &AdminState, id: &str) -> Result<DeletionAttestation, Ap
     if current.state == KeyState::Destroyed {
         return Err(ApiError(StatusCode::CONFLICT, format!("key {id} was already destroyed")));
     }
-    let objects_affected = state
-        .store
-        .count_objects_with_key(id)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let objects_affected = state.store.count_objects_with_key(id).map_err(ApiError::internal)?;
     state.keys.destroy(id)?;
     // Reclaim the space of what can never be read again.
-    let shredded =
-        state.store.shred_key(id).await.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let shredded = state.store.shred_key(id).await.map_err(ApiError::internal)?;
     tracing::info!(key = id, objects = shredded, "freed the data of objects under the destroyed key");
     let destroyed_unix_s = time::OffsetDateTime::now_utc().unix_timestamp();
     let statement = format!(
@@ -269,12 +210,10 @@ async fn destroy(state: &AdminState, id: &str) -> Result<DeletionAttestation, Ap
         signature,
         public_key,
     };
-    std::fs::create_dir_all(&state.attestations_dir)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    std::fs::create_dir_all(&state.attestations_dir).map_err(ApiError::internal)?;
     let path = state.attestations_dir.join(format!("{id}-{destroyed_unix_s}.json"));
-    let json = serde_json::to_vec_pretty(&attestation)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    std::fs::write(&path, json).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&attestation).map_err(ApiError::internal)?;
+    std::fs::write(&path, json).map_err(ApiError::internal)?;
     tracing::info!(key = id, objects = objects_affected, attestation = %path.display(), "key destroyed");
     Ok(attestation)
 }

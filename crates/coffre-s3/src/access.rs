@@ -1,0 +1,435 @@
+//! Who may do what: SigV4 secret lookup in the identity directory and the authorisation of
+//! every S3 request, as AWS evaluates it, with tenants as accounts:
+//!
+//! - an explicit Deny in the caller's identity policies or in the bucket policy always wins;
+//! - within the owning tenant, an Allow in either grants (tenant admins hold an implicit
+//!   Allow on their tenant's buckets);
+//! - across tenants, the bucket policy must grant and the caller's own policies must allow;
+//! - anonymous callers get only what a public bucket policy or a `public-read` ACL gives,
+//!   both subject to the bucket's PublicAccessBlock;
+//! - operators run the service but get no tenant data, except through an approved,
+//!   unexpired break-glass grant, which is read-only and logged on every use.
+//!
+//! Bucket access settings are cached in memory (this runs on every request) and invalidated
+//! by the operations that change them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use coffre_iam::{Decision, Directory, IamError, Policy, Principal, RequestContext, Role, evaluate};
+use coffre_store::{PublicAccessBlock, Store, StoreError};
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::dto::DeleteObjectsInput;
+use s3s::path::S3Path;
+use s3s::{S3Request, S3Result, s3_error};
+
+use crate::errors::StoreResultExt;
+use crate::front::Transport;
+
+/// The authenticated caller of a request (`None`: anonymous), for the operations that need it
+/// (bucket ownership, listings).
+#[derive(Clone)]
+pub struct Caller(pub Option<Arc<Principal>>);
+
+/// A bucket's access settings, as authorisation needs them.
+pub struct BucketAccess {
+    /// The owning tenant.
+    pub owner: String,
+    pub policy: Option<Arc<Policy>>,
+    pub public_read: bool,
+    pub public_access_block: PublicAccessBlock,
+}
+
+/// Tenant of buckets created before tenants existed.
+pub const LEGACY_OWNER: &str = "default";
+
+/// Cache of [`BucketAccess`] by bucket name.
+#[derive(Default)]
+pub struct BucketAccessCache {
+    entries: RwLock<HashMap<String, Arc<BucketAccess>>>,
+    /// Bumped by every invalidation, so that a read racing a change never caches the old state.
+    generation: AtomicU64,
+}
+
+impl BucketAccessCache {
+    /// The settings of `bucket`, or `None` if it does not exist.
+    pub fn get(&self, store: &Store, bucket: &str) -> S3Result<Option<Arc<BucketAccess>>> {
+        if let Some(hit) = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket) {
+            return Ok(Some(Arc::clone(hit)));
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let record = match store.bucket(bucket) {
+            Ok(r) => r,
+            Err(StoreError::NoSuchBucket) => return Ok(None),
+            Err(e) => return Err(e).s3(),
+        };
+        // A stored policy was valid when it was put; if it no longer parses, fail closed.
+        let policy = match record.policy.as_deref().map(Policy::parse).transpose() {
+            Ok(p) => p.map(Arc::new),
+            Err(e) => {
+                tracing::error!(bucket, error = %e, "stored bucket policy does not parse; denying");
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
+        };
+        let access = Arc::new(BucketAccess {
+            owner: record.owner.unwrap_or_else(|| LEGACY_OWNER.to_owned()),
+            policy,
+            public_read: record.public_read,
+            public_access_block: record.public_access_block.unwrap_or_default(),
+        });
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.generation.load(Ordering::Acquire) == generation {
+            entries.insert(bucket.to_owned(), Arc::clone(&access));
+        }
+        Ok(Some(access))
+    }
+
+    /// Forgets `bucket`'s settings after they changed.
+    pub fn invalidate(&self, bucket: &str) {
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(bucket);
+    }
+}
+
+/// SigV4 secrets and request authorisation over the identity directory.
+pub struct AccessControl {
+    directory: Arc<Directory>,
+    store: Arc<Store>,
+    buckets: Arc<BucketAccessCache>,
+}
+
+impl AccessControl {
+    /// Access control over `directory`, for buckets of `store`.
+    pub fn new(directory: Arc<Directory>, store: Arc<Store>, buckets: Arc<BucketAccessCache>) -> AccessControl {
+        AccessControl { directory, store, buckets }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Auth for AccessControl {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match self.directory.secret_for(access_key) {
+            Ok((secret, _)) => Ok(SecretKey::from(secret.as_str())),
+            Err(IamError::KeyInactive(_)) => {
+                Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided is not active."))
+            }
+            Err(IamError::KeyExpired(_)) => {
+                Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided has expired."))
+            }
+            Err(_) => {
+                Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))
+            }
+        }
+    }
+}
+
+/// The IAM action of an S3 operation (s3s operation names are the S3 API names).
+pub fn action_for(operation: &str) -> String {
+    let mapped = match operation {
+        "ListObjects" | "ListObjectsV2" | "HeadBucket" => "ListBucket",
+        "ListObjectVersions" => "ListBucketVersions",
+        "HeadObject" => "GetObject",
+        "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "CopyObject"
+        | "PostObject" => "PutObject",
+        "ListParts" => "ListMultipartUploadParts",
+        "ListMultipartUploads" => "ListBucketMultipartUploads",
+        "DeleteObjects" => "DeleteObject",
+        "DeleteObjectTagging" => "DeleteObjectTagging",
+        "ListBuckets" => "ListAllMyBuckets",
+        "GetBucketLocation" => "GetBucketLocation",
+        "PutBucketEncryption" | "DeleteBucketEncryption" => "PutEncryptionConfiguration",
+        "GetBucketEncryption" => "GetEncryptionConfiguration",
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => "PutBucketPublicAccessBlock",
+        "GetPublicAccessBlock" => "GetBucketPublicAccessBlock",
+        other => other,
+    };
+    format!("s3:{mapped}")
+}
+
+/// Read-only actions an approved break-glass grant allows.
+const BREAK_GLASS_ACTIONS: [&str; 7] = [
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:GetObjectTagging",
+    "s3:GetObjectAttributes",
+    "s3:GetBucketLocation",
+    "s3:GetObjectAcl",
+];
+
+/// What one authorisation question is about.
+struct Question<'a> {
+    action: String,
+    bucket: &'a str,
+    key: Option<&'a str>,
+    context: HashMap<String, Vec<String>>,
+    /// A canned ACL the request sets (`x-amz-acl`).
+    sets_public_acl: bool,
+}
+
+fn denied() -> s3s::S3Error {
+    s3_error!(AccessDenied, "Access Denied")
+}
+
+impl AccessControl {
+    fn caller(&self, cx: &S3AccessContext<'_>) -> S3Result<Option<Arc<Principal>>> {
+        match cx.credentials() {
+            None => Ok(None),
+            Some(c) => self.directory.principal_for(&c.access_key).map(Some).ok_or_else(denied),
+        }
+    }
+
+    /// Decides one question for `caller`; `Ok` means allowed.
+    fn decide(&self, caller: Option<&Principal>, q: &Question<'_>) -> S3Result<()> {
+        let Some(bucket) = self.buckets.get(&self.store, q.bucket)? else {
+            // S3 answers NoSuchBucket to anyone; the operation will.
+            return Ok(());
+        };
+        let pab = bucket.public_access_block;
+        if q.sets_public_acl && pab.block_public_acls {
+            return Err(denied());
+        }
+        let resource = match q.key {
+            Some(k) => format!("arn:aws:s3:::{}/{k}", q.bucket),
+            None => format!("arn:aws:s3:::{}", q.bucket),
+        };
+        let mut request = RequestContext {
+            principal: caller.map(|c| c.arn.clone()),
+            account: caller.and_then(|c| c.tenant.clone()),
+            action: q.action.clone(),
+            resource,
+            context: q.context.clone(),
+        };
+        if let Some(c) = caller {
+            request.context.insert("aws:username".into(), vec![c.user.clone()]);
+        }
+        let same_tenant = caller.and_then(|c| c.tenant.as_deref()) == Some(bucket.owner.as_str());
+        let identity_policies: Vec<&Policy> = match caller {
+            Some(c) if c.tenant.is_some() => c.policies.iter().map(Arc::as_ref).collect(),
+            _ => Vec::new(),
+        };
+        let bucket_policy: Vec<&Policy> = bucket.policy.as_deref().into_iter().collect();
+        if let Some(k) = q.key
+            && identity_policies.iter().chain(&bucket_policy).any(|p| p.uses_condition_key("s3:existingobjecttag/"))
+            && let Ok(object) = self.store.object(q.bucket, k)
+        {
+            for (name, value) in &object.record.attributes.tags {
+                request
+                    .context
+                    .insert(format!("s3:existingobjecttag/{}", name.to_ascii_lowercase()), vec![value.clone()]);
+            }
+        }
+        let identity = evaluate(&identity_policies, &request);
+        let mut by_bucket = evaluate(&bucket_policy, &request);
+        if identity == Decision::ExplicitDeny || by_bucket == Decision::ExplicitDeny {
+            return Err(denied());
+        }
+        // RestrictPublicBuckets: a public policy grants only within the owning tenant.
+        if pab.restrict_public_buckets && !same_tenant && bucket.policy.as_ref().is_some_and(|p| p.is_public()) {
+            by_bucket = Decision::ImplicitDeny;
+        }
+        let allowed = match caller {
+            Some(c) if c.role == Role::Operator => {
+                by_bucket == Decision::Allow || self.break_glass(c, &bucket.owner, q)
+            }
+            Some(c) if same_tenant => {
+                c.role == Role::Admin || identity == Decision::Allow || by_bucket == Decision::Allow
+            }
+            Some(c) => by_bucket == Decision::Allow && (c.role == Role::Admin || identity == Decision::Allow),
+            None => by_bucket == Decision::Allow,
+        };
+        if allowed || self.public_acl_allows(&bucket, q) { Ok(()) } else { Err(denied()) }
+    }
+
+    fn break_glass(&self, operator: &Principal, owner: &str, q: &Question<'_>) -> bool {
+        if !BREAK_GLASS_ACTIONS.contains(&q.action.as_str()) {
+            return false;
+        }
+        let Some(grant) = self.directory.break_glass_grant(operator, owner, q.bucket) else { return false };
+        tracing::warn!(
+            target: "coffre::break_glass",
+            grant = %grant.id,
+            operator = %operator.user,
+            approved_by = grant.approved_by.as_deref().unwrap_or(""),
+            tenant = %owner,
+            bucket = %q.bucket,
+            key = q.key.unwrap_or(""),
+            action = %q.action,
+            "break-glass data access"
+        );
+        true
+    }
+
+    /// `public-read` ACLs: the bucket's lets anyone list it, an object's lets anyone read it.
+    fn public_acl_allows(&self, bucket: &BucketAccess, q: &Question<'_>) -> bool {
+        if bucket.public_access_block.ignore_public_acls {
+            return false;
+        }
+        match (q.action.as_str(), q.key) {
+            ("s3:ListBucket", None) => bucket.public_read,
+            ("s3:GetObject", Some(k)) => self.store.object(q.bucket, k).is_ok_and(|o| o.record.attributes.public_read),
+            _ => false,
+        }
+    }
+}
+
+/// Condition keys of the connection: `aws:SecureTransport` and `aws:SourceIp`.
+fn transport_context(transport: Option<Transport>) -> HashMap<String, Vec<String>> {
+    let mut context = HashMap::new();
+    if let Some(t) = transport {
+        context.insert("aws:securetransport".to_owned(), vec![t.secure.to_string()]);
+        if let Some(ip) = t.peer {
+            context.insert("aws:sourceip".to_owned(), vec![ip.to_string()]);
+        }
+    }
+    context
+}
+
+/// Condition keys of the request itself.
+fn request_context(cx: &S3AccessContext<'_>, transport: Option<Transport>) -> HashMap<String, Vec<String>> {
+    let mut context = transport_context(transport);
+    if let Some(query) = cx.uri().query() {
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            let key = match name.as_ref() {
+                "prefix" => "s3:prefix",
+                "delimiter" => "s3:delimiter",
+                "max-keys" => "s3:max-keys",
+                _ => continue,
+            };
+            context.insert(key.to_owned(), vec![value.into_owned()]);
+        }
+    }
+    for (header, key) in [
+        ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
+        ("x-amz-server-side-encryption-aws-kms-key-id", "s3:x-amz-server-side-encryption-aws-kms-key-id"),
+        ("x-amz-acl", "s3:x-amz-acl"),
+        ("x-amz-copy-source", "s3:x-amz-copy-source"),
+    ] {
+        if let Some(v) = cx.headers().get(header).and_then(|v| v.to_str().ok()) {
+            context.insert(key.to_owned(), vec![v.to_owned()]);
+        }
+    }
+    context
+}
+
+/// The bucket and key named by `x-amz-copy-source` (`bucket/key[?versionId=…]`, URL-encoded).
+fn copy_source(value: &str) -> Option<(String, String)> {
+    let path = value.split('?').next().unwrap_or(value);
+    let decoded: String = form_urlencoded::parse(format!("k={}", path.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
+    let (bucket, key) = decoded.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_owned(), key.to_owned()))
+}
+
+#[async_trait::async_trait]
+impl S3Access for AccessControl {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let caller = self.caller(cx)?;
+        let transport = cx.extensions_mut().get::<Transport>().copied();
+        cx.extensions_mut().insert(Caller(caller.clone()));
+        let operation = cx.s3_op().name();
+        let action = action_for(operation);
+        let sets_public_acl =
+            cx.headers().get("x-amz-acl").and_then(|v| v.to_str().ok()).is_some_and(|v| v != "private");
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Root => {
+                // ListBuckets: any authenticated caller sees the buckets of its own tenant.
+                return if caller.is_some() { Ok(()) } else { Err(denied()) };
+            }
+            S3Path::Bucket { bucket } => (bucket.to_string(), None),
+            S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
+        };
+        if operation == "CreateBucket" {
+            return match caller.as_deref() {
+                Some(c) if c.tenant.is_some() => {
+                    let request = RequestContext {
+                        principal: Some(c.arn.clone()),
+                        account: c.tenant.clone(),
+                        action,
+                        resource: format!("arn:aws:s3:::{bucket}"),
+                        context: request_context(cx, transport),
+                    };
+                    let policies: Vec<&Policy> = c.policies.iter().map(Arc::as_ref).collect();
+                    match evaluate(&policies, &request) {
+                        Decision::ExplicitDeny => Err(denied()),
+                        Decision::Allow => Ok(()),
+                        Decision::ImplicitDeny if c.role == Role::Admin => Ok(()),
+                        Decision::ImplicitDeny => Err(denied()),
+                    }
+                }
+                // Operators hold no data; anonymous callers create nothing.
+                _ => Err(denied()),
+            };
+        }
+        let key = match (operation, key) {
+            // A browser upload names its key in the form; the policy is checked against the bucket's objects.
+            ("PostObject", None) => Some("*".to_owned()),
+            (_, k) => k,
+        };
+        let context = request_context(cx, transport);
+        let question = Question { action, bucket: &bucket, key: key.as_deref(), context, sets_public_acl };
+        self.decide(caller.as_deref(), &question)?;
+        // CopyObject and UploadPartCopy also read their source.
+        if matches!(operation, "CopyObject" | "UploadPartCopy")
+            && let Some((src_bucket, src_key)) =
+                cx.headers().get("x-amz-copy-source").and_then(|v| v.to_str().ok()).and_then(copy_source)
+        {
+            let read = Question {
+                action: "s3:GetObject".to_owned(),
+                bucket: &src_bucket,
+                key: Some(&src_key),
+                context: request_context(cx, transport),
+                sets_public_acl: false,
+            };
+            self.decide(caller.as_deref(), &read)?;
+        }
+        Ok(())
+    }
+
+    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        // Each key is its own DeleteObject decision; one refusal refuses the request.
+        let caller = req.extensions.get::<Caller>().and_then(|c| c.0.clone());
+        let transport = req.extensions.get::<Transport>().copied();
+        for object in &req.input.delete.objects {
+            let q = Question {
+                action: "s3:DeleteObject".to_owned(),
+                bucket: &req.input.bucket,
+                key: Some(&object.key),
+                context: transport_context(transport),
+                sets_public_acl: false,
+            };
+            self.decide(caller.as_deref(), &q)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_forms() {
+        assert_eq!(copy_source("src/a/b.txt"), Some(("src".into(), "a/b.txt".into())));
+        assert_eq!(copy_source("/src/a%20b?versionId=null"), Some(("src".into(), "a b".into())));
+        assert_eq!(copy_source("src/a+b"), Some(("src".into(), "a+b".into())));
+        assert_eq!(copy_source("nokey"), None);
+    }
+
+    #[test]
+    fn actions_follow_iam_names() {
+        assert_eq!(action_for("HeadObject"), "s3:GetObject");
+        assert_eq!(action_for("ListObjectsV2"), "s3:ListBucket");
+        assert_eq!(action_for("CompleteMultipartUpload"), "s3:PutObject");
+        assert_eq!(action_for("PutBucketPolicy"), "s3:PutBucketPolicy");
+    }
+}
