@@ -371,7 +371,6 @@ def test_get_bucket_versioning_nonexistent(s3):
     "op,kwargs",
     [
         ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Enabled"}}),
-        ("put_bucket_policy", {"Policy": json.dumps({"Version": "2012-10-17", "Statement": []})}),
         ("put_bucket_cors", {"CORSConfiguration": {"CORSRules": [
             {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
         ("put_bucket_lifecycle_configuration", {"LifecycleConfiguration": {"Rules": [
@@ -382,12 +381,49 @@ def test_get_bucket_versioning_nonexistent(s3):
             "ObjectLockEnabled": "Enabled"}}),
         ("put_bucket_logging", {"BucketLoggingStatus": {}}),
         ("put_bucket_notification_configuration", {"NotificationConfiguration": {}}),
-        ("put_bucket_acl", {"ACL": "public-read"}),
+        ("put_bucket_acl", {"ACL": "public-read-write"}),
     ],
 )
 def test_unimplemented_bucket_config_is_501(s3, bucket, op, kwargs):
     status, code = fails(getattr(s3, op), Bucket=bucket, **kwargs)
     assert (status, code) == (501, "NotImplemented")
+
+
+# ---- bucket policies and canned ACLs ----------------------------------------
+
+
+def test_bucket_policy_round_trip(s3, bucket):
+    assert fails(s3.get_bucket_policy, Bucket=bucket) == (404, "NoSuchBucketPolicy")
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/public/*"}]})
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+    assert json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]) == json.loads(policy)
+    assert s3.get_bucket_policy_status(Bucket=bucket)["PolicyStatus"]["IsPublic"] is True
+    s3.delete_bucket_policy(Bucket=bucket)
+    assert fails(s3.get_bucket_policy, Bucket=bucket) == (404, "NoSuchBucketPolicy")
+
+
+@pytest.mark.parametrize("policy", [
+    {"Version": "2012-10-17", "Statement": []},
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]},
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                             "Resource": "arn:aws:s3:::some-other-bucket/*"}]},
+])
+def test_malformed_bucket_policy(s3, bucket, policy):
+    assert fails(s3.put_bucket_policy, Bucket=bucket, Policy=json.dumps(policy)) == (400, "MalformedPolicy")
+    assert fails(s3.get_bucket_policy, Bucket=bucket) == (404, "NoSuchBucketPolicy")
+
+
+def test_canned_bucket_acl_round_trip(s3, bucket):
+    def all_users_read():
+        grants = s3.get_bucket_acl(Bucket=bucket)["Grants"]
+        return any(g["Grantee"].get("URI", "").endswith("/AllUsers") and g["Permission"] == "READ" for g in grants)
+    assert not all_users_read()
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    assert all_users_read()
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    assert not all_users_read()
 
 
 def test_bucket_encryption_round_trip(s3, bucket):

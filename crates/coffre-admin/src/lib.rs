@@ -49,6 +49,14 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(render_metrics))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .route("/admin/v1/tokens", post(identity::issue_token))
+        .merge(token_routes(state.clone()))
+        .with_state(state)
+}
+
+/// The routes that need a bearer token. The token is checked before anything else (a request
+/// body is not even parsed without one); each handler then checks the scope it needs.
+fn token_routes(state: AdminState) -> Router<AdminState> {
+    Router::new()
         .route("/admin/v1/tenants", get(identity::list_tenants).post(identity::create_tenant))
         .route("/admin/v1/tenants/{tenant}", get(identity::show_tenant).delete(identity::delete_tenant))
         .route("/admin/v1/operators", get(identity::list_operators).post(identity::create_operator))
@@ -70,7 +78,18 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/keys/{id}", get(kms::show_key))
         .route("/admin/v1/keys/{id}/rewrap", get(kms::rewrap_progress))
         .route("/admin/v1/keys/{id}/{action}", post(kms::key_action))
-        .with_state(state)
+        .route_layer(axum::middleware::from_fn_with_state(state, require_token))
+}
+
+async fn require_token(
+    axum::extract::State(state): axum::extract::State<AdminState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match bearer_grant(&state, request.headers()) {
+        Ok(_) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn render_metrics(axum::extract::State(state): axum::extract::State<AdminState>) -> String {
@@ -123,20 +142,25 @@ impl From<StoreError> for ApiError {
 
 /// The caller, from its bearer token, after checking that the token holds `scope`.
 pub(crate) fn authorize(state: &AdminState, headers: &HeaderMap, scope: Scope) -> Result<TokenGrant, ApiError> {
+    let grant = bearer_grant(state, headers)?;
+    if !grant.scopes.contains(&scope) {
+        return Err(ApiError::forbidden(format!("the token lacks the scope {}", scope.name())));
+    }
+    Ok(grant)
+}
+
+/// What the request's bearer token grants; 401 without a valid, unexpired one.
+fn bearer_grant(state: &AdminState, headers: &HeaderMap) -> Result<TokenGrant, ApiError> {
     let unauthorized = |m: &str| ApiError(StatusCode::UNAUTHORIZED, m.to_owned());
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| unauthorized("a bearer token is required (POST /admin/v1/tokens)"))?;
     let token = value.strip_prefix("Bearer ").ok_or_else(|| unauthorized("a bearer token is required"))?;
-    let grant = state.directory.token(token.trim()).map_err(|e| match e {
+    state.directory.token(token.trim()).map_err(|e| match e {
         IamError::Forbidden(m) => unauthorized(&m),
         _ => unauthorized("invalid token"),
-    })?;
-    if !grant.scopes.contains(&scope) {
-        return Err(ApiError::forbidden(format!("the token lacks the scope {}", scope.name())));
-    }
-    Ok(grant)
+    })
 }
 
 /// Only operators.

@@ -819,7 +819,7 @@ impl Directory {
     /// All break-glass requests, newest first.
     pub fn break_glass_requests(&self) -> Vec<BreakGlass> {
         let mut all: Vec<_> = self.read().break_glass.values().cloned().collect();
-        all.sort_by(|a, b| b.requested_unix_s.cmp(&a.requested_unix_s));
+        all.sort_by_key(|b| std::cmp::Reverse(b.requested_unix_s));
         all
     }
 

@@ -21,9 +21,8 @@ use coffre_iam::{Decision, Directory, IamError, Policy, Principal, RequestContex
 use coffre_store::{PublicAccessBlock, Store, StoreError};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::dto::DeleteObjectsInput;
 use s3s::path::S3Path;
-use s3s::{S3Request, S3Result, s3_error};
+use s3s::{S3Result, s3_error};
 
 use crate::errors::StoreResultExt;
 use crate::front::Transport;
@@ -95,6 +94,7 @@ impl BucketAccessCache {
 }
 
 /// SigV4 secrets and request authorisation over the identity directory.
+#[derive(Clone)]
 pub struct AccessControl {
     directory: Arc<Directory>,
     store: Arc<Store>,
@@ -375,6 +375,11 @@ impl S3Access for AccessControl {
             ("PostObject", None) => Some("*".to_owned()),
             (_, k) => k,
         };
+        if operation == "DeleteObjects" {
+            // Decided key by key by the operation (see `KeyGate`).
+            cx.extensions_mut().insert(KeyGate { access: self.clone(), caller, transport });
+            return Ok(());
+        }
         let context = request_context(cx, transport);
         let question = Question { action, bucket: &bucket, key: key.as_deref(), context, sets_public_acl };
         self.decide(caller.as_deref(), &question)?;
@@ -394,22 +399,29 @@ impl S3Access for AccessControl {
         }
         Ok(())
     }
+}
 
-    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
-        // Each key is its own DeleteObject decision; one refusal refuses the request.
-        let caller = req.extensions.get::<Caller>().and_then(|c| c.0.clone());
-        let transport = req.extensions.get::<Transport>().copied();
-        for object in &req.input.delete.objects {
-            let q = Question {
-                action: "s3:DeleteObject".to_owned(),
-                bucket: &req.input.bucket,
-                key: Some(&object.key),
-                context: transport_context(transport),
-                sets_public_acl: false,
-            };
-            self.decide(caller.as_deref(), &q)?;
-        }
-        Ok(())
+/// Per-key authorisation for the operations that name their keys in the body (DeleteObjects:
+/// each key is its own `s3:DeleteObject` decision, and a refused key is an `AccessDenied`
+/// entry in the result, as in S3).
+#[derive(Clone)]
+pub struct KeyGate {
+    access: AccessControl,
+    caller: Option<Arc<Principal>>,
+    transport: Option<Transport>,
+}
+
+impl KeyGate {
+    /// Whether the caller may do `action` on `bucket/key`.
+    pub fn allows(&self, action: &str, bucket: &str, key: &str) -> bool {
+        let q = Question {
+            action: action.to_owned(),
+            bucket,
+            key: Some(key),
+            context: transport_context(self.transport),
+            sets_public_acl: false,
+        };
+        self.access.decide(self.caller.as_deref(), &q).is_ok()
     }
 }
 

@@ -11,7 +11,7 @@ use coffre_store::{
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
-use crate::access::{BucketAccessCache, Caller};
+use crate::access::{BucketAccessCache, Caller, KeyGate};
 use crate::bucket_access::canned_public_read;
 use crate::convert::{self, ChecksumFields, HeaderInput, body_stream, etag, size_i64, timestamp};
 use crate::errors::{StoreResultExt, to_s3};
@@ -1024,10 +1024,13 @@ impl S3 for CoffreS3 {
             ));
         }
         let quiet = input.delete.quiet.unwrap_or(false);
+        let gate = req.extensions.get::<KeyGate>().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for o in input.delete.objects {
-            let result = if o.version_id.as_deref().is_some_and(|v| v != "null") {
+            let result = if !gate.allows("s3:DeleteObject", &input.bucket, &o.key) {
+                Err(s3_error!(AccessDenied, "Access Denied"))
+            } else if o.version_id.as_deref().is_some_and(|v| v != "null") {
                 Err(s3_error!(NoSuchVersion, "The specified version does not exist."))
             } else {
                 match ObjectKey::parse(&o.key) {
