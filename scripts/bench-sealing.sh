@@ -15,18 +15,16 @@ cargo build --release --bin coffre --features coffre/dangerous-bench-unsealed
 cp target/release/coffre "$work/coffre-unsealed"
 cargo build --release --bin coffre   # leave the normal build in place
 
-export AWS_ACCESS_KEY_ID=benchkey AWS_SECRET_ACCESS_KEY=benchsecret123
+source scripts/bench-lib.sh
 run() { # $1: binary, $2: label
-  local data="$work/data-$2" pid
-  COFFRE_ROOT_ACCESS_KEY=$AWS_ACCESS_KEY_ID COFFRE_ROOT_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
-    "$1" server --data-dir "$data" --s3-listen 127.0.0.1:29400 --admin-listen 127.0.0.1:29401 >"$work/$2.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do curl -sf http://127.0.0.1:29401/health >/dev/null && break; sleep 0.1; done
+  local data="$work/data-$2"
+  start_server "$1" "$data" "$work/$2.log"
+  use_tenant bench
   for spec in "67108864 8 4" "4096 3000 16"; do
     # shellcheck disable=SC2086
     echo "$2 $(target/release/examples/throughput http://127.0.0.1:29400 $spec | tr '\n' ' ')"
   done
-  kill "$pid"; wait "$pid" || true
+  kill "$server_pid"; wait "$server_pid" || true
   rm -rf "$data"
 }
 for r in $(seq "$rounds"); do

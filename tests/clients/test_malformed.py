@@ -245,8 +245,12 @@ CASES = [
     # unsupported subresources
     Case("object-torrent", "GET", "/{bucket}/" + EXISTING_KEY, 501, "NotImplemented",
          query="torrent"),
-    Case("put-bucket-acl-public-read", "PUT", "/{bucket}", 501, "NotImplemented", query="acl",
-         headers={"x-amz-acl": "public-read"}),
+    Case("put-bucket-acl-public-read-write", "PUT", "/{bucket}", 501, "NotImplemented", query="acl",
+         headers={"x-amz-acl": "public-read-write"}),
+    Case("put-bucket-acl-unknown-canned", "PUT", "/{bucket}", 400, "InvalidArgument", query="acl",
+         headers={"x-amz-acl": "everyone-everything"}),
+    Case("put-bucket-policy-not-json", "PUT", "/{bucket}", 400, "MalformedPolicy", query="policy",
+         body=b"{not json"),
     # XML bodies
     Case("delete-objects-malformed-xml", "POST", "/{bucket}", 400, "MalformedXML", query="delete",
          headers={"Content-MD5": md5_b64(DELETE_BAD_XML)}, body=DELETE_BAD_XML),

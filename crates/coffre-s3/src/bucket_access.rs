@@ -18,11 +18,19 @@ pub(crate) fn canned_public_read(acl: Option<&str>) -> S3Result<bool> {
     match acl {
         None | Some("private") => Ok(false),
         Some("public-read") => Ok(true),
-        Some(other) => Err(s3_error!(
+        Some(
+            other @ ("public-read-write"
+            | "authenticated-read"
+            | "aws-exec-read"
+            | "bucket-owner-read"
+            | "bucket-owner-full-control"
+            | "log-delivery-write"),
+        ) => Err(s3_error!(
             NotImplemented,
             "The canned ACL {} is not supported; use private or public-read, or a bucket policy.",
             other
         )),
+        Some(_) => Err(s3_error!(InvalidArgument, "The canned ACL you provided is not valid.")),
     }
 }
 
