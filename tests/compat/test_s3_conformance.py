@@ -2352,7 +2352,6 @@ def test_post_object_policy_not_json(server, s3, bucket):
     assert r.status_code == 400, r.text
 
 
-@bug("PostObject without a key field answers InvalidRequest; AWS: InvalidArgument")
 def test_post_object_no_key(server, s3, bucket):
     conds = [["starts-with", "$Content-Type", "text/plain"], ["content-length-range", 0, 1024]]
     r = post_form(server, bucket, conds, {"Content-Type": "text/plain"})

@@ -335,6 +335,8 @@ impl S3Access for AccessControl {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let caller = self.caller(cx)?;
         let transport = cx.extensions_mut().get::<Transport>().copied();
+        let form_key =
+            cx.extensions_mut().get::<crate::form::FormFields>().and_then(crate::form::FormFields::object_key);
         cx.extensions_mut().insert(Caller(caller.clone()));
         let operation = cx.s3_op().name();
         let action = action_for(operation);
@@ -371,8 +373,10 @@ impl S3Access for AccessControl {
             };
         }
         let key = match (operation, key) {
-            // A browser upload names its key in the form; the policy is checked against the bucket's objects.
-            ("PostObject", None) => Some("*".to_owned()),
+            // A browser upload names its key in a form field (read ahead by the front).
+            ("PostObject", None) => Some(
+                form_key.ok_or_else(|| s3_error!(InvalidArgument, "Bucket POST must contain a field named 'key'."))?,
+            ),
             (_, k) => k,
         };
         if operation == "DeleteObjects" {

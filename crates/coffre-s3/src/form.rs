@@ -22,6 +22,16 @@ pub struct FormFields {
     pub file_name: Option<String>,
     /// The `tagging` field: a `<Tagging>` XML document.
     pub tagging: Option<String>,
+    /// The `key` field, as sent (before `${filename}` is substituted), for authorisation.
+    pub key: Option<String>,
+}
+
+impl FormFields {
+    /// The object key the form writes: its `key` field with `${filename}` substituted.
+    pub fn object_key(&self) -> Option<String> {
+        let key = self.key.as_deref()?;
+        Some(key.replace("${filename}", self.file_name.as_deref().unwrap_or("")))
+    }
 }
 
 /// The multipart boundary of a `multipart/form-data` content type.
@@ -105,6 +115,9 @@ fn scan(buf: &[u8], boundary: &str) -> FormFields {
         match attribute(disposition, " name").or_else(|| attribute(disposition, ";name")).as_deref() {
             Some("file") => fields.file_name = attribute(disposition, "filename"),
             Some("tagging") => fields.tagging = Some(content.trim_end_matches("\r\n").to_owned()),
+            Some(name) if name.eq_ignore_ascii_case("key") => {
+                fields.key = Some(content.trim_end_matches("\r\n").to_owned());
+            }
             _ => {}
         }
     }
@@ -124,6 +137,7 @@ mod tests {
         let f = scan(form.as_bytes(), "XyZ");
         assert_eq!(f.file_name.as_deref(), Some("photo.jpg"));
         assert_eq!(f.tagging.as_deref(), Some("<Tagging><TagSet></TagSet></Tagging>"));
+        assert_eq!(f.object_key().as_deref(), Some("uploads/photo.jpg"));
         assert_eq!(boundary("multipart/form-data; boundary=\"XyZ\"").as_deref(), Some("XyZ"));
         assert_eq!(boundary("application/json"), None);
     }
