@@ -1169,7 +1169,7 @@ def test_token_scopes_and_expiry(server, janitor):
 
     # A tenant admin's token holds at most iam and usage.
     login = t.admin("login")
-    assert set(login["scopes"]) == {"iam", "usage"}
+    assert set(login["scopes"]) == {"iam", "usage", "audit"}
     t.admin.fails("login", "--scope", "tenants", status=403)
 
 

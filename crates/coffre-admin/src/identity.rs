@@ -1,9 +1,10 @@
 //! Tokens, tenants, operators, users, access keys, user policies and break-glass requests.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
 use base64::Engine as _;
+use coffre_audit::AuditNote;
 use coffre_iam::{AccessKeyInfo, BreakGlass, KeyStatus, NewAccessKey, Role, Scope, Tenant, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -96,8 +97,12 @@ pub(crate) async fn show_tenant(
 pub(crate) async fn create_tenant(
     State(state): State<AdminState>,
     headers: HeaderMap,
+    note: Option<Extension<AuditNote>>,
     Json(body): Json<CreateTenant>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if let Some(Extension(note)) = &note {
+        note.update(|e| e.tenant = Some(body.name.clone()));
+    }
     let grant = authorize(&state, &headers, Scope::Tenants)?;
     let operator = require_operator(&grant)?;
     let tenant = state.directory.create_tenant(&body.name).await?;
@@ -327,8 +332,13 @@ fn one_hour() -> i64 {
 pub(crate) async fn request_break_glass(
     State(state): State<AdminState>,
     headers: HeaderMap,
+    note: Option<Extension<AuditNote>>,
     Json(body): Json<BreakGlassRequest>,
 ) -> Result<(StatusCode, Json<BreakGlass>), ApiError> {
+    // The tenant whose data is at stake sees the request on its record.
+    if let Some(Extension(note)) = &note {
+        note.update(|e| e.tenant = Some(body.tenant.clone()));
+    }
     let grant = authorize(&state, &headers, Scope::BreakGlass)?;
     let operator = require_operator(&grant)?;
     let request = state
@@ -347,8 +357,14 @@ pub(crate) async fn request_break_glass(
 pub(crate) async fn approve_break_glass(
     State(state): State<AdminState>,
     headers: HeaderMap,
+    note: Option<Extension<AuditNote>>,
     Path(id): Path<String>,
 ) -> Result<Json<BreakGlass>, ApiError> {
+    if let (Some(Extension(note)), Some(request)) =
+        (&note, state.directory.break_glass_requests().into_iter().find(|r| r.id == id))
+    {
+        note.update(|e| e.tenant = Some(request.tenant));
+    }
     let grant = authorize(&state, &headers, Scope::BreakGlass)?;
     let operator = require_operator(&grant)?;
     let approved = state.directory.approve_break_glass(operator, &id).await?;

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod buckets;
 mod identity;
 mod kms;
@@ -40,6 +41,10 @@ pub struct AdminState {
     pub attestations_dir: std::path::PathBuf,
     /// Progress of the background re-wrap that follows each rotation, by key id.
     pub rewraps: Arc<std::sync::Mutex<std::collections::HashMap<String, RewrapProgress>>>,
+    /// Where every admin call is recorded (`None` only in the benchmark-only audit-off mode).
+    pub audit: Option<Arc<coffre_audit::AuditSink>>,
+    /// Signs audit exports (the node key).
+    pub audit_signer: Arc<dyn coffre_audit::Signer>,
 }
 
 /// The admin routes.
@@ -50,6 +55,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .route("/admin/v1/tokens", post(identity::issue_token))
         .merge(token_routes(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .with_state(state)
 }
 
@@ -74,6 +80,8 @@ fn token_routes(state: AdminState) -> Router<AdminState> {
         .route("/admin/v1/buckets/{bucket}/quota", get(buckets::get_quota).put(buckets::set_quota))
         .route("/admin/v1/break-glass", get(identity::list_break_glass).post(identity::request_break_glass))
         .route("/admin/v1/break-glass/{id}/approve", post(identity::approve_break_glass))
+        .route("/admin/v1/tenants/{tenant}/audit/export", get(audit::export))
+        .route("/admin/v1/audit/pubkey", get(audit::public_key))
         .route("/admin/v1/keys", get(kms::list_keys).post(kms::create_key))
         .route("/admin/v1/keys/{id}", get(kms::show_key))
         .route("/admin/v1/keys/{id}/rewrap", get(kms::rewrap_progress))
@@ -150,7 +158,7 @@ pub(crate) fn authorize(state: &AdminState, headers: &HeaderMap, scope: Scope) -
 }
 
 /// What the request's bearer token grants; 401 without a valid, unexpired one.
-fn bearer_grant(state: &AdminState, headers: &HeaderMap) -> Result<TokenGrant, ApiError> {
+pub(crate) fn bearer_grant(state: &AdminState, headers: &HeaderMap) -> Result<TokenGrant, ApiError> {
     let unauthorized = |m: &str| ApiError(StatusCode::UNAUTHORIZED, m.to_owned());
     let value = headers
         .get(axum::http::header::AUTHORIZATION)

@@ -119,6 +119,20 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str, &str, Option<&str>)] = &[
         "break-glass",
         None,
     ),
+    (
+        "/admin/v1/tenants/{tenant}/audit/export",
+        "get",
+        "The tenant's audit records (query since, until: RFC 3339) with Merkle inclusion proofs against a checkpoint signed now, and a signed seal (its admins)",
+        "audit",
+        None,
+    ),
+    (
+        "/admin/v1/audit/pubkey",
+        "get",
+        "The node's Ed25519 public key, which verifies checkpoints and exports (any token)",
+        "any",
+        None,
+    ),
     ("/admin/v1/keys", "get", "List encryption keys (operators)", "kms", None),
     ("/admin/v1/keys", "post", "Create an encryption key (operators)", "kms", Some("CreateEncryptionKey")),
     ("/admin/v1/keys/{id}", "get", "Show an encryption key (operators)", "kms", None),
@@ -133,7 +147,8 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str, &str, Option<&str>)] = &[
 ];
 
 fn schemas() -> Value {
-    let scopes = json!({ "type": "string", "enum": ["tenants", "iam", "quotas", "usage", "kms", "break-glass"] });
+    let scopes =
+        json!({ "type": "string", "enum": ["tenants", "iam", "quotas", "usage", "kms", "break-glass", "audit"] });
     json!({
         "TokenRequest": { "type": "object", "properties": {
             "scopes": { "type": "array", "items": scopes },

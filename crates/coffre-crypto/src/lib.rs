@@ -14,6 +14,7 @@ pub mod keys;
 pub mod local;
 pub mod pkcs11;
 pub mod sealed;
+pub mod signature;
 
 pub use crate::customer::{CustomerKey, CustomerKeyError, CustomerKeyFingerprint};
 pub use crate::envelope::{SealedSecret, WrappedKey, open_with_provider, seal_with_provider};

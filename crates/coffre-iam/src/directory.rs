@@ -82,18 +82,23 @@ pub enum Scope {
     Kms,
     /// Request and approve break-glass data access.
     BreakGlass,
+    /// Export the tenant's audit records.
+    Audit,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 6] =
+    pub const ALL: [Scope; 7] =
+        [Scope::Tenants, Scope::Iam, Scope::Quotas, Scope::Usage, Scope::Kms, Scope::BreakGlass, Scope::Audit];
+    /// The scopes of operators.
+    const OPERATOR: [Scope; 6] =
         [Scope::Tenants, Scope::Iam, Scope::Quotas, Scope::Usage, Scope::Kms, Scope::BreakGlass];
 
     /// The scopes a role may hold.
     pub fn allowed_for(role: Role) -> &'static [Scope] {
         match role {
-            Role::Operator => &Scope::ALL,
-            Role::Admin => &[Scope::Iam, Scope::Usage],
+            Role::Operator => &Scope::OPERATOR,
+            Role::Admin => &[Scope::Iam, Scope::Usage, Scope::Audit],
             Role::Member => &[],
         }
     }
@@ -107,6 +112,7 @@ impl Scope {
             Scope::Usage => "usage",
             Scope::Kms => "kms",
             Scope::BreakGlass => "break-glass",
+            Scope::Audit => "audit",
         }
     }
 }

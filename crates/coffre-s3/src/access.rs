@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use coffre_audit::{Actor, AuditNote, BreakGlassUse};
 use coffre_iam::{Decision, Directory, IamError, Policy, Principal, RequestContext, Role, evaluate};
 use coffre_store::{PublicAccessBlock, Store, StoreError};
 use s3s::access::{S3Access, S3AccessContext};
@@ -164,6 +165,13 @@ const BREAK_GLASS_ACTIONS: [&str; 7] = [
     "s3:GetObjectAcl",
 ];
 
+/// An allowed question: the bucket's owning tenant (if the bucket exists) and the break-glass
+/// grant that allowed it, if one did.
+struct Decided {
+    owner: Option<String>,
+    break_glass: Option<BreakGlassUse>,
+}
+
 /// What one authorisation question is about.
 struct Question<'a> {
     action: String,
@@ -186,12 +194,14 @@ impl AccessControl {
         }
     }
 
-    /// Decides one question for `caller`; `Ok` means allowed.
-    fn decide(&self, caller: Option<&Principal>, q: &Question<'_>) -> S3Result<()> {
+    /// Decides one question for `caller`; `Ok` means allowed, with the break-glass grant that
+    /// allowed it if an operator's grant did.
+    fn decide(&self, caller: Option<&Principal>, q: &Question<'_>) -> S3Result<Decided> {
         let Some(bucket) = self.buckets.get(&self.store, q.bucket)? else {
             // S3 answers NoSuchBucket to anyone; the operation will.
-            return Ok(());
+            return Ok(Decided { owner: None, break_glass: None });
         };
+        let owner = Some(bucket.owner.clone());
         let pab = bucket.public_access_block;
         if q.sets_public_acl && pab.block_public_acls {
             return Err(denied());
@@ -235,9 +245,13 @@ impl AccessControl {
         if pab.restrict_public_buckets && !same_tenant && bucket.policy.as_ref().is_some_and(|p| p.is_public()) {
             by_bucket = Decision::ImplicitDeny;
         }
+        let mut break_glass = None;
         let allowed = match caller {
             Some(c) if c.role == Role::Operator => {
-                by_bucket == Decision::Allow || self.break_glass(c, &bucket.owner, q)
+                by_bucket == Decision::Allow || {
+                    break_glass = self.break_glass(c, &bucket.owner, q);
+                    break_glass.is_some()
+                }
             }
             Some(c) if same_tenant => {
                 c.role == Role::Admin || identity == Decision::Allow || by_bucket == Decision::Allow
@@ -245,14 +259,14 @@ impl AccessControl {
             Some(c) => by_bucket == Decision::Allow && (c.role == Role::Admin || identity == Decision::Allow),
             None => by_bucket == Decision::Allow,
         };
-        if allowed || self.public_acl_allows(&bucket, q) { Ok(()) } else { Err(denied()) }
+        if allowed || self.public_acl_allows(&bucket, q) { Ok(Decided { owner, break_glass }) } else { Err(denied()) }
     }
 
-    fn break_glass(&self, operator: &Principal, owner: &str, q: &Question<'_>) -> bool {
+    fn break_glass(&self, operator: &Principal, owner: &str, q: &Question<'_>) -> Option<BreakGlassUse> {
         if !BREAK_GLASS_ACTIONS.contains(&q.action.as_str()) {
-            return false;
+            return None;
         }
-        let Some(grant) = self.directory.break_glass_grant(operator, owner, q.bucket) else { return false };
+        let grant = self.directory.break_glass_grant(operator, owner, q.bucket)?;
         tracing::warn!(
             target: "coffre::break_glass",
             grant = %grant.id,
@@ -264,7 +278,7 @@ impl AccessControl {
             action = %q.action,
             "break-glass data access"
         );
-        true
+        Some(BreakGlassUse { grant: grant.id, approved_by: grant.approved_by.unwrap_or_default() })
     }
 
     /// `public-read` ACLs: the bucket's lets anyone list it, an object's lets anyone read it.
@@ -334,6 +348,49 @@ fn copy_source(value: &str) -> Option<(String, String)> {
 impl S3Access for AccessControl {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let caller = self.caller(cx)?;
+        let note = cx.extensions_mut().get::<AuditNote>().cloned();
+        if let Some(note) = &note {
+            let access_key_id = cx.credentials().map(|c| c.access_key.clone());
+            let (bucket, key) = match cx.s3_path() {
+                S3Path::Root => (None, None),
+                S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+                S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+            };
+            note.update(|e| {
+                e.actor = match caller.as_deref() {
+                    Some(c) => Actor {
+                        kind: if c.is_operator() { "operator" } else { "user" }.to_owned(),
+                        tenant: c.tenant.clone(),
+                        user: Some(c.user.clone()),
+                        access_key_id,
+                    },
+                    None => Actor { kind: "anonymous".to_owned(), ..Default::default() },
+                };
+                e.tenant = caller.as_deref().and_then(|c| c.tenant.clone());
+                e.bucket = bucket;
+                e.key = key;
+            });
+        }
+        let decided = self.check_request(cx, caller).await;
+        if let (Some(note), Ok(Some(d))) = (&note, &decided) {
+            note.update(|e| {
+                if d.owner.is_some() {
+                    e.tenant.clone_from(&d.owner);
+                }
+                e.break_glass.clone_from(&d.break_glass);
+            });
+        }
+        decided.map(|_| ())
+    }
+}
+
+impl AccessControl {
+    /// Authorises the request; the decision about its bucket, if it names one.
+    async fn check_request(
+        &self,
+        cx: &mut S3AccessContext<'_>,
+        caller: Option<Arc<Principal>>,
+    ) -> S3Result<Option<Decided>> {
         let transport = cx.extensions_mut().get::<Transport>().copied();
         let form_key =
             cx.extensions_mut().get::<crate::form::FormFields>().and_then(crate::form::FormFields::object_key);
@@ -345,7 +402,7 @@ impl S3Access for AccessControl {
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => {
                 // ListBuckets: any authenticated caller sees the buckets of its own tenant.
-                return if caller.is_some() { Ok(()) } else { Err(denied()) };
+                return if caller.is_some() { Ok(None) } else { Err(denied()) };
             }
             S3Path::Bucket { bucket } => (bucket.to_string(), None),
             S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
@@ -363,8 +420,8 @@ impl S3Access for AccessControl {
                     let policies: Vec<&Policy> = c.policies.iter().map(Arc::as_ref).collect();
                     match evaluate(&policies, &request) {
                         Decision::ExplicitDeny => Err(denied()),
-                        Decision::Allow => Ok(()),
-                        Decision::ImplicitDeny if c.role == Role::Admin => Ok(()),
+                        Decision::Allow => Ok(None),
+                        Decision::ImplicitDeny if c.role == Role::Admin => Ok(None),
                         Decision::ImplicitDeny => Err(denied()),
                     }
                 }
@@ -381,12 +438,13 @@ impl S3Access for AccessControl {
         };
         if operation == "DeleteObjects" {
             // Decided key by key by the operation (see `KeyGate`).
+            let owner = self.buckets.get(&self.store, &bucket)?.map(|b| b.owner.clone());
             cx.extensions_mut().insert(KeyGate { access: self.clone(), caller, transport });
-            return Ok(());
+            return Ok(Some(Decided { owner, break_glass: None }));
         }
         let context = request_context(cx, transport);
         let question = Question { action, bucket: &bucket, key: key.as_deref(), context, sets_public_acl };
-        self.decide(caller.as_deref(), &question)?;
+        let decided = self.decide(caller.as_deref(), &question)?;
         // CopyObject and UploadPartCopy also read their source.
         if matches!(operation, "CopyObject" | "UploadPartCopy")
             && let Some((src_bucket, src_key)) =
@@ -401,7 +459,7 @@ impl S3Access for AccessControl {
             };
             self.decide(caller.as_deref(), &read)?;
         }
-        Ok(())
+        Ok(Some(decided))
     }
 }
 

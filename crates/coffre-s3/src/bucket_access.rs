@@ -1,6 +1,7 @@
-//! The S3 operations that set who may access a bucket or object: bucket policies (and their
-//! public status), canned ACLs (`private`, `public-read`) and PublicAccessBlock. Each change
-//! invalidates the authorisation cache of its bucket.
+//! The S3 operations that set who may access a bucket or object, and who sees its accesses:
+//! bucket policies (and their public status), canned ACLs (`private`, `public-read`),
+//! PublicAccessBlock, and server access logging. Each access change invalidates the
+//! authorisation cache of its bucket.
 
 use coffre_iam::Policy;
 use coffre_store::PublicAccessBlock;
@@ -217,6 +218,55 @@ impl CoffreS3 {
         )?;
         self.store.set_object_public_read(&input.bucket, &input.key, public).await.s3()?;
         Ok(S3Response::new(PutObjectAclOutput::default()))
+    }
+
+    pub(crate) async fn do_put_bucket_logging(
+        &self,
+        req: S3Request<PutBucketLoggingInput>,
+    ) -> S3Result<S3Response<PutBucketLoggingOutput>> {
+        let input = req.input;
+        let logging = match input.bucket_logging_status.logging_enabled {
+            None => None,
+            Some(l) => {
+                let source = self.store.bucket(&input.bucket).s3()?;
+                // Logs go only to a bucket of the same tenant (S3 requires the owner's consent).
+                let same_owner = self.store.bucket(&l.target_bucket).ok().is_some_and(|t| t.owner == source.owner);
+                if !same_owner {
+                    return Err(crate::errors::custom(
+                        "InvalidTargetBucketForLogging",
+                        http::StatusCode::BAD_REQUEST,
+                        "The target bucket for logging does not exist or is not owned by you.",
+                    ));
+                }
+                Some(coffre_store::records::BucketLogging {
+                    target_bucket: l.target_bucket,
+                    target_prefix: l.target_prefix,
+                })
+            }
+        };
+        self.store
+            .update_bucket(&input.bucket, move |b| {
+                b.logging = logging;
+                Ok(())
+            })
+            .await
+            .s3()?;
+        Ok(S3Response::new(PutBucketLoggingOutput::default()))
+    }
+
+    pub(crate) async fn do_get_bucket_logging(
+        &self,
+        req: S3Request<GetBucketLoggingInput>,
+    ) -> S3Result<S3Response<GetBucketLoggingOutput>> {
+        let bucket = self.store.bucket(&req.input.bucket).s3()?;
+        Ok(S3Response::new(GetBucketLoggingOutput {
+            logging_enabled: bucket.logging.map(|l| LoggingEnabled {
+                target_bucket: l.target_bucket,
+                target_grants: None,
+                target_object_key_format: None,
+                target_prefix: l.target_prefix,
+            }),
+        }))
     }
 
     pub(crate) async fn do_put_public_access_block(

@@ -6,10 +6,14 @@
 //!   is, any region is accepted.
 //! - Every response carries a request id, and every request is counted and timed by operation
 //!   and status for `/metrics`.
+//! - Every request leaves exactly one audit record, durable before its response leaves; if the
+//!   audit trail cannot be written the client gets 503 instead, and while it cannot, requests
+//!   that would change anything are refused up front.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use coffre_audit::{Actor, AuditEvent, AuditNote, AuditSink};
 use http::{HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use s3s::service::S3Service;
@@ -42,12 +46,53 @@ pub struct Transport {
 pub struct Front {
     inner: S3Service,
     limits: Arc<FrontLimits>,
+    /// `None` only in the benchmark-only audit-off mode.
+    audit: Option<Arc<AuditSink>>,
+}
+
+/// The 503 a request gets when its audit record cannot be written.
+fn audit_unavailable() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::ServiceUnavailable,
+        "The audit trail cannot be written, so the request was not served. Retry later.",
+    )
+}
+
+/// The access key id a request says it is signed with (header or presigned query).
+fn claimed_access_key<B>(req: &Request<B>) -> Option<String> {
+    let from_header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .map(|c| c.split(['/', ',']).next().unwrap_or_default().to_owned());
+    let from_query = || {
+        form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == "X-Amz-Credential")
+            .map(|(_, v)| v.split('/').next().unwrap_or_default().to_owned())
+    };
+    from_header.or_else(from_query).filter(|k| !k.is_empty())
+}
+
+/// Bucket and key of a path-style request path (virtual-hosted requests are corrected by
+/// authorisation, which sees s3s's parse).
+fn path_bucket_key(path: &str) -> (Option<String>, Option<String>) {
+    let decode = |s: &str| {
+        let text: String = form_urlencoded::parse(format!("v={}", s.replace('+', "%2B")).as_bytes())
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        (!text.is_empty()).then_some(text)
+    };
+    match path.trim_start_matches('/').split_once('/') {
+        Some((b, k)) => (decode(b), decode(k)),
+        None => (decode(path.trim_start_matches('/')), None),
+    }
 }
 
 impl Front {
-    /// Wraps an s3s service.
-    pub fn new(inner: S3Service, limits: FrontLimits) -> Front {
-        Front { inner, limits: Arc::new(limits) }
+    /// Wraps an s3s service; every request is recorded in `audit`.
+    pub fn new(inner: S3Service, limits: FrontLimits, audit: Option<Arc<AuditSink>>) -> Front {
+        Front { inner, limits: Arc::new(limits), audit }
     }
 
     /// Handles one request.
@@ -59,7 +104,32 @@ impl Front {
         let bytes_in = content_length(req.headers());
         let span = tracing::info_span!("s3", request_id = %request_id, operation);
         let _entered = span.enter();
-        let mut response = match self.precheck(&req) {
+        let changes_metadata = !matches!(*req.method(), Method::GET | Method::HEAD);
+        let (bucket, key) = path_bucket_key(req.uri().path());
+        let note = AuditNote::new(AuditEvent {
+            time: coffre_audit::now_rfc3339(),
+            request_id: request_id.clone(),
+            interface: "s3".to_owned(),
+            actor: Actor { kind: "anonymous".to_owned(), ..Default::default() },
+            source_ip: transport.peer.map(|ip| ip.to_string()),
+            operation: operation.to_owned(),
+            bucket,
+            key,
+            bytes_in,
+            ..Default::default()
+        });
+        if let Some(key) = claimed_access_key(&req) {
+            // Until SigV4 is verified (authorisation replaces it), only a claim.
+            note.update(|e| {
+                e.actor = Actor { kind: "unverified".to_owned(), access_key_id: Some(key), ..Default::default() }
+            });
+        }
+        req.extensions_mut().insert(note.clone());
+        let refused = match &self.audit {
+            Some(sink) if changes_metadata && !sink.writable() => Some(audit_unavailable()),
+            _ => self.precheck(&req),
+        };
+        let mut response = match refused {
             Some(err) => render(err)?,
             None => {
                 let form_boundary = (operation == "PostObject")
@@ -76,7 +146,16 @@ impl Front {
                     }
                     None => req.map(Body::from),
                 };
-                self.inner.call(req).await?
+                match &self.audit {
+                    Some(_) => {
+                        coffre_store::intent::with_intent(
+                            crate::audit::intent(&note, &request_id),
+                            self.inner.call(req),
+                        )
+                        .await?
+                    }
+                    None => self.inner.call(req).await?,
+                }
             }
         };
         if operation == "PostObject" && response.status() == http::StatusCode::BAD_REQUEST {
@@ -88,6 +167,18 @@ impl Front {
             && response.headers().contains_key(http::header::CONTENT_RANGE)
         {
             *response.status_mut() = http::StatusCode::PARTIAL_CONTENT;
+        }
+        if let Some(sink) = &self.audit {
+            let mut event = note.snapshot();
+            event.status = response.status().as_u16();
+            event.bytes_out = content_length(response.headers());
+            if response.status().is_client_error() || response.status().is_server_error() {
+                event.error_code = response.body().bytes().and_then(|b| crate::audit::error_code(&b));
+            }
+            if let Err(e) = sink.record(event, changes_metadata).await {
+                tracing::error!(error = %e, "audit record not written; answering 503");
+                response = render(audit_unavailable())?;
+            }
         }
         let headers = response.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -190,7 +281,7 @@ fn content_length(headers: &http::HeaderMap) -> u64 {
     headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-fn rand_u64() -> u64 {
+pub(crate) fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     // RandomState is seeded per process and per instance: enough for request ids.
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod access_log;
+pub mod audit;
 pub mod bucket_access;
 pub mod convert;
 pub mod errors;

@@ -32,6 +32,12 @@ pub struct CoffreS3 {
     pub(crate) buckets: Arc<BucketAccessCache>,
 }
 
+/// A tenant's S3 canonical user id: stable, derived from its name.
+pub(crate) fn canonical_id(tenant: Option<&str>) -> String {
+    let tenant = tenant.unwrap_or(crate::access::LEGACY_OWNER);
+    hex::encode(<md5::Md5 as md5::Digest>::digest(format!("coffre-tenant:{tenant}").as_bytes()))
+}
+
 /// The tenant of the request's caller, if any.
 fn caller_tenant(extensions: &http::Extensions) -> Option<String> {
     extensions.get::<Caller>().and_then(|c| c.0.as_ref()).and_then(|p| p.tenant.clone())
@@ -45,9 +51,8 @@ impl CoffreS3 {
 
     /// The S3 owner of a tenant's buckets: a stable canonical id and the tenant's name.
     pub(crate) fn owner_of(&self, tenant: Option<&str>) -> Owner {
-        let tenant = tenant.unwrap_or(crate::access::LEGACY_OWNER);
-        let id = hex::encode(<md5::Md5 as md5::Digest>::digest(format!("coffre-tenant:{tenant}").as_bytes()));
-        Owner { id: Some(id), display_name: Some(tenant.to_owned()) }
+        let id = canonical_id(tenant);
+        Owner { id: Some(id), display_name: Some(tenant.unwrap_or(crate::access::LEGACY_OWNER).to_owned()) }
     }
 
     fn bucket_owner(&self, bucket: &str) -> Owner {
@@ -114,6 +119,14 @@ impl CoffreS3 {
     /// The region a bucket reports: its LocationConstraint, else the server's, else S3's default.
     fn bucket_region(&self, location: Option<String>) -> String {
         location.or_else(|| self.config.region.clone()).unwrap_or_else(|| "us-east-1".to_owned())
+    }
+}
+
+/// Records, for the audit trail, the KMS key protecting the data (none for SSE-C: the key is
+/// the customer's).
+fn note_encryption(extensions: &http::Extensions, encryption: &Encryption) {
+    if encryption.mode != SseMode::Customer {
+        crate::audit::note_kms_key(extensions, &encryption.key_id);
     }
 }
 
@@ -480,6 +493,20 @@ fn copy_source_range(range: Option<&str>, size: u64) -> S3Result<std::ops::Range
 
 #[async_trait::async_trait]
 impl S3 for CoffreS3 {
+    async fn put_bucket_logging(
+        &self,
+        req: S3Request<PutBucketLoggingInput>,
+    ) -> S3Result<S3Response<PutBucketLoggingOutput>> {
+        self.do_put_bucket_logging(req).await
+    }
+
+    async fn get_bucket_logging(
+        &self,
+        req: S3Request<GetBucketLoggingInput>,
+    ) -> S3Result<S3Response<GetBucketLoggingOutput>> {
+        self.do_get_bucket_logging(req).await
+    }
+
     async fn put_bucket_policy(
         &self,
         req: S3Request<PutBucketPolicyInput>,
@@ -748,6 +775,7 @@ impl S3 for CoffreS3 {
             input.ssekms_key_id.as_deref(),
             customer.as_ref(),
         )?;
+        note_encryption(&req.extensions, &encryption);
         let staged = self
             .store
             .stage(body_stream(input.body), checksum.algorithm, true, key_wrap(&encryption, customer.as_ref()))
@@ -855,6 +883,7 @@ impl S3 for CoffreS3 {
             return Err(s3_error!(NoSuchVersion));
         }
         let object = self.store.object(&input.bucket, &input.key).s3()?;
+        note_encryption(&req.extensions, &object.record.encryption);
         let r = &object.record;
         let customer = request_customer_key!(req, input)?;
         self.store.check_customer_key(&r.encryption, customer.as_ref()).s3()?;
@@ -940,6 +969,7 @@ impl S3 for CoffreS3 {
             return Err(s3_error!(NoSuchVersion));
         }
         let object = self.store.object(&input.bucket, &input.key).s3()?;
+        note_encryption(&req.extensions, &object.record.encryption);
         let r = &object.record;
         if let ReadVerdict::NotModified = request::read_conditions(
             r,
@@ -1127,6 +1157,7 @@ impl S3 for CoffreS3 {
             input.ssekms_key_id.as_deref(),
             customer.as_ref(),
         )?;
+        note_encryption(&req.extensions, &encryption);
         let staged = self
             .store
             .stage(copy_stream(data), algorithm, true, key_wrap(&encryption, customer.as_ref()))
@@ -1359,6 +1390,7 @@ impl S3 for CoffreS3 {
             input.ssekms_key_id.as_deref(),
             customer.as_ref(),
         )?;
+        note_encryption(&req.extensions, &encryption);
         let (server_side_encryption, ssekms_key_id) = sse_fields(&encryption);
         let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
         let upload_id =

@@ -9,6 +9,7 @@
 pub mod blob;
 pub mod checksum;
 pub mod error;
+pub mod intent;
 pub mod limits;
 pub mod meta;
 pub mod names;
@@ -196,6 +197,19 @@ impl Store {
     /// What a bucket's current objects hold.
     pub fn usage(&self, bucket: &str) -> StoreResult<Usage> {
         self.meta.usage(bucket)
+    }
+
+    /// Audit intents committed before `before_ms` (unix ms), see [`intent`].
+    pub fn audit_intents(&self, before_ms: u64) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        self.meta.audit_intents(before_ms)
+    }
+
+    /// Forgets audit intents whose records are in the audit trail.
+    pub async fn forget_audit_intents(&self, ids: Vec<String>) -> StoreResult<()> {
+        if !ids.is_empty() {
+            self.meta.apply(MetaOp::ForgetAuditIntents { ids }).await?;
+        }
+        Ok(())
     }
 
     /// Every identity record (see `coffre-iam`).

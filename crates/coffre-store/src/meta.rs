@@ -38,6 +38,8 @@ const CHUNKS: TableDefinition<&[u8], ()> = TableDefinition::new("chunks");
 const GARBAGE: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("garbage");
 /// Bucket → usage (bytes, objects) of its current versions, kept in step with every write.
 const USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("usage");
+/// Request id → (commit time, unix ms; pending audit record): see [`crate::intent`].
+const AUDIT_INTENTS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("audit_intents");
 /// Identity records (tenants, users, sealed access keys, token hashes), by kind/name.
 const IAM: TableDefinition<&str, &[u8]> = TableDefinition::new("iam");
 
@@ -145,6 +147,9 @@ pub(crate) enum MetaOp {
     WriteIam {
         changes: Vec<(String, Option<Vec<u8>>)>,
     },
+    ForgetAuditIntents {
+        ids: Vec<String>,
+    },
     CreateUpload {
         bucket: String,
         key: String,
@@ -224,6 +229,8 @@ pub(crate) enum MetaOutcome {
 
 struct Job {
     op: MetaOp,
+    /// The audit record to commit with the change (see [`crate::intent`]).
+    intent: Option<(String, Vec<u8>)>,
     reply: oneshot::Sender<StoreResult<MetaOutcome>>,
 }
 
@@ -247,6 +254,7 @@ impl MetaStore {
             txn.open_table(GARBAGE)?;
             txn.open_table(USAGE)?;
             txn.open_table(IAM)?;
+            txn.open_table(AUDIT_INTENTS)?;
             txn.commit()?;
         }
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE_DEPTH);
@@ -260,7 +268,8 @@ impl MetaStore {
 
     pub(crate) async fn apply(&self, op: MetaOp) -> StoreResult<MetaOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.writer.send(Job { op, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
+        let intent = crate::intent::current().map(|i| (i.id, (i.snapshot)()));
+        self.writer.send(Job { op, intent, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 
@@ -281,6 +290,21 @@ impl MetaStore {
     /// What a bucket's current versions hold.
     pub fn usage(&self, bucket: &str) -> StoreResult<Usage> {
         read_usage(&self.read()?.open_table(USAGE)?, bucket)
+    }
+
+    /// Audit intents committed before `before_ms` (unix ms): `(request id, record)`.
+    pub fn audit_intents(&self, before_ms: u64) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let txn = self.read()?;
+        let table = txn.open_table(AUDIT_INTENTS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            let (at, record) = v.value();
+            if at < before_ms {
+                out.push((k.value().to_owned(), record.to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     /// Every identity record.
@@ -631,7 +655,8 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, durable: bool) {
                 Err(_) => break,
             }
         }
-        let (ops, replies): (Vec<MetaOp>, Vec<_>) = jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
+        let (ops, replies): (Vec<(MetaOp, Option<(String, Vec<u8>)>)>, Vec<_>) =
+            jobs.into_iter().map(|j| ((j.op, j.intent), j.reply)).unzip();
         match commit_batch(db, ops, durable) {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -652,7 +677,11 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, durable: bool) {
     }
 }
 
-fn commit_batch(db: &Database, ops: Vec<MetaOp>, durable: bool) -> StoreResult<Vec<StoreResult<MetaOutcome>>> {
+fn commit_batch(
+    db: &Database,
+    ops: Vec<(MetaOp, Option<(String, Vec<u8>)>)>,
+    durable: bool,
+) -> StoreResult<Vec<StoreResult<MetaOutcome>>> {
     let mut txn = db.begin_write()?;
     if !durable {
         txn.set_durability(redb::Durability::None).map_err(|e| StoreError::Io {
@@ -661,8 +690,16 @@ fn commit_batch(db: &Database, ops: Vec<MetaOp>, durable: bool) -> StoreResult<V
         })?;
     }
     let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
-        let result = apply(&txn, op);
+    for (op, intent) in ops {
+        let mut result = apply(&txn, op);
+        if let (Ok(_), Some((id, record))) = (&result, intent)
+            && let Err(e) = txn.open_table(AUDIT_INTENTS).and_then(|mut t| {
+                t.insert(id.as_str(), (now_ms(), record.as_slice()))?;
+                Ok(())
+            })
+        {
+            result = Err(e.into());
+        }
         // Operations check every condition before they change anything, so a refused one
         // leaves the batch intact; a database failure midway poisons the whole batch.
         if let Err(StoreError::Meta(_) | StoreError::Io { .. } | StoreError::Corrupt { .. }) = &result {
@@ -801,6 +838,13 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             };
             change(&mut record)?;
             table.insert(bucket.as_str(), records::encode(&record, &[]).as_slice())?;
+            Ok(MetaOutcome::Done)
+        }
+        MetaOp::ForgetAuditIntents { ids } => {
+            let mut table = txn.open_table(AUDIT_INTENTS)?;
+            for id in ids {
+                table.remove(id.as_str())?;
+            }
             Ok(MetaOutcome::Done)
         }
         MetaOp::WriteIam { changes } => {

@@ -88,6 +88,16 @@ pub struct BucketRecord {
     /// Limits the operator set; enforced when objects are written.
     #[serde(default)]
     pub quota: Option<Quota>,
+    /// Server access logging (PutBucketLogging), if on.
+    #[serde(default)]
+    pub logging: Option<BucketLogging>,
+}
+
+/// Where a bucket's server access logs go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketLogging {
+    pub target_bucket: String,
+    pub target_prefix: String,
 }
 
 impl BucketRecord {
@@ -102,6 +112,7 @@ impl BucketRecord {
             public_read: false,
             public_access_block: None,
             quota: None,
+            logging: None,
         }
     }
 }

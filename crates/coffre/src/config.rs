@@ -28,6 +28,9 @@ pub struct ConfigFile {
     pub tls_key: Option<PathBuf>,
     pub tls_self_signed: Option<bool>,
     pub shutdown_grace_seconds: Option<u64>,
+    pub audit_retention_days: Option<u64>,
+    pub audit_checkpoint_seconds: Option<u64>,
+    pub access_log_flush_seconds: Option<u64>,
     pub kms: Option<KmsKind>,
     pub pkcs11_module: Option<PathBuf>,
     pub pkcs11_token_label: Option<String>,
@@ -85,6 +88,18 @@ pub struct ServerArgs {
     /// Benchmark-only: skip every fsync. Acknowledged writes can be lost. Never in production.
     #[arg(long, hide = true, env = "COFFRE_DANGEROUS_SKIP_FSYNC")]
     pub dangerous_skip_fsync: bool,
+    /// Drop audit segments whose records are all older than this many days (default: keep all).
+    #[arg(long, env = "COFFRE_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u64>,
+    /// Sign an audit checkpoint at least this often, in seconds (default 5).
+    #[arg(long, env = "COFFRE_AUDIT_CHECKPOINT_SECONDS")]
+    pub audit_checkpoint_seconds: Option<u64>,
+    /// Deliver S3 server access logs (PutBucketLogging) this often, in seconds (default 60).
+    #[arg(long, env = "COFFRE_ACCESS_LOG_FLUSH_SECONDS")]
+    pub access_log_flush_seconds: Option<u64>,
+    /// Benchmark-only: no audit trail at all. Requests go unrecorded. Never in production.
+    #[arg(long, hide = true, env = "COFFRE_DANGEROUS_SKIP_AUDIT")]
+    pub dangerous_skip_audit: bool,
 }
 
 /// How the S3 listener speaks.
@@ -110,6 +125,10 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     pub dangerous_skip_fsync: bool,
     pub kms: Kms,
+    pub audit_retention: Option<std::time::Duration>,
+    pub audit_checkpoint_interval: std::time::Duration,
+    pub access_log_flush_interval: std::time::Duration,
+    pub dangerous_skip_audit: bool,
 }
 
 /// The validated key provider choice.
@@ -174,6 +193,17 @@ impl Config {
             tls,
             shutdown_grace_seconds: file.shutdown_grace_seconds.unwrap_or(30),
             dangerous_skip_fsync: args.dangerous_skip_fsync,
+            audit_retention: args
+                .audit_retention_days
+                .or(file.audit_retention_days)
+                .map(|d| std::time::Duration::from_secs(d.saturating_mul(86_400))),
+            audit_checkpoint_interval: std::time::Duration::from_secs(
+                args.audit_checkpoint_seconds.or(file.audit_checkpoint_seconds).unwrap_or(5).max(1),
+            ),
+            access_log_flush_interval: std::time::Duration::from_secs(
+                args.access_log_flush_seconds.or(file.access_log_flush_seconds).unwrap_or(60).max(1),
+            ),
+            dangerous_skip_audit: args.dangerous_skip_audit,
         })
     }
 }

@@ -2,8 +2,10 @@
 
 #![forbid(unsafe_code)]
 
+mod adapters;
 mod admin_cli;
 mod admin_client;
+mod audit_cli;
 mod config;
 mod credentials;
 mod keys_cli;
@@ -27,6 +29,8 @@ enum Command {
     Keys(keys_cli::KeysArgs),
     /// Administer a running server: tenants, users, access keys, policies, quotas, usage, break-glass.
     Admin(admin_cli::AdminArgs),
+    /// The audit trail: public key, verification, tenant exports.
+    Audit(audit_cli::AuditArgs),
 }
 
 fn main() {
@@ -52,6 +56,7 @@ fn run() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(keys_cli::run(args))
         }
+        Command::Audit(args) => audit_cli::run(args),
         Command::Admin(args) => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(admin_cli::run(args))

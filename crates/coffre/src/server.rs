@@ -32,6 +32,10 @@ use crate::{credentials, tls};
 /// of headers for PUT; the buffer leaves room for long presigned URLs.
 const REQUEST_HEAD_BYTES_MAX: usize = 64 * 1024;
 
+/// Records waiting for server access log delivery; beyond this, delivery (best effort, as in
+/// S3) drops records rather than hold memory. The audit trail keeps them all.
+const ACCESS_LOG_QUEUE_RECORDS: usize = 100_000;
+
 /// Largest file accepted by a browser-form upload (PostObject), which s3s buffers.
 const POST_OBJECT_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
@@ -79,7 +83,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Identities live in the metadata database; access key secrets are sealed by the key provider.
     let directory = Arc::new(
         coffre_iam::Directory::open(
-            Arc::new(MetaDirectoryStorage(Arc::clone(&store))),
+            Arc::new(crate::adapters::MetaDirectoryStorage(Arc::clone(&store))),
             Arc::clone(&keys) as Arc<dyn coffre_crypto::KeyProvider>,
         )
         .context("open the identity directory")?,
@@ -97,8 +101,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut s3s_config = s3s::config::S3Config::default();
     s3s_config.post_object_max_file_size = POST_OBJECT_BYTES_MAX;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
-    let front =
-        Front::new(builder.build(), FrontLimits { region: config.region.clone(), domain: config.domain.clone() });
+    let signer: Arc<dyn coffre_audit::Signer> = Arc::new(crate::adapters::NodeSigner(Arc::clone(&local)));
+    // Server access logs (PutBucketLogging) are made from records once they are durable.
+    let (access_log_tx, access_log_rx) = tokio::sync::mpsc::channel(ACCESS_LOG_QUEUE_RECORDS);
+    let access_log_delivery = tokio::spawn(coffre_s3::access_log::deliver(
+        Arc::clone(&store),
+        access_log_rx,
+        config.access_log_flush_interval,
+    ));
+    let audit = if config.dangerous_skip_audit {
+        tracing::warn!("the audit trail is OFF (benchmark-only setting): requests go unrecorded");
+        None
+    } else {
+        let mut audit_config = coffre_audit::AuditConfig::new(config.data_dir.join("audit"));
+        audit_config.retention = config.audit_retention;
+        audit_config.checkpoint_interval = config.audit_checkpoint_interval;
+        let log = coffre_audit::AuditLog::open(audit_config, Arc::clone(&signer), Some(access_log_tx))
+            .context("open the audit trail")?;
+        // A request records within moments of its commit; an intent still there after several
+        // checkpoint intervals belongs to a request that could not record.
+        let orphan_after = config.audit_checkpoint_interval * 5;
+        let sink =
+            coffre_audit::AuditSink::new(log, Arc::new(crate::adapters::MetaIntents(Arc::clone(&store))), orphan_after);
+        // Changes committed just before a crash get their records before anything is served.
+        sink.sweep(true).await;
+        Some(sink)
+    };
+    let front = Front::new(
+        builder.build(),
+        FrontLimits { region: config.region.clone(), domain: config.domain.clone() },
+        audit.clone(),
+    );
 
     let (acceptor, scheme) = match &config.tls {
         TlsMode::Off => (None, "http"),
@@ -136,13 +169,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         store: Arc::clone(&store),
         attestations_dir: config.data_dir.join("keys").join("attestations"),
         rewraps: Arc::default(),
+        audit: audit.clone(),
+        audit_signer: signer,
     };
+    let sweep_interval = config.audit_checkpoint_interval;
+    let sweeper = audit.clone().map(|sink| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(sweep_interval);
+            loop {
+                tick.tick().await;
+                sink.sweep(false).await;
+            }
+        })
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let admin = {
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let app = coffre_admin::router(admin_state);
-            axum::serve(admin_listener, app)
+            axum::serve(admin_listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
@@ -209,25 +254,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(true);
     let _ = admin.await;
+    if let Some(s) = sweeper {
+        s.abort();
+    }
+    if let Some(sink) = &audit {
+        sink.sweep(false).await;
+        // A final signed checkpoint covers every record of this run.
+        sink.log.close();
+    }
+    access_log_delivery.abort();
     workers.abort();
     drop(store);
     say!("Coffre stopped");
     Ok(())
-}
-
-/// Identity records in the metadata database (one table, written in the metadata writer's
-/// durable commits).
-struct MetaDirectoryStorage(Arc<Store>);
-
-#[async_trait::async_trait]
-impl coffre_iam::DirectoryStorage for MetaDirectoryStorage {
-    fn load(&self) -> Result<Vec<(String, Vec<u8>)>, String> {
-        self.0.iam_records().map_err(|e| e.to_string())
-    }
-
-    async fn write(&self, changes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), String> {
-        self.0.write_iam(changes).await.map_err(|e| e.to_string())
-    }
 }
 
 /// Installs the SIGTERM/SIGINT handlers now (before the server says it is ready, so that a
