@@ -106,6 +106,10 @@ class Server:
     def admin_url(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}"
 
+    def admin_json(self, *args: str) -> dict:
+        """`coffre admin --json ARGS` as root, parsed."""
+        return json.loads(self.admin(*args).stdout)
+
     def admin(self, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
         """Runs `coffre admin --json ARGS` against this server, as root unless `env` gives
         other credentials (COFFRE_ADMIN_TOKEN or COFFRE_ADMIN_ACCESS_KEY/SECRET_KEY)."""
@@ -158,6 +162,9 @@ def serve(tmp_path_factory, server_cls=Server, base_name: str = "coffre"):
         "--s3-listen", f"127.0.0.1:{port}",
         "--admin-listen", f"127.0.0.1:{admin_port}",
         "--tls-self-signed",
+        # Quick checkpoints and access log delivery, so tests see them within seconds.
+        "--audit-checkpoint-seconds", "1",
+        "--access-log-flush-seconds", "1",
     ]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)

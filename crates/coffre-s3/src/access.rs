@@ -372,13 +372,24 @@ impl S3Access for AccessControl {
             });
         }
         let decided = self.check_request(cx, caller).await;
-        if let (Some(note), Ok(Some(d))) = (&note, &decided) {
-            note.update(|e| {
-                if d.owner.is_some() {
-                    e.tenant.clone_from(&d.owner);
+        if let Some(note) = &note {
+            match &decided {
+                Ok(Some(d)) => note.update(|e| {
+                    if d.owner.is_some() {
+                        e.tenant.clone_from(&d.owner);
+                    }
+                    e.break_glass.clone_from(&d.break_glass);
+                }),
+                // A refused attempt on a tenant's bucket is on that tenant's record too.
+                Err(_) => {
+                    let bucket = note.snapshot().bucket;
+                    let owner = bucket.and_then(|b| self.buckets.get(&self.store, &b).ok().flatten());
+                    if let Some(owner) = owner {
+                        note.update(|e| e.tenant = Some(owner.owner.clone()));
+                    }
                 }
-                e.break_glass.clone_from(&d.break_glass);
-            });
+                Ok(None) => {}
+            }
         }
         decided.map(|_| ())
     }

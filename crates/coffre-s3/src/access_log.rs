@@ -112,30 +112,16 @@ pub fn format_line(record: &Record, owner_id: &str) -> String {
     )
 }
 
-/// Where the log of a bucket goes, cached between flushes.
-struct Targets {
-    store: Arc<Store>,
-    cache: HashMap<String, Option<(BucketLogging, String)>>,
-}
-
-impl Targets {
-    /// The bucket's logging target and its owner's canonical id, if logging is on.
-    fn of(&mut self, bucket: &str) -> Option<(BucketLogging, String)> {
-        let store = &self.store;
-        self.cache
-            .entry(bucket.to_owned())
-            .or_insert_with(|| {
-                let record = store.bucket(bucket).ok()?;
-                let owner = crate::service::canonical_id(record.owner.as_deref());
-                record.logging.map(|l| (l, owner))
-            })
-            .clone()
-    }
+/// The bucket's logging target and its owner's canonical id, if logging is on (read for each
+/// record, so a change of PutBucketLogging applies from the next request on).
+fn target_of(store: &Store, bucket: &str) -> Option<(BucketLogging, String)> {
+    let record = store.bucket(bucket).ok()?;
+    let owner = crate::service::canonical_id(record.owner.as_deref());
+    record.logging.map(|l| (l, owner))
 }
 
 /// Collects records of logged buckets and writes them to their targets every `interval`.
 pub async fn deliver(store: Arc<Store>, mut records: tokio::sync::mpsc::Receiver<Record>, interval: Duration) {
-    let mut targets = Targets { store: Arc::clone(&store), cache: HashMap::new() };
     let mut pending: HashMap<(String, String), String> = HashMap::new();
     let mut tick = tokio::time::interval(interval);
     tick.tick().await;
@@ -147,7 +133,7 @@ pub async fn deliver(store: Arc<Store>, mut records: tokio::sync::mpsc::Receiver
                     continue;
                 }
                 let Some(bucket) = record.event.bucket.clone() else { continue };
-                if let Some((target, owner)) = targets.of(&bucket) {
+                if let Some((target, owner)) = target_of(&store, &bucket) {
                     let lines = pending.entry((target.target_bucket, target.target_prefix)).or_default();
                     lines.push_str(&format_line(&record, &owner));
                     lines.push('\n');
@@ -159,7 +145,6 @@ pub async fn deliver(store: Arc<Store>, mut records: tokio::sync::mpsc::Receiver
                         tracing::warn!(bucket, error = %e, "server access log delivery failed");
                     }
                 }
-                targets.cache.clear();
             }
         }
     }

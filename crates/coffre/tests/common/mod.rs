@@ -32,6 +32,9 @@ pub struct Server {
     pub allowed_log: Vec<String>,
     /// Access key and secret of the admin of tenant [`TENANT`].
     pub tenant_keys: (String, String),
+    /// If set, the server runs in its own mount namespace with its audit directory on a tmpfs
+    /// of this many bytes (reachable at [`Server::audit_dir`]), so a test can fill it up.
+    audit_tmpfs_bytes: Option<u64>,
 }
 
 impl Server {
@@ -47,6 +50,16 @@ impl Server {
 
     /// Starts a server with extra flags and environment variables.
     pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Server::start_full(args, envs, None)
+    }
+
+    /// Starts a server whose audit directory is a small tmpfs of its own (see
+    /// `audit_tmpfs_bytes`).
+    pub fn start_with_small_audit_disk(args: &[&str], bytes: u64) -> Server {
+        Server::start_full(args, &[], Some(bytes))
+    }
+
+    fn start_full(args: &[&str], envs: &[(&str, &str)], audit_tmpfs_bytes: Option<u64>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let mut server = Server {
@@ -61,6 +74,7 @@ impl Server {
             envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             allowed_log: Vec::new(),
             tenant_keys: (String::new(), String::new()),
+            audit_tmpfs_bytes,
         };
         server.spawn();
         let created = server.admin_cli(&["tenant", "create", TENANT, "--admin-user", "admin"]);
@@ -75,9 +89,51 @@ impl Server {
         &self.data_dir
     }
 
+    /// The audit directory as the server sees it (inside its mount namespace, if it has one).
+    pub fn audit_dir(&self) -> PathBuf {
+        match self.audit_tmpfs_bytes {
+            None => self.data_dir.join("audit"),
+            Some(_) => PathBuf::from(format!("/proc/{}/root", self.pid()))
+                .join(self.data_dir.strip_prefix("/").unwrap())
+                .join("audit"),
+        }
+    }
+
+    /// Every audit record written so far, as JSON values (with `seq`), in order.
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        let dir = self.audit_dir().join("segments");
+        let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        segments.sort();
+        let mut out = Vec::new();
+        for s in segments {
+            for line in std::fs::read_to_string(&s).unwrap().lines() {
+                let fields: Vec<&str> = line.splitn(4, '\t').collect();
+                let mut record: serde_json::Value = serde_json::from_str(fields[3]).unwrap();
+                record["seq"] = serde_json::json!(fields[0].parse::<u64>().unwrap());
+                out.push(record);
+            }
+        }
+        out
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coffre"))
+        let mut command = match self.audit_tmpfs_bytes {
+            None => Command::new(env!("CARGO_BIN_EXE_coffre")),
+            Some(bytes) => {
+                // unshare execs the shell, which execs coffre: the child's pid is the server's.
+                let mut c = Command::new("unshare");
+                c.args(["-m", "sh", "-c"])
+                    .arg(format!(
+                        "mkdir -p \"$1/audit\" && mount -t tmpfs -o size={bytes} tmpfs \"$1/audit\" && shift && exec \"$@\""
+                    ))
+                    .arg("sh")
+                    .arg(&self.data_dir)
+                    .arg(env!("CARGO_BIN_EXE_coffre"));
+                c
+            }
+        };
+        let mut child = command
             .arg("server")
             .arg("--data-dir")
             .arg(&self.data_dir)
