@@ -22,4 +22,5 @@ run() { # $1: label, $2...: extra server flags
 for _ in $(seq "$rounds"); do
   run audit-on
   run audit-off --dangerous-skip-audit
+  if [ -n "${BENCH_AUDIT_NOSYNC:-}" ]; then run nosync-audit-on --dangerous-skip-fsync; run nosync-audit-off --dangerous-skip-fsync --dangerous-skip-audit; fi
 done

@@ -192,13 +192,12 @@ pub fn verify_export(export: &Export, public_key: &str) -> Vec<String> {
             problems.push(format!("{place}: belongs to another tenant"));
         }
         match &previous {
-            Some((seq, hash)) => {
-                if record.tenant_seq != seq + 1 || record.tenant_prev != *hash {
-                    problems.push(format!(
-                        "{place}: does not follow the record before it in the export (records removed, inserted or reordered)"
-                    ));
-                }
+            Some((seq, hash)) if record.tenant_seq != seq + 1 || record.tenant_prev != *hash => {
+                problems.push(format!(
+                    "{place}: does not follow the record before it in the export (records removed, inserted or reordered)"
+                ));
             }
+            Some(_) => {}
             None if export.seal.first_tenant_seq != Some(record.tenant_seq) => {
                 problems.push(format!("{place}: the export does not start where its seal says"));
             }

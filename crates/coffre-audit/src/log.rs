@@ -90,6 +90,8 @@ pub struct AuditConfig {
     pub retention: Option<Duration>,
     /// Start a new segment past this size.
     pub segment_bytes_max: u64,
+    /// Benchmark-only: skip `fdatasync` (records can be lost on power failure).
+    pub dangerous_skip_fsync: bool,
 }
 
 impl AuditConfig {
@@ -101,9 +103,13 @@ impl AuditConfig {
             checkpoint_interval: Duration::from_secs(5),
             retention: None,
             segment_bytes_max: 64 * 1024 * 1024,
+            dangerous_skip_fsync: false,
         }
     }
 }
+
+/// How far a segment is zero-filled ahead of its records at a time.
+const SEGMENT_FILL_BYTES: u64 = 256 * 1024;
 
 pub(crate) fn segments_dir(dir: &Path) -> PathBuf {
     dir.join("segments")
@@ -177,11 +183,17 @@ pub(crate) struct SegmentScan {
 }
 
 pub(crate) fn scan_segment(path: &Path) -> Result<SegmentScan, AuditError> {
-    let mut text = String::new();
-    File::open(path).and_then(|mut f| f.read_to_string(&mut text)).map_err(io(format!("read {}", path.display())))?;
+    let mut bytes = Vec::new();
+    File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io(format!("read {}", path.display())))?;
+    // Segments are zero-filled ahead of the records (see `State::append_batch`): they end at
+    // the first NUL.
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    let zero_tail = end < bytes.len();
+    bytes.truncate(end);
+    let text = String::from_utf8_lossy(&bytes);
     let mut lines = Vec::new();
     let mut complete_bytes = 0u64;
-    let mut torn = false;
+    let mut torn = zero_tail;
     for (i, raw) in text.split_inclusive('\n').enumerate() {
         if !raw.ends_with('\n') {
             torn = true;
@@ -191,6 +203,8 @@ pub(crate) fn scan_segment(path: &Path) -> Result<SegmentScan, AuditError> {
         let body = raw.trim_end_matches('\n');
         lines.push((i + 1, Line::parse(body).ok_or_else(|| "malformed line".to_owned())));
     }
+    // `torn`: something follows the last complete line (a partial line or the zero fill).
+    torn |= complete_bytes < end as u64;
     Ok(SegmentScan { lines, complete_bytes, torn })
 }
 
@@ -209,73 +223,209 @@ struct State {
     tenants: HashMap<String, (u64, Hash)>,
     segments: Vec<Segment>,
     file: File,
+    /// End of the records in the current segment.
     file_len: u64,
+    /// End of its zero fill: appends below it change no file metadata, so their `fdatasync`
+    /// writes data only (no journal commit).
+    allocated: u64,
+    /// Records written without a sync yet (see [`AuditLog::append_deferred`]).
+    unsynced: bool,
+    /// Who waits for them: answered at the next sync.
+    awaiting_sync: Vec<(u64, Reply)>,
     uncheckpointed_since: Option<Instant>,
     checkpointed_size: u64,
     listener: Option<tokio::sync::mpsc::Sender<Record>>,
 }
 
-enum Job {
-    Append(AuditEvent, oneshot::Sender<Result<u64, AuditError>>),
-    Checkpoint(oneshot::Sender<Result<Option<Checkpoint>, AuditError>>),
+type Reply = oneshot::Sender<Result<u64, AuditError>>;
+
+/// What the writer state and the queue of records waiting for it share.
+struct Shared {
+    /// The writer: whoever holds it writes every queued record (group commit, led by one of
+    /// the requests waiting rather than by a thread of its own, so no wake-up of another thread
+    /// sits on the path of every request).
+    state: std::sync::Mutex<Option<State>>,
+    /// Records waiting for the writer, and whether each caller waits for its durability now.
+    queue: std::sync::Mutex<Vec<(AuditEvent, Reply, bool)>>,
+    healthy: AtomicBool,
+}
+
+impl Shared {
+    fn lock_state(&self) -> Option<std::sync::MutexGuard<'_, Option<State>>> {
+        match self.state.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    fn take_queue(&self) -> Vec<(AuditEvent, Reply, bool)> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn queue_is_empty(&self) -> bool {
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty()
+    }
+
+    /// Writes queued records until none is left, as the writer (`held`, or taken here if no
+    /// one else holds it).
+    ///
+    /// A request that leads writes one batch (its own record among them) and hands what queued
+    /// meanwhile to a blocking-pool thread, so its own response does not wait behind others'.
+    fn lead(self: &Arc<Self>, mut held: Option<std::sync::MutexGuard<'_, Option<State>>>, hand_off: bool) {
+        loop {
+            {
+                let Some(mut guard) = held.take().or_else(|| self.lock_state()) else { return };
+                let Some(state) = guard.as_mut() else {
+                    for (_, reply, _) in self.take_queue() {
+                        let _ = reply.send(Err(AuditError::Unavailable("the audit log is closed".into())));
+                    }
+                    return;
+                };
+                loop {
+                    let batch = self.take_queue();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    let sync = batch.iter().any(|(_, _, sync)| *sync);
+                    let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|(e, r, _)| (e, r)).unzip();
+                    match state.append_batch(events, sync) {
+                        Ok(first_seq) => {
+                            self.healthy.store(true, Ordering::Relaxed);
+                            let seqs = (first_seq..).zip(replies);
+                            if sync {
+                                // Durable now, and so is everything written before.
+                                for (seq, reply) in seqs {
+                                    let _ = reply.send(Ok(seq));
+                                }
+                                if let Err(e) = state.sync() {
+                                    tracing::error!(error = %e, "audit sync failed");
+                                }
+                            } else {
+                                state.awaiting_sync.extend(seqs);
+                            }
+                        }
+                        Err(e) => {
+                            self.healthy.store(false, Ordering::Relaxed);
+                            tracing::error!(error = %e, "audit append failed; the requests it records are refused");
+                            let message = e.to_string();
+                            for reply in replies {
+                                let _ = reply.send(Err(AuditError::Unavailable(message.clone())));
+                            }
+                        }
+                    }
+                    if state.checkpoint_due() {
+                        state.checkpoint_and_retain();
+                    }
+                    if hand_off
+                        && !self.queue_is_empty()
+                        && let Ok(runtime) = tokio::runtime::Handle::try_current()
+                    {
+                        drop(guard);
+                        let me = Arc::clone(self);
+                        runtime.spawn_blocking(move || me.lead(None, false));
+                        return;
+                    }
+                }
+            }
+            // A record queued while the writer was being released has no one to write it.
+            if self.queue_is_empty() {
+                return;
+            }
+        }
+    }
+}
+
+/// Runs blocking file work from async code without stalling the runtime's other tasks.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// A node's audit log.
 pub struct AuditLog {
-    jobs: std::sync::Mutex<Option<std::sync::mpsc::Sender<Job>>>,
-    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
-    healthy: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    timer: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     dir: PathBuf,
 }
 
 impl AuditLog {
-    /// Opens the log (recovering its state from the segments) and starts the writer.
+    /// Opens the log (recovering its state from the segments) and starts the checkpoint timer.
     /// `listener` receives every record once it is durable (best effort: a full channel drops).
     pub fn open(
         config: AuditConfig,
         signer: Arc<dyn Signer>,
         listener: Option<tokio::sync::mpsc::Sender<Record>>,
     ) -> Result<Arc<AuditLog>, AuditError> {
-        let mut state = State::recover(config, signer, listener)?;
+        let state = State::recover(config, signer, listener)?;
         let dir = state.config.dir.clone();
-        let healthy = Arc::new(AtomicBool::new(true));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let flag = Arc::clone(&healthy);
-        let writer = std::thread::Builder::new()
-            .name("coffre-audit".into())
-            .spawn(move || state.run(&rx, &flag))
-            .map_err(io("start the audit writer"))?;
-        Ok(Arc::new(AuditLog {
-            jobs: std::sync::Mutex::new(Some(tx)),
-            writer: std::sync::Mutex::new(Some(writer)),
-            healthy,
-            dir,
-        }))
-    }
-
-    fn send(&self, job: Job) -> Result<(), AuditError> {
-        let jobs = self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tx = jobs.as_ref().ok_or_else(|| AuditError::Unavailable("the audit log is closed".into()))?;
-        tx.send(job).map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))
+        let interval = state.config.checkpoint_interval;
+        let shared = Arc::new(Shared {
+            state: std::sync::Mutex::new(Some(state)),
+            queue: std::sync::Mutex::new(Vec::new()),
+            healthy: AtomicBool::new(true),
+        });
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let timer_shared = Arc::clone(&shared);
+        let timer = std::thread::Builder::new()
+            .name("coffre-audit-checkpoints".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    // Waits for the writer, unlike appenders: a checkpoint must not be skipped.
+                    let mut guard = timer_shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if let Some(state) = guard.as_mut()
+                        && state.checkpoint_due()
+                    {
+                        state.checkpoint_and_retain();
+                    }
+                    timer_shared.lead(Some(guard), false);
+                }
+            })
+            .map_err(io("start the audit checkpoint timer"))?;
+        Ok(Arc::new(AuditLog { shared, timer: std::sync::Mutex::new(Some((stop, timer))), dir }))
     }
 
     /// Appends a record; returns its sequence number once it is durable.
     pub async fn append(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        self.enqueue(event, true).await
+    }
+
+    /// Appends a record whose content is already durable elsewhere (an audit intent): it is
+    /// written now and synced with the next record that must be durable at once, or the next
+    /// checkpoint, whichever comes first. Returns its sequence number once it is durable.
+    pub async fn append_deferred(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        self.enqueue(event, false).await
+    }
+
+    async fn enqueue(&self, event: AuditEvent, sync: bool) -> Result<u64, AuditError> {
         let (reply, wait) = oneshot::channel();
-        self.send(Job::Append(event, reply))?;
+        self.shared.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((event, reply, sync));
+        // Whoever finds the writer free writes for everyone queued; the others just wait.
+        if let Some(guard) = self.shared.lock_state() {
+            blocking(|| self.shared.lead(Some(guard), true));
+        }
         wait.await.map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))?
     }
 
     /// Signs a checkpoint now over everything appended so far (`None`: nothing new).
     pub async fn checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
-        let (reply, wait) = oneshot::channel();
-        self.send(Job::Checkpoint(reply))?;
-        wait.await.map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))?
+        let shared = Arc::clone(&self.shared);
+        blocking(move || {
+            let mut guard = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let state = guard.as_mut().ok_or_else(|| AuditError::Unavailable("the audit log is closed".into()))?;
+            let result = state.write_checkpoint();
+            if result.is_ok() {
+                state.apply_retention();
+            }
+            result
+        })
     }
 
     /// Whether the last write succeeded (for health reporting).
     pub fn healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+        self.shared.healthy.load(Ordering::Relaxed)
     }
 
     /// The audit directory.
@@ -283,11 +433,24 @@ impl AuditLog {
         &self.dir
     }
 
-    /// Stops the writer after a final checkpoint.
+    /// Writes what is queued, signs a final checkpoint and closes the log.
     pub fn close(&self) {
-        self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some(w) = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-            let _ = w.join();
+        if let Some((stop, timer)) = self.timer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            drop(stop);
+            let _ = timer.join();
+        }
+        let mut guard = self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(mut state) = guard.take() {
+            let queued = self.shared.take_queue();
+            let (events, replies): (Vec<_>, Vec<_>) = queued.into_iter().map(|(e, r, _)| (e, r)).unzip();
+            let result = if events.is_empty() { Ok(0) } else { state.append_batch(events, true) };
+            for (i, reply) in replies.into_iter().enumerate() {
+                let _ = reply.send(match &result {
+                    Ok(first) => Ok(first + i as u64),
+                    Err(e) => Err(AuditError::Unavailable(e.to_string())),
+                });
+            }
+            state.finish();
         }
     }
 }
@@ -350,17 +513,22 @@ impl State {
                 next_seq += 1;
             }
             if scan.torn {
-                // An append that was never made durable (and never acknowledged): cut it off.
-                let f = OpenOptions::new().write(true).open(&path).map_err(io("open a torn segment"))?;
-                f.set_len(scan.complete_bytes).and_then(|()| f.sync_all()).map_err(io("cut a torn segment"))?;
-                tracing::warn!(segment = %path.display(), "cut an incomplete audit record left by a crash");
+                // The zero fill, and any append that was never made durable (and never
+                // acknowledged): cut off.
+                let f = OpenOptions::new().write(true).open(&path).map_err(io("open a segment"))?;
+                f.set_len(scan.complete_bytes).and_then(|()| f.sync_all()).map_err(io("cut a segment's tail"))?;
             }
             segments.push(Segment { first_seq: first, path, last_time });
         }
         let checkpointed_size = read_checkpoints(&dir)?.last().map_or(0, |c| c.tree_size);
         // Appends go to a fresh segment: nothing is ever written after a crash's leftovers.
         let path = segments_dir(&dir).join(format!("{next_seq:020}.log"));
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io("open an audit segment"))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io("open an audit segment"))?;
         let file_len = file.metadata().map_err(io("stat an audit segment"))?.len();
         if !segments.iter().any(|s| s.path == path) {
             segments.push(Segment { first_seq: next_seq, path, last_time: None });
@@ -376,84 +544,40 @@ impl State {
             segments,
             file,
             file_len,
+            allocated: file_len,
+            unsynced: false,
+            awaiting_sync: Vec::new(),
             uncheckpointed_since: None,
             checkpointed_size,
             listener,
         })
     }
 
-    fn run(&mut self, rx: &std::sync::mpsc::Receiver<Job>, healthy: &AtomicBool) {
-        loop {
-            let timeout = match self.uncheckpointed_since {
-                Some(t) => self.config.checkpoint_interval.saturating_sub(t.elapsed()),
-                None => self.config.checkpoint_interval,
-            };
-            let first = match rx.recv_timeout(timeout) {
-                Ok(job) => Some(job),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-            };
-            let mut appends = Vec::new();
-            let mut checkpoints = Vec::new();
-            let mut take = |job: Job| match job {
-                Job::Append(e, r) => appends.push((e, r)),
-                Job::Checkpoint(r) => checkpoints.push(r),
-            };
-            if let Some(job) = first {
-                take(job);
-                for _ in 1..4096 {
-                    match rx.try_recv() {
-                        Ok(job) => take(job),
-                        Err(_) => break,
-                    }
-                }
-            }
-            if !appends.is_empty() {
-                let (events, replies): (Vec<_>, Vec<_>) = appends.into_iter().unzip();
-                match self.append_batch(events) {
-                    Ok(first_seq) => {
-                        healthy.store(true, Ordering::Relaxed);
-                        for (i, reply) in replies.into_iter().enumerate() {
-                            let _ = reply.send(Ok(first_seq + i as u64));
-                        }
-                    }
-                    Err(e) => {
-                        healthy.store(false, Ordering::Relaxed);
-                        tracing::error!(error = %e, "audit append failed; the requests it records are refused");
-                        let message = e.to_string();
-                        for reply in replies {
-                            let _ = reply.send(Err(AuditError::Unavailable(message.clone())));
-                        }
-                    }
-                }
-            }
-            let due = self.uncheckpointed_since.is_some_and(|t| t.elapsed() >= self.config.checkpoint_interval)
-                || self.next_seq - self.checkpointed_size >= self.config.checkpoint_records;
-            if due || !checkpoints.is_empty() {
-                let result = self.write_checkpoint();
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "audit checkpoint failed");
-                }
-                if result.is_ok() {
-                    self.apply_retention();
-                }
-                let message = result.as_ref().err().map(ToString::to_string);
-                for reply in checkpoints {
-                    let _ = reply.send(match (&result, &message) {
-                        (Ok(c), _) => Ok(c.clone()),
-                        (Err(_), m) => Err(AuditError::Unavailable(m.clone().unwrap_or_default())),
-                    });
-                }
-            }
+    fn checkpoint_due(&self) -> bool {
+        self.uncheckpointed_since.is_some_and(|t| t.elapsed() >= self.config.checkpoint_interval)
+            || self.next_seq - self.checkpointed_size >= self.config.checkpoint_records
+    }
+
+    fn checkpoint_and_retain(&mut self) {
+        match self.write_checkpoint() {
+            Ok(_) => self.apply_retention(),
+            Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
         }
+    }
+
+    /// The last checkpoint (after a sync), then the segment without its zero fill.
+    fn finish(&mut self) {
         if let Err(e) = self.write_checkpoint() {
             tracing::error!(error = %e, "final audit checkpoint failed");
+        }
+        if let Err(e) = self.file.set_len(self.file_len).and_then(|()| self.file.sync_all()) {
+            tracing::warn!(error = %e, "could not trim the audit segment");
         }
     }
 
     /// Appends records durably; returns the first one's sequence number. On failure nothing
     /// is appended (a partial write is cut off).
-    fn append_batch(&mut self, events: Vec<AuditEvent>) -> Result<u64, AuditError> {
+    fn append_batch(&mut self, events: Vec<AuditEvent>, sync: bool) -> Result<u64, AuditError> {
         let first_seq = self.next_seq;
         let mut text = String::new();
         let mut lines = Vec::with_capacity(events.len());
@@ -471,10 +595,30 @@ impl State {
             seq += 1;
             lines.push((line, record));
         }
-        let written = self.file.write_all(text.as_bytes()).and_then(|()| self.file.sync_data());
+        use std::os::unix::fs::FileExt as _;
+        let end = self.file_len + text.len() as u64;
+        if end > self.allocated {
+            let target = end.max(self.allocated + SEGMENT_FILL_BYTES);
+            let zeros = vec![0u8; usize::try_from(target - self.allocated).unwrap_or(0)];
+            self.file.write_all_at(&zeros, self.allocated).map_err(io("extend an audit segment"))?;
+            self.allocated = target;
+        }
+        let skip_sync = self.config.dangerous_skip_fsync || !sync;
+        let started = Instant::now();
+        let written = self
+            .file
+            .write_all_at(text.as_bytes(), self.file_len)
+            .and_then(|()| if skip_sync { Ok(()) } else { self.file.sync_data() });
+        metrics::histogram!("coffre_audit_append_seconds", "synced" => if skip_sync { "no" } else { "yes" })
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("coffre_audit_batch_records").record(lines.len() as f64);
+        if written.is_ok() {
+            self.unsynced = !sync;
+        }
         if let Err(e) = written {
-            // Leave no partial record behind; if even that fails, the next start cuts it.
-            let _ = self.file.set_len(self.file_len);
+            // Leave no partial record behind (zeros end the segment); if even that fails, the
+            // next start cuts it.
+            let _ = self.file.write_all_at(&vec![0u8; text.len()], self.file_len);
             return Err(io("append to the audit trail")(e));
         }
         self.file_len += text.len() as u64;
@@ -497,16 +641,39 @@ impl State {
         Ok(first_seq)
     }
 
+    /// Makes every written record durable, and answers those that waited for it.
+    fn sync(&mut self) -> Result<(), AuditError> {
+        if self.unsynced {
+            if !self.config.dangerous_skip_fsync {
+                self.file.sync_data().map_err(io("sync the audit trail"))?;
+            }
+            self.unsynced = false;
+        }
+        for (seq, reply) in self.awaiting_sync.drain(..) {
+            let _ = reply.send(Ok(seq));
+        }
+        Ok(())
+    }
+
     fn rotate(&mut self) -> Result<(), AuditError> {
+        self.sync()?;
         let path = segments_dir(&self.config.dir).join(format!("{:020}.log", self.next_seq));
-        self.file = OpenOptions::new().create(true).append(true).open(&path).map_err(io("open an audit segment"))?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io("open an audit segment"))?;
         self.file_len = 0;
+        self.allocated = 0;
         sync_dir(&segments_dir(&self.config.dir))?;
         self.segments.push(Segment { first_seq: self.next_seq, path, last_time: None });
         Ok(())
     }
 
     fn write_checkpoint(&mut self) -> Result<Option<Checkpoint>, AuditError> {
+        // A checkpoint vouches only for records that are on disk.
+        self.sync()?;
         if self.next_seq == self.checkpointed_size {
             self.uncheckpointed_since = None;
             return Ok(None);
@@ -587,7 +754,7 @@ impl State {
                 note: Some(format!("records {first_seq} to {last} dropped after the retention period")),
                 ..Default::default()
             };
-            self.append_batch(vec![event])?;
+            self.append_batch(vec![event], true)?;
         }
         std::fs::remove_file(&path).map_err(io("delete an expired segment"))?;
         sync_dir(&segments_dir(&self.config.dir))?;

@@ -53,22 +53,60 @@ pub struct AuditSink {
     /// (its request could not record, e.g. while the audit storage was full) and recorded
     /// from itself.
     orphan_after: std::time::Duration,
+    /// Records being appended after their response (see [`AuditSink::record_committed`]).
+    in_flight: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
 }
 
 impl AuditSink {
     pub fn new(log: Arc<AuditLog>, intents: Arc<dyn IntentStore>, orphan_after: std::time::Duration) -> Arc<AuditSink> {
-        Arc::new(AuditSink { log, intents, recorded: Mutex::new(Vec::new()), orphan_after })
+        Arc::new(AuditSink {
+            log,
+            intents,
+            recorded: Mutex::new(Vec::new()),
+            orphan_after,
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
+        })
     }
 
-    /// Appends `event` durably; for a request that may have changed metadata, remembers to
-    /// forget its intent.
-    pub async fn record(&self, event: AuditEvent, changed_metadata: bool) -> Result<(), AuditError> {
-        let id = event.request_id.clone();
-        self.log.append(event).await?;
-        if changed_metadata {
-            self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(id);
-        }
-        Ok(())
+    /// Appends `event` and returns once it is durable: for a request whose record is not yet
+    /// durable anywhere else (reads, refusals, failed changes).
+    pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
+        self.log.append(event).await.map(|_| ())
+    }
+
+    /// Appends the final record of a request whose change committed together with its intent:
+    /// the record is already durable (the intent), so the response need not wait. Once the
+    /// record is in the trail the intent is forgotten; if it cannot be written, the intent is
+    /// recorded by a later sweep.
+    pub fn record_committed(self: &Arc<Self>, event: AuditEvent) {
+        let sink = Arc::clone(self);
+        sink.in_flight.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        tokio::spawn(async move {
+            let id = event.request_id.clone();
+            match sink.log.append_deferred(event).await {
+                Ok(_) => sink.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(id),
+                Err(e) => tracing::warn!(error = %e, request = %id, "audit record deferred; its intent stays"),
+            }
+            if sink.in_flight.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+                sink.idle.notify_waiters();
+            }
+        });
+    }
+
+    /// Waits (at most `limit`) for the records [`AuditSink::record_committed`] is writing.
+    pub async fn drain(&self, limit: std::time::Duration) {
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                let idle = self.idle.notified();
+                if self.in_flight.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        })
+        .await;
     }
 
     /// Whether requests may change anything: not while the trail cannot be written.

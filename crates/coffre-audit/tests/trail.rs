@@ -45,7 +45,7 @@ fn event(tenant: &str, i: usize) -> AuditEvent {
             user: Some("alice".into()),
             ..Default::default()
         },
-        operation: if i % 2 == 0 { "PutObject".into() } else { "GetObject".into() },
+        operation: if i.is_multiple_of(2) { "PutObject".into() } else { "GetObject".into() },
         bucket: Some(format!("{tenant}-bucket")),
         key: Some(format!("k{i}")),
         status: 200,
@@ -64,8 +64,8 @@ fn config(dir: &Path) -> AuditConfig {
 /// Writes 40 records (alternating tenants acme/globex) and a final checkpoint.
 async fn write_trail(f: &Fixture, config: AuditConfig) {
     let log = AuditLog::open(config, f.key.clone(), None).unwrap();
-    for i in 0..40 {
-        let tenant = if i % 3 == 0 { "globex" } else { "acme" };
+    for i in 0..40usize {
+        let tenant = if i.is_multiple_of(3) { "globex" } else { "acme" };
         log.append(event(tenant, i)).await.unwrap();
     }
     log.checkpoint().await.unwrap();
@@ -179,13 +179,14 @@ async fn tenant_export_verifies_offline_and_tampering_is_located() {
     let f = fixture();
     write_trail(&f, config(&f.audit)).await;
     let e = tenant_export(&f, "acme");
-    assert_eq!(e.records.len(), (0..40).filter(|i| i % 3 != 0).count());
+    assert_eq!(e.records.len(), (0..40).filter(|i: &usize| !i.is_multiple_of(3)).count());
     assert!(e.records.iter().all(|r| !r.record.contains("globex")), "another tenant's record leaked");
     let json = serde_json::to_string(&e).unwrap();
     assert!(!json.contains("globex"));
     assert!(verify_export(&e, &f.public_key).is_empty(), "{:?}", verify_export(&e, &f.public_key));
 
-    let tamper: Vec<(&str, Box<dyn Fn(&mut Export)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut Export)>;
+    let tamper: Vec<(&str, Change, &str)> = vec![
         ("edit", Box::new(|e| e.records[3].record = e.records[3].record.replace("alice", "mallory")), "edited"),
         ("remove", Box::new(|e| drop(e.records.remove(4))), "removed"),
         ("insert", Box::new(|e| e.records.insert(2, e.records[1].clone())), "follow"),

@@ -125,6 +125,7 @@ impl Front {
             });
         }
         req.extensions_mut().insert(note.clone());
+        let intent = crate::audit::intent(&note, &request_id);
         let refused = match &self.audit {
             Some(sink) if changes_metadata && !sink.writable() => Some(audit_unavailable()),
             _ => self.precheck(&req),
@@ -147,13 +148,7 @@ impl Front {
                     None => req.map(Body::from),
                 };
                 match &self.audit {
-                    Some(_) => {
-                        coffre_store::intent::with_intent(
-                            crate::audit::intent(&note, &request_id),
-                            self.inner.call(req),
-                        )
-                        .await?
-                    }
+                    Some(_) => coffre_store::intent::with_intent(intent.clone(), self.inner.call(req)).await?,
                     None => self.inner.call(req).await?,
                 }
             }
@@ -175,7 +170,10 @@ impl Front {
             if response.status().is_client_error() || response.status().is_server_error() {
                 event.error_code = response.body().bytes().and_then(|b| crate::audit::error_code(&b));
             }
-            if let Err(e) = sink.record(event, changes_metadata).await {
+            if intent.committed() {
+                // Its record committed with its change: durable already.
+                sink.record_committed(event);
+            } else if let Err(e) = sink.record(event).await {
                 tracing::error!(error = %e, "audit record not written; answering 503");
                 response = render(audit_unavailable())?;
             }

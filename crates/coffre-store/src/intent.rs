@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A request's pending audit record.
 #[derive(Clone)]
@@ -15,6 +16,21 @@ pub struct Intent {
     pub id: String,
     /// The record as it stands (serialised by the caller; opaque here).
     pub snapshot: Arc<dyn Fn() -> Vec<u8> + Send + Sync>,
+    /// Set once a change made in this scope is durably committed with the record: from then on
+    /// the record is durable, whatever happens to the audit trail.
+    pub committed: Arc<AtomicBool>,
+}
+
+impl Intent {
+    /// An intent for request `id` whose record is produced by `snapshot`.
+    pub fn new(id: String, snapshot: Arc<dyn Fn() -> Vec<u8> + Send + Sync>) -> Intent {
+        Intent { id, snapshot, committed: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Whether a change of this request committed (with its record).
+    pub fn committed(&self) -> bool {
+        self.committed.load(Ordering::Acquire)
+    }
 }
 
 tokio::task_local! {

@@ -227,10 +227,17 @@ pub(crate) enum MetaOutcome {
     Count(u64),
 }
 
+/// An audit intent on its way into a commit.
+struct PendingIntent {
+    id: String,
+    record: Vec<u8>,
+    committed: Arc<std::sync::atomic::AtomicBool>,
+}
+
 struct Job {
     op: MetaOp,
     /// The audit record to commit with the change (see [`crate::intent`]).
-    intent: Option<(String, Vec<u8>)>,
+    intent: Option<PendingIntent>,
     reply: oneshot::Sender<StoreResult<MetaOutcome>>,
 }
 
@@ -268,7 +275,11 @@ impl MetaStore {
 
     pub(crate) async fn apply(&self, op: MetaOp) -> StoreResult<MetaOutcome> {
         let (reply, answer) = oneshot::channel();
-        let intent = crate::intent::current().map(|i| (i.id, (i.snapshot)()));
+        let intent = crate::intent::current().map(|i| PendingIntent {
+            record: (i.snapshot)(),
+            id: i.id,
+            committed: i.committed,
+        });
         self.writer.send(Job { op, intent, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
@@ -655,7 +666,7 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, durable: bool) {
                 Err(_) => break,
             }
         }
-        let (ops, replies): (Vec<(MetaOp, Option<(String, Vec<u8>)>)>, Vec<_>) =
+        let (ops, replies): (Vec<(MetaOp, Option<PendingIntent>)>, Vec<_>) =
             jobs.into_iter().map(|j| ((j.op, j.intent), j.reply)).unzip();
         match commit_batch(db, ops, durable) {
             Ok(results) => {
@@ -679,7 +690,7 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, durable: bool) {
 
 fn commit_batch(
     db: &Database,
-    ops: Vec<(MetaOp, Option<(String, Vec<u8>)>)>,
+    ops: Vec<(MetaOp, Option<PendingIntent>)>,
     durable: bool,
 ) -> StoreResult<Vec<StoreResult<MetaOutcome>>> {
     let mut txn = db.begin_write()?;
@@ -690,15 +701,17 @@ fn commit_batch(
         })?;
     }
     let mut results = Vec::with_capacity(ops.len());
+    let mut committed_intents = Vec::new();
     for (op, intent) in ops {
         let mut result = apply(&txn, op);
-        if let (Ok(_), Some((id, record))) = (&result, intent)
-            && let Err(e) = txn.open_table(AUDIT_INTENTS).and_then(|mut t| {
-                t.insert(id.as_str(), (now_ms(), record.as_slice()))?;
+        if let (Ok(_), Some(intent)) = (&result, intent) {
+            match txn.open_table(AUDIT_INTENTS).and_then(|mut t| {
+                t.insert(intent.id.as_str(), (now_ms(), intent.record.as_slice()))?;
                 Ok(())
-            })
-        {
-            result = Err(e.into());
+            }) {
+                Ok(()) => committed_intents.push(intent.committed),
+                Err(e) => result = Err(e.into()),
+            }
         }
         // Operations check every condition before they change anything, so a refused one
         // leaves the batch intact; a database failure midway poisons the whole batch.
@@ -709,6 +722,9 @@ fn commit_batch(
         results.push(result);
     }
     txn.commit()?;
+    for flag in committed_intents {
+        flag.store(true, std::sync::atomic::Ordering::Release);
+    }
     Ok(results)
 }
 

@@ -116,6 +116,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let mut audit_config = coffre_audit::AuditConfig::new(config.data_dir.join("audit"));
         audit_config.retention = config.audit_retention;
         audit_config.checkpoint_interval = config.audit_checkpoint_interval;
+        audit_config.dangerous_skip_fsync = config.dangerous_skip_fsync;
         let log = coffre_audit::AuditLog::open(audit_config, Arc::clone(&signer), Some(access_log_tx))
             .context("open the audit trail")?;
         // A request records within moments of its commit; an intent still there after several
@@ -258,6 +259,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         s.abort();
     }
     if let Some(sink) = &audit {
+        sink.drain(Duration::from_secs(10)).await;
         sink.sweep(false).await;
         // A final signed checkpoint covers every record of this run.
         sink.log.close();

@@ -3,6 +3,8 @@
 //! a tenant's export (and tampering named), and requests refused with 503, nothing lost, when
 //! the audit storage is full.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::process::Command;
@@ -63,7 +65,9 @@ async fn every_request_leaves_exactly_one_record_with_its_fields() {
     ];
     server.admin_cli_as(&["user", "create", common::TENANT, "carol"], &tenant_admin);
 
-    let records = server.audit_records();
+    // Changes' records are durable with their change and reach the trail just after it.
+    let records =
+        server.audit_records_until(|records| ids.iter().all(|(_, id, _, _)| !records_of(records, id).is_empty()));
     for (operation, id, status, error) in &ids {
         let found = records_of(&records, id);
         assert_eq!(found.len(), 1, "{operation} {id}: {found:?}");
@@ -187,12 +191,13 @@ async fn trail_and_tenant_export_verify_and_tampering_is_named() {
     server.start_again();
 }
 
-/// Goal: when the audit storage is full, requests fail with 503 and nothing is served or
-/// changed unrecorded; a change that committed before its record failed is recorded once the
-/// trail is writable again; the trail verifies afterwards.
+/// Goal: when the audit storage is full, nothing is served or changed unrecorded: a change
+/// whose record is durable with it (its metadata commit) is answered, and recorded in the trail
+/// once it is writable again; then reads and changes get 503, and refused changes leave nothing.
+/// The trail verifies afterwards.
 #[tokio::test]
 async fn full_audit_storage_refuses_requests_and_loses_no_record() {
-    let mut server = Server::start_with_small_audit_disk(&["--audit-checkpoint-seconds", "1"], 1024 * 1024);
+    let mut server = Server::start_with_small_audit_disk(&["--audit-checkpoint-seconds", "1"], 2 * 1024 * 1024);
     server.allowed_log.push("audit".into());
     let c = server.client().await;
     let b = bucket("full");
@@ -206,45 +211,49 @@ async fn full_audit_storage_refuses_requests_and_loses_no_record() {
         let block = vec![0u8; 64 * 1024];
         while f.write_all(&block).is_ok() {}
     }
-    // Records still fit in the segment's last allocated page for a while. The first change
-    // that does not fit commits, then cannot record: the client gets 503.
-    let mut committed = None;
-    for i in 0..200 {
-        let key = format!("committed-{i}");
+    // The segment's zero fill still takes records for a while; changes go on being answered,
+    // each with its record durable in its metadata commit, until a record cannot be written.
+    let mut answered = Vec::new();
+    let mut refused = None;
+    for i in 0..5000 {
+        let key = format!("k{i}");
         match c.put_object().bucket(&b).key(&key).body(ByteStream::from_static(b"c")).send().await {
-            Ok(_) => continue,
+            Ok(_) => answered.push(key),
             Err(e) => {
                 assert_eq!(common::status(&e), 503, "{e:?}");
-                committed = Some(key);
+                refused = Some(key);
                 break;
             }
         }
     }
-    let committed = committed.expect("the audit trail never ran out of space");
+    let refused = refused.expect("the audit trail never ran out of space");
     // Reads are not served unrecorded.
     let e = c.get_object().bucket(&b).key("before").send().await.unwrap_err();
-    assert_eq!(common::status(&e), 503);
-    // Changes are refused before they happen.
-    let e = c.put_object().bucket(&b).key("refused").body(ByteStream::from_static(b"r")).send().await.unwrap_err();
     assert_eq!(common::status(&e), 503);
 
     std::fs::remove_file(&fill).unwrap();
     c.get_object().bucket(&b).key("before").send().await.unwrap();
-    assert_eq!(code(&c.head_object().bucket(&b).key("refused").send().await.unwrap_err()), "NotFound");
-    c.head_object().bucket(&b).key(&committed).send().await.unwrap();
-    // The committed change is recorded from its intent once the trail is writable again.
+    assert_eq!(code(&c.head_object().bucket(&b).key(&refused).send().await.unwrap_err()), "NotFound");
+    // Every answered change is in the trail, exactly once, once it is writable again.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let records = server.audit_records();
-        let recorded = records
+        let missing: Vec<&String> = answered
             .iter()
-            .filter(|r| r["operation"] == "PutObject" && r["key"] == committed.as_str() && r["note"].is_string())
-            .count();
-        if recorded == 1 {
+            .filter(|k| records.iter().filter(|r| r["operation"] == "PutObject" && r["key"] == k.as_str()).count() != 1)
+            .collect();
+        if missing.is_empty() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the committed PutObject was never recorded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} answered changes not recorded once: {missing:?}",
+            missing.len()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for k in &answered {
+        c.head_object().bucket(&b).key(k).send().await.unwrap();
     }
     let data = server.audit_dir().parent().unwrap().to_str().unwrap().to_owned();
     let verified = coffre(&["audit", "verify", "--data-dir", &data]);

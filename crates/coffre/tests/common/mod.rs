@@ -99,6 +99,18 @@ impl Server {
         }
     }
 
+    /// The audit records once `done` holds for them (polled, with a deadline).
+    pub fn audit_records_until(&self, done: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let records = self.audit_records();
+            if done(&records) || Instant::now() > deadline {
+                return records;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Every audit record written so far, as JSON values (with `seq`), in order.
     pub fn audit_records(&self) -> Vec<serde_json::Value> {
         let dir = self.audit_dir().join("segments");
@@ -106,7 +118,9 @@ impl Server {
         segments.sort();
         let mut out = Vec::new();
         for s in segments {
-            for line in std::fs::read_to_string(&s).unwrap().lines() {
+            let text = std::fs::read_to_string(&s).unwrap();
+            // A segment being written is zero-filled past its last record.
+            for line in text.split('\0').next().unwrap_or_default().lines() {
                 let fields: Vec<&str> = line.splitn(4, '\t').collect();
                 let mut record: serde_json::Value = serde_json::from_str(fields[3]).unwrap();
                 record["seq"] = serde_json::json!(fields[0].parse::<u64>().unwrap());
