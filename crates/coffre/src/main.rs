@@ -31,6 +31,9 @@ enum Command {
     Admin(admin_cli::AdminArgs),
     /// The audit trail: public key, verification, tenant exports.
     Audit(audit_cli::AuditArgs),
+    /// Load any S3 endpoint (put, get, mixed, list, multipart, delete) and measure this
+    /// machine's ceilings (--limits).
+    Bench(coffre_bench::BenchArgs),
 }
 
 fn main() {
@@ -57,6 +60,10 @@ fn run() -> anyhow::Result<()> {
             runtime.block_on(keys_cli::run(args))
         }
         Command::Audit(args) => audit_cli::run(args),
+        Command::Bench(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(coffre_bench::run(args))
+        }
         Command::Admin(args) => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(admin_cli::run(args))
