@@ -139,7 +139,7 @@ impl Limits {
             Workload::Get if large => {
                 out.push(("of AES-GCM on all cores".to_owned(), report.mib_per_second / (self.aes_gcm_mib_s * cores)));
             }
-            Workload::Put | Workload::Mixed | Workload::Delete | Workload::Multipart => {
+            Workload::Put | Workload::Delete | Workload::Multipart => {
                 out.push((
                     "of one-at-a-time 4 KiB write+fsync rate".to_owned(),
                     report.ops_per_second / (1000.0 / self.write_4k_fsync_ms),

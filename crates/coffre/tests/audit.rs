@@ -28,13 +28,7 @@ fn coffre(args: &[&str]) -> std::process::Output {
 async fn every_request_leaves_exactly_one_record_with_its_fields() {
     let server = Server::start_with(&["--audit-checkpoint-seconds", "1"]);
     let c = server.client().await;
-    let other = server.admin_cli(&["tenant", "create", "other", "--admin-user", "bob"]);
-    let o = common::client_for(
-        &server.endpoint(),
-        other["access_key_id"].as_str().unwrap(),
-        other["secret_access_key"].as_str().unwrap(),
-    )
-    .await;
+    let (o, other) = server.new_tenant_client("other", "bob").await;
     let b = bucket("audited");
     let mut ids = Vec::new();
     let created = c.create_bucket().bucket(&b).send().await.unwrap();
@@ -109,13 +103,7 @@ async fn every_request_leaves_exactly_one_record_with_its_fields() {
 async fn trail_and_tenant_export_verify_and_tampering_is_named() {
     let mut server = Server::start_with(&["--audit-checkpoint-seconds", "1"]);
     let c = server.client().await;
-    let other = server.admin_cli(&["tenant", "create", "other", "--admin-user", "bob"]);
-    let o = common::client_for(
-        &server.endpoint(),
-        other["access_key_id"].as_str().unwrap(),
-        other["secret_access_key"].as_str().unwrap(),
-    )
-    .await;
+    let (o, _) = server.new_tenant_client("other", "bob").await;
     let (b, ob) = (bucket("mine"), bucket("theirs"));
     c.create_bucket().bucket(&b).send().await.unwrap();
     o.create_bucket().bucket(&ob).send().await.unwrap();

@@ -277,6 +277,19 @@ impl Server {
         client_for(&self.endpoint(), &self.tenant_keys.0, &self.tenant_keys.1).await
     }
 
+    /// Creates tenant `tenant` with admin `user` and returns a client with its keys, and the
+    /// CLI's answer (keys included).
+    pub async fn new_tenant_client(&self, tenant: &str, user: &str) -> (aws_sdk_s3::Client, serde_json::Value) {
+        let created = self.admin_cli(&["tenant", "create", tenant, "--admin-user", user]);
+        let client = client_for(
+            &self.endpoint(),
+            created["access_key_id"].as_str().unwrap(),
+            created["secret_access_key"].as_str().unwrap(),
+        )
+        .await;
+        (client, created)
+    }
+
     /// Runs `coffre admin --json ARGS` against this server as the root operator (unless `envs`
     /// name other credentials) and returns its JSON output; panics if it fails.
     pub fn admin_cli_as(&self, args: &[&str], envs: &[(&str, &str)]) -> serde_json::Value {
