@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::merkle::{Frontier, Hash, leaf};
-use crate::record::{AuditEvent, Line, Record, now_rfc3339};
+use crate::record::{AuditEvent, Line, Record, hash_from_hex, now_rfc3339};
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +212,34 @@ struct Segment {
     first_seq: u64,
     path: PathBuf,
     last_time: Option<String>,
+}
+
+/// The writer's state at the end of a closed segment, kept next to it
+/// (`<first seq>.summary`) so that a restart need not read the segments again. Only a cache:
+/// if it is missing, stale or damaged, the segment is read; verification never uses it.
+#[derive(Serialize, Deserialize)]
+struct SegmentSummary {
+    first_seq: u64,
+    bytes: u64,
+    next_seq: u64,
+    last_hash: String,
+    last_time: Option<String>,
+    frontier: Vec<(u32, String)>,
+    frontier_size: u64,
+    tenants: HashMap<String, (u64, String)>,
+}
+
+fn summary_path(segment: &Path) -> PathBuf {
+    segment.with_extension("summary")
+}
+
+impl SegmentSummary {
+    /// The summary of `segment`, if it describes the file as it is.
+    fn read(segment: &Path, first_seq: u64) -> Option<SegmentSummary> {
+        let s: SegmentSummary = serde_json::from_slice(&std::fs::read(summary_path(segment)).ok()?).ok()?;
+        let bytes = std::fs::metadata(segment).ok()?.len();
+        (s.first_seq == first_seq && s.bytes == bytes).then_some(s)
+    }
 }
 
 struct State {
@@ -483,6 +511,26 @@ impl State {
         let mut tenants: HashMap<String, (u64, Hash)> = HashMap::new();
         let mut segments = Vec::new();
         for (first, path) in list_segments(&dir)? {
+            if first >= next_seq
+                && let Some(s) = SegmentSummary::read(&path, first)
+            {
+                let parts =
+                    s.frontier.iter().map(|(h, x)| hash_from_hex(x).map(|x| (*h, x))).collect::<Option<Vec<_>>>();
+                let adopted =
+                    parts.and_then(|p| Frontier::from_parts(p, s.frontier_size)).zip(hash_from_hex(&s.last_hash));
+                let tenant_heads: Option<HashMap<String, (u64, Hash)>> =
+                    s.tenants.iter().map(|(t, (n, h))| hash_from_hex(h).map(|h| (t.clone(), (*n, h)))).collect();
+                if let (Some((f, h)), Some(t)) = (adopted, tenant_heads)
+                    && f.size() == s.next_seq
+                {
+                    frontier = f;
+                    last_hash = h;
+                    next_seq = s.next_seq;
+                    tenants = t;
+                    segments.push(Segment { first_seq: first, path, last_time: s.last_time });
+                    continue;
+                }
+            }
             let scan = scan_segment(&path)?;
             // Records below the pruned ones: a retention run stopped before deleting them.
             if first < next_seq
@@ -523,6 +571,8 @@ impl State {
         let checkpointed_size = read_checkpoints(&dir)?.last().map_or(0, |c| c.tree_size);
         // Appends go to a fresh segment: nothing is ever written after a crash's leftovers.
         let path = segments_dir(&dir).join(format!("{next_seq:020}.log"));
+        // It is open again: a summary of it (empty, from a clean stop) no longer holds.
+        let _ = std::fs::remove_file(summary_path(&path));
         let file = OpenOptions::new()
             .create(true)
             .write(true)
@@ -572,7 +622,9 @@ impl State {
         }
         if let Err(e) = self.file.set_len(self.file_len).and_then(|()| self.file.sync_all()) {
             tracing::warn!(error = %e, "could not trim the audit segment");
+            return;
         }
+        self.summarise();
     }
 
     /// Appends records durably; returns the first one's sequence number. On failure nothing
@@ -655,8 +707,36 @@ impl State {
         Ok(())
     }
 
+    /// Writes the summary of the current segment (it is being closed).
+    fn summarise(&self) {
+        let Some(segment) = self.segments.last() else { return };
+        let (subtrees, frontier_size) = self.frontier.parts();
+        let summary = SegmentSummary {
+            first_seq: segment.first_seq,
+            bytes: self.file_len,
+            next_seq: self.next_seq,
+            last_hash: hex::encode(self.last_hash),
+            last_time: segment.last_time.clone(),
+            frontier: subtrees.iter().map(|(h, x)| (*h, hex::encode(x))).collect(),
+            frontier_size,
+            tenants: self.tenants.iter().map(|(t, (n, h))| (t.clone(), (*n, hex::encode(h)))).collect(),
+        };
+        let path = summary_path(&segment.path);
+        let tmp = path.with_extension("summary.tmp");
+        let written = serde_json::to_vec(&summary)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not write an audit segment summary; the next start reads the segment");
+        }
+    }
+
     fn rotate(&mut self) -> Result<(), AuditError> {
         self.sync()?;
+        // The file ends at its records: no zero fill in a closed segment.
+        self.file.set_len(self.file_len).map_err(io("trim a closed audit segment"))?;
+        self.summarise();
         let path = segments_dir(&self.config.dir).join(format!("{:020}.log", self.next_seq));
         self.file = OpenOptions::new()
             .create(true)
@@ -757,6 +837,7 @@ impl State {
             self.append_batch(vec![event], true)?;
         }
         std::fs::remove_file(&path).map_err(io("delete an expired segment"))?;
+        let _ = std::fs::remove_file(summary_path(&path));
         sync_dir(&segments_dir(&self.config.dir))?;
         self.segments.remove(0);
         tracing::info!(segment = %path.display(), "audit segment dropped after the retention period");

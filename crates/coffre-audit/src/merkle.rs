@@ -47,6 +47,18 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// Its perfect subtrees `(height, root)`, largest first, and its size (to store it).
+    pub fn parts(&self) -> (Vec<(u32, Hash)>, u64) {
+        (self.subtrees.clone(), self.size)
+    }
+
+    /// A frontier from [`Frontier::parts`]; `None` if they do not describe one.
+    pub fn from_parts(subtrees: Vec<(u32, Hash)>, size: u64) -> Option<Frontier> {
+        let consistent = subtrees.windows(2).all(|w| w[0].0 > w[1].0)
+            && subtrees.iter().map(|(h, _)| 1u64.checked_shl(*h).unwrap_or(0)).sum::<u64>() == size;
+        consistent.then_some(Frontier { subtrees, size })
+    }
+
     /// Leaves so far.
     pub fn size(&self) -> u64 {
         self.size

@@ -73,7 +73,11 @@ async fn write_trail(f: &Fixture, config: AuditConfig) {
 }
 
 fn segment(dir: &Path) -> PathBuf {
-    let mut segments: Vec<_> = std::fs::read_dir(dir.join("segments")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut segments: Vec<_> = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
     segments.sort();
     segments.into_iter().find(|p| std::fs::metadata(p).unwrap().len() > 0).unwrap()
 }
@@ -140,6 +144,36 @@ async fn restart_continues_the_chain_and_cuts_a_torn_append() {
     let report = verify_dir(&f.audit, &f.public_key).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!(report.records, 41);
+}
+
+/// Closed segments leave a summary so a restart does not read them again; a damaged summary
+/// is ignored (the segment is read), and either way the chain continues unbroken.
+#[tokio::test]
+async fn restart_uses_segment_summaries_and_survives_damaged_ones() {
+    let f = fixture();
+    let mut c = config(&f.audit);
+    c.segment_bytes_max = 3000;
+    write_trail(&f, c.clone()).await;
+    let summaries = || {
+        std::fs::read_dir(f.audit.join("segments"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "summary"))
+            .collect::<Vec<_>>()
+    };
+    assert!(summaries().len() >= 2, "closed segments are summarised");
+    let log = AuditLog::open(c.clone(), f.key.clone(), None).unwrap();
+    assert_eq!(log.append(event("acme", 200)).await.unwrap(), 40);
+    log.close();
+    for s in summaries() {
+        std::fs::write(&s, b"{ not a summary").unwrap();
+    }
+    let log = AuditLog::open(c, f.key.clone(), None).unwrap();
+    assert_eq!(log.append(event("globex", 201)).await.unwrap(), 41);
+    log.close();
+    let report = verify_dir(&f.audit, &f.public_key).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.records, 42);
 }
 
 #[tokio::test]

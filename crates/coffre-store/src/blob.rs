@@ -27,10 +27,13 @@ use crate::error::{StoreError, StoreResult};
 use crate::limits::INLINE_OBJECT_BYTES_MAX;
 use crate::records::{ChunkId, ChunkRef, SealedInline};
 
-/// Plaintext handed to one blocking hash+seal+write step: 16 segments.
-const WRITE_BATCH_BYTES: usize = 16 * SEGMENT_PLAINTEXT_BYTES;
-/// Segments opened by one blocking read step.
-const READ_BATCH_SEGMENTS: u64 = 16;
+/// Plaintext handed to one blocking hash+seal+write step: 8 segments (512 KiB). Each request
+/// in flight holds about this much plaintext and its ciphertext, so it sets the memory of
+/// concurrent transfers: 1 MiB batches held more for no more throughput, 256 KiB ones cost
+/// large-object throughput (measured with scripts/bench-ab.sh).
+const WRITE_BATCH_BYTES: usize = 8 * SEGMENT_PLAINTEXT_BYTES;
+/// Segments opened by one blocking read step (512 KiB), for the same reason.
+const READ_BATCH_SEGMENTS: u64 = 8;
 
 /// A request body failed while it was being read (client gone, bad chunk signature, ...).
 #[derive(Debug)]

@@ -168,7 +168,7 @@ async fn trail_and_tenant_export_verify_and_tampering_is_named() {
     let segment = std::fs::read_dir(&segments)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .find(|p| p.extension().is_some_and(|x| x == "log") && std::fs::metadata(p).unwrap().len() > 0)
         .unwrap();
     let text = std::fs::read_to_string(&segment).unwrap();
     std::fs::write(&segment, text.replacen("\"status\":200", "\"status\":201", 1)).unwrap();

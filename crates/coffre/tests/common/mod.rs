@@ -114,7 +114,11 @@ impl Server {
     /// Every audit record written so far, as JSON values (with `seq`), in order.
     pub fn audit_records(&self) -> Vec<serde_json::Value> {
         let dir = self.audit_dir().join("segments");
-        let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
         segments.sort();
         let mut out = Vec::new();
         for s in segments {
