@@ -174,7 +174,11 @@ def main() -> None:
         "Regenerate with `scripts/bench-report.py` (see its header for options).",
         "",
     ]
-    (REPO / "docs" / "performance.md").write_text("\n".join(lines))
+    # Hand-written analysis after the marker survives regeneration.
+    doc = REPO / "docs" / "performance.md"
+    marker = "<!-- analysis: kept by scripts/bench-report.py -->"
+    kept = doc.read_text().split(marker, 1)[1] if doc.exists() and marker in doc.read_text() else ""
+    doc.write_text("\n".join(lines) + "\n" + marker + kept)
     print("\n".join(lines))
 
 
