@@ -256,6 +256,23 @@ pub fn now_unix_s() -> i64 {
         .unwrap_or(0)
 }
 
+/// An access key that may sign now (active, unexpired), with its user's identity.
+fn active_key<'s>(state: &'s State, access_key_id: &str) -> IamResult<(&'s KeyEntry, Arc<Principal>)> {
+    let entry = state.keys.get(access_key_id).ok_or(IamError::BadCredentials)?;
+    if entry.info.status != KeyStatus::Active {
+        return Err(IamError::KeyInactive(access_key_id.to_owned()));
+    }
+    if entry.info.expires_unix_s.is_some_and(|e| e <= now_unix_s()) {
+        return Err(IamError::KeyExpired(access_key_id.to_owned()));
+    }
+    let principal = state
+        .principals
+        .get(&user_key(entry.info.tenant.as_deref(), &entry.info.user))
+        .cloned()
+        .ok_or(IamError::BadCredentials)?;
+    Ok((entry, principal))
+}
+
 fn user_key(tenant: Option<&str>, user: &str) -> (String, String) {
     (tenant.unwrap_or("").to_owned(), user.to_owned())
 }
@@ -391,24 +408,14 @@ impl Directory {
     /// signatures in constant time). Inactive and expired keys are refused.
     pub fn secret_for(&self, access_key_id: &str) -> IamResult<(Zeroizing<String>, Arc<Principal>)> {
         let state = self.read();
-        let entry = state.keys.get(access_key_id).ok_or(IamError::BadCredentials)?;
-        if entry.info.status != KeyStatus::Active {
-            return Err(IamError::KeyInactive(access_key_id.to_owned()));
-        }
-        if entry.info.expires_unix_s.is_some_and(|e| e <= now_unix_s()) {
-            return Err(IamError::KeyExpired(access_key_id.to_owned()));
-        }
-        let principal = state
-            .principals
-            .get(&user_key(entry.info.tenant.as_deref(), &entry.info.user))
-            .cloned()
-            .ok_or(IamError::BadCredentials)?;
+        let (entry, principal) = active_key(&state, access_key_id)?;
         Ok((entry.secret.clone(), principal))
     }
 
-    /// The identity behind an access key (already authenticated by SigV4).
+    /// The identity behind an access key (already authenticated by SigV4). Runs on every
+    /// request: it does not copy the secret.
     pub fn principal_for(&self, access_key_id: &str) -> Option<Arc<Principal>> {
-        self.secret_for(access_key_id).ok().map(|(_, p)| p)
+        active_key(&self.read(), access_key_id).ok().map(|(_, p)| p)
     }
 
     /// Checks an access key and its secret (the admin API's token request), in constant time.

@@ -40,6 +40,8 @@ pub struct BucketAccess {
     pub policy: Option<Arc<Policy>>,
     pub public_read: bool,
     pub public_access_block: PublicAccessBlock,
+    /// Where its server access logs go (read by log delivery for every request's record).
+    pub logging: Option<coffre_store::records::BucketLogging>,
 }
 
 /// Tenant of buckets created before tenants existed.
@@ -78,6 +80,7 @@ impl BucketAccessCache {
             policy,
             public_read: record.public_read,
             public_access_block: record.public_access_block.unwrap_or_default(),
+            logging: record.logging,
         });
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.generation.load(Ordering::Acquire) == generation {
@@ -336,9 +339,7 @@ fn request_context(cx: &S3AccessContext<'_>, transport: Option<Transport>) -> Ha
 /// The bucket and key named by `x-amz-copy-source` (`bucket/key[?versionId=…]`, URL-encoded).
 fn copy_source(value: &str) -> Option<(String, String)> {
     let path = value.split('?').next().unwrap_or(value);
-    let decoded: String = form_urlencoded::parse(format!("k={}", path.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())?;
+    let decoded = crate::request::percent_decode(path);
     let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
     let (bucket, key) = decoded.split_once('/')?;
     (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_owned(), key.to_owned()))
@@ -507,6 +508,7 @@ mod tests {
         assert_eq!(copy_source("src/a/b.txt"), Some(("src".into(), "a/b.txt".into())));
         assert_eq!(copy_source("/src/a%20b?versionId=null"), Some(("src".into(), "a b".into())));
         assert_eq!(copy_source("src/a+b"), Some(("src".into(), "a+b".into())));
+        assert_eq!(copy_source("src/a&b=c"), Some(("src".into(), "a&b=c".into())));
         assert_eq!(copy_source("nokey"), None);
     }
 

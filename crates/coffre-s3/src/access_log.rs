@@ -15,6 +15,8 @@ use coffre_audit::Record;
 use coffre_store::records::BucketLogging;
 use coffre_store::{Encryption, KeyWrap, ObjectAttributes, ObjectKey, Store, WriteCondition};
 
+use crate::access::BucketAccessCache;
+
 /// The S3 operation name the access log uses (`REST.GET.OBJECT`).
 fn log_operation(operation: &str) -> String {
     let known = match operation {
@@ -112,16 +114,22 @@ pub fn format_line(record: &Record, owner_id: &str) -> String {
     )
 }
 
-/// The bucket's logging target and its owner's canonical id, if logging is on (read for each
-/// record, so a change of PutBucketLogging applies from the next request on).
-fn target_of(store: &Store, bucket: &str) -> Option<(BucketLogging, String)> {
-    let record = store.bucket(bucket).ok()?;
-    let owner = crate::service::canonical_id(record.owner.as_deref());
-    record.logging.map(|l| (l, owner))
+/// The bucket's logging target and its owner's canonical id, if logging is on. From the
+/// authorisation cache, which PutBucketLogging invalidates: a change applies from the next
+/// request on, and a record of an unlogged bucket costs a map lookup.
+fn target_of(buckets: &BucketAccessCache, store: &Store, bucket: &str) -> Option<(BucketLogging, String)> {
+    let access = buckets.get(store, bucket).ok()??;
+    let logging = access.logging.clone()?;
+    Some((logging, crate::service::canonical_id(Some(&access.owner))))
 }
 
 /// Collects records of logged buckets and writes them to their targets every `interval`.
-pub async fn deliver(store: Arc<Store>, mut records: tokio::sync::mpsc::Receiver<Record>, interval: Duration) {
+pub async fn deliver(
+    store: Arc<Store>,
+    buckets: Arc<BucketAccessCache>,
+    mut records: tokio::sync::mpsc::Receiver<Record>,
+    interval: Duration,
+) {
     let mut pending: HashMap<(String, String), String> = HashMap::new();
     let mut tick = tokio::time::interval(interval);
     tick.tick().await;
@@ -133,7 +141,7 @@ pub async fn deliver(store: Arc<Store>, mut records: tokio::sync::mpsc::Receiver
                     continue;
                 }
                 let Some(bucket) = record.event.bucket.clone() else { continue };
-                if let Some((target, owner)) = target_of(&store, &bucket) {
+                if let Some((target, owner)) = target_of(&buckets, &store, &bucket) {
                     let lines = pending.entry((target.target_bucket, target.target_prefix)).or_default();
                     lines.push_str(&format_line(&record, &owner));
                     lines.push('\n');

@@ -251,6 +251,7 @@ impl CoffreS3 {
             })
             .await
             .s3()?;
+        self.buckets.invalidate(&input.bucket);
         Ok(S3Response::new(PutBucketLoggingOutput::default()))
     }
 

@@ -77,12 +77,7 @@ fn claimed_access_key<B>(req: &Request<B>) -> Option<String> {
 /// Bucket and key of a path-style request path (virtual-hosted requests are corrected by
 /// authorisation, which sees s3s's parse).
 fn path_bucket_key(path: &str) -> (Option<String>, Option<String>) {
-    let decode = |s: &str| {
-        let text: String = form_urlencoded::parse(format!("v={}", s.replace('+', "%2B")).as_bytes())
-            .map(|(_, v)| v.into_owned())
-            .collect();
-        (!text.is_empty()).then_some(text)
-    };
+    let decode = |s: &str| Some(crate::request::percent_decode(s)).filter(|t| !t.is_empty());
     match path.trim_start_matches('/').split_once('/') {
         Some((b, k)) => (decode(b), decode(k)),
         None => (decode(path.trim_start_matches('/')), None),
@@ -125,7 +120,8 @@ impl Front {
             });
         }
         req.extensions_mut().insert(note.clone());
-        let intent = crate::audit::intent(&note, &request_id);
+        // Only requests that may change metadata carry an intent (reads never commit one).
+        let intent = (self.audit.is_some() && changes_metadata).then(|| crate::audit::intent(&note, &request_id));
         let refused = match &self.audit {
             Some(sink) if changes_metadata && !sink.writable() => Some(audit_unavailable()),
             _ => self.precheck(&req),
@@ -147,8 +143,8 @@ impl Front {
                     }
                     None => req.map(Body::from),
                 };
-                match &self.audit {
-                    Some(_) => coffre_store::intent::with_intent(intent.clone(), self.inner.call(req)).await?,
+                match &intent {
+                    Some(intent) => coffre_store::intent::with_intent(intent.clone(), self.inner.call(req)).await?,
                     None => self.inner.call(req).await?,
                 }
             }
@@ -170,7 +166,7 @@ impl Front {
             if response.status().is_client_error() || response.status().is_server_error() {
                 event.error_code = response.body().bytes().and_then(|b| crate::audit::error_code(&b));
             }
-            if intent.committed() {
+            if intent.as_ref().is_some_and(coffre_store::intent::Intent::committed) {
                 // Its record committed with its change: durable already.
                 sink.record_committed(event);
             } else if let Err(e) = sink.record(event).await {

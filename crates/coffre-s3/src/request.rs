@@ -250,6 +250,12 @@ pub fn read_conditions(
     Ok(ReadVerdict::Serve)
 }
 
+/// Decodes a percent-encoded URI component (a path, `x-amz-copy-source`); `+` stays a `+`,
+/// as in paths. Invalid UTF-8 is replaced, never a panic.
+pub fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
 /// Percent-encodes a key for `encoding-type=url` answers: everything but unreserved
 /// characters and `/`.
 pub fn url_encode(s: &str) -> String {

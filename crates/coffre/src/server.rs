@@ -94,7 +94,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         CoffreS3::new(Arc::clone(&store), FrontConfig { region: config.region.clone() }, Arc::clone(&bucket_access));
     let mut builder = S3ServiceBuilder::new(s3);
     builder.set_auth(AccessControl::new(Arc::clone(&directory), Arc::clone(&store), Arc::clone(&bucket_access)));
-    builder.set_access(AccessControl::new(Arc::clone(&directory), Arc::clone(&store), bucket_access));
+    builder.set_access(AccessControl::new(Arc::clone(&directory), Arc::clone(&store), Arc::clone(&bucket_access)));
     if let Some(domain) = &config.domain {
         builder.set_host(coffre_s3::BucketDomain::new(domain));
     }
@@ -106,6 +106,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (access_log_tx, access_log_rx) = tokio::sync::mpsc::channel(ACCESS_LOG_QUEUE_RECORDS);
     let access_log_delivery = tokio::spawn(coffre_s3::access_log::deliver(
         Arc::clone(&store),
+        bucket_access,
         access_log_rx,
         config.access_log_flush_interval,
     ));

@@ -82,4 +82,11 @@ fn errors_are_counted_and_the_first_is_shown() {
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("InvalidAccessKeyId"), "{said}");
+    // Reads of keys never written: each operation fails, all are counted, the first is shown.
+    let out = bench(&server, &["--workload", "get", "--keys", "0", "--ops", "5", "--concurrency", "1"]);
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["report"]["errors"], 5, "{report}");
+    assert!(report["report"]["first_error"].as_str().unwrap().starts_with("NoSuchKey"), "{report}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5 operations failed"));
 }

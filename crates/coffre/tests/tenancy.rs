@@ -116,6 +116,15 @@ async fn operators_read_tenant_data_only_through_two_person_break_glass() {
     assert_eq!(approved["approved_by"], "bob");
     let got = root.get_object().bucket(&b).key("k").send().await.unwrap();
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"tenant data");
+    // The tenant's audit trail names the grant and the operator who approved it.
+    let records = server.audit_records();
+    let read = records
+        .iter()
+        .find(|r| r["operation"] == "GetObject" && r["actor"]["user"] == "root" && r["status"] == 200)
+        .expect("the break-glass read is recorded");
+    assert_eq!(read["tenant"], common::TENANT);
+    assert_eq!(read["break_glass"]["grant"], id);
+    assert_eq!(read["break_glass"]["approved_by"], "bob");
     let e = root.put_object().bucket(&b).key("k").body(ByteStream::from_static(b"x")).send().await.unwrap_err();
     assert_eq!(code(&e), "AccessDenied", "break-glass is read-only");
     let e = root.delete_object().bucket(&b).key("k").send().await.unwrap_err();
