@@ -189,6 +189,10 @@ def serve(tmp_path_factory, server_cls=Server, base_name: str = "coffre"):
         )
     if proc.returncode != 0:
         pytest.fail(f"coffre exited with status {proc.returncode}\n{srv.log_tail()}")
+    # A panic that a client's retry hid is still a failed request.
+    panics = [line for line in srv.log_path.read_text(errors="replace").splitlines() if "panicked at" in line]
+    if panics:
+        pytest.fail(f"coffre panicked: {panics[:3]}\n{srv.log_tail()}")
 
 
 def _wait_ready(srv: Server, cmd: list) -> None:

@@ -267,98 +267,98 @@ struct State {
 
 type Reply = oneshot::Sender<Result<u64, AuditError>>;
 
-/// What the writer state and the queue of records waiting for it share.
+/// What the writer thread and the callers share.
 struct Shared {
-    /// The writer: whoever holds it writes every queued record (group commit, led by one of
-    /// the requests waiting rather than by a thread of its own, so no wake-up of another thread
-    /// sits on the path of every request).
+    /// The writer's state: held by the writer thread for each batch, and by [`AuditLog::checkpoint`]
+    /// and [`AuditLog::close`]; `None` once closed.
     state: std::sync::Mutex<Option<State>>,
-    /// Records waiting for the writer, and whether each caller waits for its durability now.
-    queue: std::sync::Mutex<Vec<(AuditEvent, Reply, bool)>>,
+    queue: std::sync::Mutex<Queue>,
+    /// Wakes the writer when it waits for records.
+    wake: std::sync::Condvar,
     healthy: AtomicBool,
 }
 
+/// Records waiting for the writer.
+#[derive(Default)]
+struct Queue {
+    /// Each with whether its caller waits for its durability now.
+    records: Vec<(AuditEvent, Reply, bool)>,
+    /// The writer sleeps on [`Shared::wake`]: a new record must wake it (otherwise it will take
+    /// the record with its next batch, and nobody pays for a wake-up).
+    writer_waiting: bool,
+    stopping: bool,
+}
+
 impl Shared {
-    fn lock_state(&self) -> Option<std::sync::MutexGuard<'_, Option<State>>> {
-        match self.state.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, Option<State>> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The writer thread: takes every queued record as one batch, writes it and makes it durable
+    /// (group commit: records queued during one `fdatasync` share the next), answers the
+    /// callers, and signs checkpoints when due. Requests never block a runtime thread on the
+    /// disk and no thread is handed work per request.
+    fn write_until_stopped(&self, idle_wait: Duration) {
+        loop {
+            let batch = {
+                let mut queue = self.lock_queue();
+                if queue.records.is_empty() && !queue.stopping {
+                    queue.writer_waiting = true;
+                    queue = self.wake.wait_timeout(queue, idle_wait).unwrap_or_else(|p| p.into_inner()).0;
+                    queue.writer_waiting = false;
+                }
+                if queue.stopping {
+                    // What is still queued is written by `close`.
+                    return;
+                }
+                std::mem::take(&mut queue.records)
+            };
+            let mut guard = self.lock_state();
+            let Some(state) = guard.as_mut() else {
+                for (_, reply, _) in batch {
+                    let _ = reply.send(Err(AuditError::Unavailable("the audit log is closed".into())));
+                }
+                return;
+            };
+            if !batch.is_empty() {
+                self.write_batch(state, batch);
+            }
+            if state.checkpoint_due() {
+                state.checkpoint_and_retain();
+            }
         }
     }
 
-    fn take_queue(&self) -> Vec<(AuditEvent, Reply, bool)> {
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
-    }
-
-    fn queue_is_empty(&self) -> bool {
-        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty()
-    }
-
-    /// Writes queued records until none is left, as the writer (`held`, or taken here if no
-    /// one else holds it).
-    ///
-    /// A request that leads writes one batch (its own record among them) and hands what queued
-    /// meanwhile to a blocking-pool thread, so its own response does not wait behind others'.
-    fn lead(self: &Arc<Self>, mut held: Option<std::sync::MutexGuard<'_, Option<State>>>, hand_off: bool) {
-        loop {
-            {
-                let Some(mut guard) = held.take().or_else(|| self.lock_state()) else { return };
-                let Some(state) = guard.as_mut() else {
-                    for (_, reply, _) in self.take_queue() {
-                        let _ = reply.send(Err(AuditError::Unavailable("the audit log is closed".into())));
+    fn write_batch(&self, state: &mut State, batch: Vec<(AuditEvent, Reply, bool)>) {
+        let sync = batch.iter().any(|(_, _, sync)| *sync);
+        let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|(e, r, _)| (e, r)).unzip();
+        match state.append_batch(events, sync) {
+            Ok(first_seq) => {
+                self.healthy.store(true, Ordering::Relaxed);
+                let seqs = (first_seq..).zip(replies);
+                if sync {
+                    // Durable now, and so is everything written before.
+                    for (seq, reply) in seqs {
+                        let _ = reply.send(Ok(seq));
                     }
-                    return;
-                };
-                loop {
-                    let batch = self.take_queue();
-                    if batch.is_empty() {
-                        break;
+                    if let Err(e) = state.sync() {
+                        tracing::error!(error = %e, "audit sync failed");
                     }
-                    let sync = batch.iter().any(|(_, _, sync)| *sync);
-                    let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|(e, r, _)| (e, r)).unzip();
-                    match state.append_batch(events, sync) {
-                        Ok(first_seq) => {
-                            self.healthy.store(true, Ordering::Relaxed);
-                            let seqs = (first_seq..).zip(replies);
-                            if sync {
-                                // Durable now, and so is everything written before.
-                                for (seq, reply) in seqs {
-                                    let _ = reply.send(Ok(seq));
-                                }
-                                if let Err(e) = state.sync() {
-                                    tracing::error!(error = %e, "audit sync failed");
-                                }
-                            } else {
-                                state.awaiting_sync.extend(seqs);
-                            }
-                        }
-                        Err(e) => {
-                            self.healthy.store(false, Ordering::Relaxed);
-                            tracing::error!(error = %e, "audit append failed; the requests it records are refused");
-                            let message = e.to_string();
-                            for reply in replies {
-                                let _ = reply.send(Err(AuditError::Unavailable(message.clone())));
-                            }
-                        }
-                    }
-                    if state.checkpoint_due() {
-                        state.checkpoint_and_retain();
-                    }
-                    if hand_off
-                        && !self.queue_is_empty()
-                        && let Ok(runtime) = tokio::runtime::Handle::try_current()
-                    {
-                        drop(guard);
-                        let me = Arc::clone(self);
-                        runtime.spawn_blocking(move || me.lead(None, false));
-                        return;
-                    }
+                } else {
+                    state.awaiting_sync.extend(seqs);
                 }
             }
-            // A record queued while the writer was being released has no one to write it.
-            if self.queue_is_empty() {
-                return;
+            Err(e) => {
+                self.healthy.store(false, Ordering::Relaxed);
+                tracing::error!(error = %e, "audit append failed; the requests it records are refused");
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(AuditError::Unavailable(message.clone())));
+                }
             }
         }
     }
@@ -375,13 +375,13 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 /// A node's audit log.
 pub struct AuditLog {
     shared: Arc<Shared>,
-    timer: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     dir: PathBuf,
 }
 
 impl AuditLog {
-    /// Opens the log (recovering its state from the segments) and starts the checkpoint timer.
-    /// `listener` receives every record once it is durable (best effort: a full channel drops).
+    /// Opens the log (recovering its state from the segments) and starts its writer thread.
+    /// `listener` receives every record once it is written (best effort: a full channel drops).
     pub fn open(
         config: AuditConfig,
         signer: Arc<dyn Signer>,
@@ -392,27 +392,16 @@ impl AuditLog {
         let interval = state.config.checkpoint_interval;
         let shared = Arc::new(Shared {
             state: std::sync::Mutex::new(Some(state)),
-            queue: std::sync::Mutex::new(Vec::new()),
+            queue: std::sync::Mutex::new(Queue::default()),
+            wake: std::sync::Condvar::new(),
             healthy: AtomicBool::new(true),
         });
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let timer_shared = Arc::clone(&shared);
-        let timer = std::thread::Builder::new()
-            .name("coffre-audit-checkpoints".into())
-            .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    // Waits for the writer, unlike appenders: a checkpoint must not be skipped.
-                    let mut guard = timer_shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    if let Some(state) = guard.as_mut()
-                        && state.checkpoint_due()
-                    {
-                        state.checkpoint_and_retain();
-                    }
-                    timer_shared.lead(Some(guard), false);
-                }
-            })
-            .map_err(io("start the audit checkpoint timer"))?;
-        Ok(Arc::new(AuditLog { shared, timer: std::sync::Mutex::new(Some((stop, timer))), dir }))
+        let writer_shared = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("coffre-audit".into())
+            .spawn(move || writer_shared.write_until_stopped(interval))
+            .map_err(io("start the audit writer"))?;
+        Ok(Arc::new(AuditLog { shared, writer: std::sync::Mutex::new(Some(writer)), dir }))
     }
 
     /// Appends a record; returns its sequence number once it is durable.
@@ -429,10 +418,16 @@ impl AuditLog {
 
     async fn enqueue(&self, event: AuditEvent, sync: bool) -> Result<u64, AuditError> {
         let (reply, wait) = oneshot::channel();
-        self.shared.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((event, reply, sync));
-        // Whoever finds the writer free writes for everyone queued; the others just wait.
-        if let Some(guard) = self.shared.lock_state() {
-            blocking(|| self.shared.lead(Some(guard), true));
+        {
+            let mut queue = self.shared.lock_queue();
+            if queue.stopping {
+                return Err(AuditError::Unavailable("the audit log is closed".into()));
+            }
+            queue.records.push((event, reply, sync));
+            if queue.writer_waiting {
+                queue.writer_waiting = false;
+                self.shared.wake.notify_one();
+            }
         }
         wait.await.map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))?
     }
@@ -441,7 +436,7 @@ impl AuditLog {
     pub async fn checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
         let shared = Arc::clone(&self.shared);
         blocking(move || {
-            let mut guard = shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut guard = shared.lock_state();
             let state = guard.as_mut().ok_or_else(|| AuditError::Unavailable("the audit log is closed".into()))?;
             let result = state.write_checkpoint();
             if result.is_ok() {
@@ -463,20 +458,16 @@ impl AuditLog {
 
     /// Writes what is queued, signs a final checkpoint and closes the log.
     pub fn close(&self) {
-        if let Some((stop, timer)) = self.timer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-            drop(stop);
-            let _ = timer.join();
+        self.shared.lock_queue().stopping = true;
+        self.shared.wake.notify_one();
+        if let Some(writer) = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            let _ = writer.join();
         }
-        let mut guard = self.shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self.shared.lock_state();
         if let Some(mut state) = guard.take() {
-            let queued = self.shared.take_queue();
-            let (events, replies): (Vec<_>, Vec<_>) = queued.into_iter().map(|(e, r, _)| (e, r)).unzip();
-            let result = if events.is_empty() { Ok(0) } else { state.append_batch(events, true) };
-            for (i, reply) in replies.into_iter().enumerate() {
-                let _ = reply.send(match &result {
-                    Ok(first) => Ok(first + i as u64),
-                    Err(e) => Err(AuditError::Unavailable(e.to_string())),
-                });
+            let queued = std::mem::take(&mut self.shared.lock_queue().records);
+            if !queued.is_empty() {
+                self.shared.write_batch(&mut state, queued);
             }
             state.finish();
         }

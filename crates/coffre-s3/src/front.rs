@@ -18,6 +18,7 @@ use http::{HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use s3s::service::S3Service;
 use s3s::{Body, HttpError, S3Error, S3ErrorCode};
+use tracing::Instrument as _;
 
 /// Longest lifetime of a presigned URL, in seconds (seven days).
 /// <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html>
@@ -96,9 +97,22 @@ impl Front {
         let started = Instant::now();
         let request_id = format!("{:016X}", rand_u64());
         let operation = operation_name(&req, self.limits.domain.as_deref());
-        let bytes_in = content_length(req.headers());
         let span = tracing::info_span!("s3", request_id = %request_id, operation);
-        let _entered = span.enter();
+        // Instrumented, not entered: a guard held across an await leaks the span into whatever
+        // else runs on the thread meanwhile (tracing-subscriber then panics on a closed parent).
+        self.serve(req, transport, started, request_id, operation).instrument(span).await
+    }
+
+    /// [`Front::handle`] within the request's span.
+    async fn serve(
+        &self,
+        mut req: Request<Incoming>,
+        transport: Transport,
+        started: Instant,
+        request_id: String,
+        operation: &'static str,
+    ) -> Result<Response<Body>, HttpError> {
+        let bytes_in = content_length(req.headers());
         let changes_metadata = !matches!(*req.method(), Method::GET | Method::HEAD);
         let (bucket, key) = path_bucket_key(req.uri().path());
         let note = AuditNote::new(AuditEvent {
