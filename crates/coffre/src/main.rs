@@ -14,6 +14,11 @@ mod tls;
 
 use clap::{Parser, Subcommand};
 
+/// Thread-caching allocator: requests allocate on runtime threads and the audit writer frees,
+/// which glibc's malloc pays for in arena locking and consolidation (see docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "coffre", version, about = "Sovereign S3-compatible object storage")]
 struct Cli {
