@@ -245,13 +245,35 @@ struct Job {
 pub struct MetaStore {
     db: Arc<Database>,
     writer: mpsc::Sender<Job>,
+    /// Joined on drop, so that the database is closed (and marked clean) before the process
+    /// exits: a database not closed cleanly is checked page by page at the next start.
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for MetaStore {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer once it has committed what was queued; it then
+        // drops its handle, and `db` (dropped after this) is the last one.
+        drop(std::mem::replace(&mut self.writer, mpsc::channel(1).0));
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl MetaStore {
     /// Opens (or creates) the database and starts its writer thread. `durable: false` is a
     /// benchmark-only setting that skips the fsync of commits.
     pub fn open(path: &Path, durable: bool) -> StoreResult<MetaStore> {
-        let db = Arc::new(Database::create(path)?);
+        let db = Arc::new(
+            Database::builder()
+                .set_repair_callback(|session| {
+                    if session.progress() == 0.0 {
+                        tracing::info!("the metadata database was not closed cleanly; checking it");
+                    }
+                })
+                .create(path)?,
+        );
         {
             let txn = db.begin_write()?;
             txn.open_table(BUCKETS)?;
@@ -266,11 +288,11 @@ impl MetaStore {
         }
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE_DEPTH);
         let writer_db = Arc::clone(&db);
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("coffre-meta-writer".into())
             .spawn(move || writer_loop(&writer_db, rx, durable))
             .map_err(StoreError::io("start the metadata writer"))?;
-        Ok(MetaStore { db, writer: tx })
+        Ok(MetaStore { db, writer: tx, writer_thread: Some(writer_thread) })
     }
 
     pub(crate) async fn apply(&self, op: MetaOp) -> StoreResult<MetaOutcome> {
