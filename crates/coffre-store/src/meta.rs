@@ -265,10 +265,12 @@ impl MetaStore {
     /// Opens (or creates) the database and starts its writer thread. `durable: false` is a
     /// benchmark-only setting that skips the fsync of commits.
     pub fn open(path: &Path, durable: bool) -> StoreResult<MetaStore> {
+        // redb also "repairs" a file it has just created; only an existing one is news.
+        let existed = path.exists();
         let db = Arc::new(
             Database::builder()
-                .set_repair_callback(|session| {
-                    if session.progress() == 0.0 {
+                .set_repair_callback(move |session| {
+                    if existed && session.progress() == 0.0 {
                         tracing::info!("the metadata database was not closed cleanly; checking it");
                     }
                 })
