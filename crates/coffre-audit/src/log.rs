@@ -318,12 +318,8 @@ impl Shared {
                 std::mem::take(&mut queue.records)
             };
             let mut guard = self.lock_state();
-            let Some(state) = guard.as_mut() else {
-                for (_, reply, _) in batch {
-                    let _ = reply.send(Err(AuditError::Unavailable("the audit log is closed".into())));
-                }
-                return;
-            };
+            // `close` takes the state only after this thread has stopped.
+            let Some(state) = guard.as_mut() else { return };
             if !batch.is_empty() {
                 self.write_batch(state, batch);
             }
