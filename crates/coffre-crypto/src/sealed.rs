@@ -61,16 +61,44 @@ impl SegmentCipher {
         a
     }
 
-    /// Seals one segment in place (appends the tag).
-    pub fn seal(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> CryptoResult<()> {
-        assert!(buf.len() <= SEGMENT_PLAINTEXT_BYTES, "segments hold at most 64 KiB");
-        if DANGEROUS_BENCH_UNSEALED {
-            buf.extend_from_slice(&[0u8; TAG_BYTES]);
-            return Ok(());
+    /// Seals consecutive segments in place. `buf` holds the plaintext of segments `first..`:
+    /// whole segments, except that the batch that ends the stream (`last`) may end with a
+    /// short one (or be empty: one empty last segment). It becomes their stored form, each
+    /// segment followed by its tag, with no second buffer.
+    pub fn seal_batch(&self, first: u64, last: bool, buf: &mut Vec<u8>) -> CryptoResult<()> {
+        let plaintext_len = buf.len() as u64;
+        let count = if last { segment_count(plaintext_len) } else { plaintext_len / SEGMENT_PLAINTEXT_BYTES as u64 };
+        if !last && !plaintext_len.is_multiple_of(SEGMENT_PLAINTEXT_BYTES as u64) {
+            // Only the last batch of a stream may end with a short segment (a caller's bug).
+            return Err(CryptoError::Primitive);
         }
-        self.key
-            .seal_in_place_append_tag(nonce(index), Aad::from(self.aad(index, last)), buf)
-            .map_err(|_| CryptoError::Primitive)
+        let tags = usize::try_from(count).map_err(|_| CryptoError::Primitive)? * TAG_BYTES;
+        buf.reserve_exact(tags);
+        buf.resize(buf.len() + tags, 0);
+        // From the last segment back, each moves up to its place (past the tags of those before
+        // it), over plaintext already moved, and is sealed there.
+        for i in (0..count).rev() {
+            let r = segment_plaintext_range(i, plaintext_len);
+            let (start, len) = (r.start as usize + i as usize * TAG_BYTES, (r.end - r.start) as usize);
+            buf.copy_within(r.start as usize..r.end as usize, start);
+            let index = first + i;
+            let tag = if DANGEROUS_BENCH_UNSEALED {
+                [0u8; TAG_BYTES]
+            } else {
+                let segment = buf.get_mut(start..start + len).ok_or(CryptoError::Primitive)?;
+                let tag = self
+                    .key
+                    .seal_in_place_separate_tag(
+                        nonce(index),
+                        Aad::from(self.aad(index, last && i + 1 == count)),
+                        segment,
+                    )
+                    .map_err(|_| CryptoError::Primitive)?;
+                tag.as_ref().try_into().map_err(|_| CryptoError::Primitive)?
+            };
+            buf.get_mut(start + len..start + len + TAG_BYTES).ok_or(CryptoError::Primitive)?.copy_from_slice(&tag);
+        }
+        Ok(())
     }
 
     /// Opens one sealed segment in place; returns its plaintext.
@@ -86,14 +114,9 @@ impl SegmentCipher {
 
     /// Seals a whole small buffer (an inline object) into one sealed stream.
     pub fn seal_all(&self, plaintext: &[u8]) -> CryptoResult<Vec<u8>> {
-        let count = segment_count(plaintext.len() as u64);
         let mut out = Vec::with_capacity(sealed_len(plaintext.len() as u64) as usize);
-        for i in 0..count {
-            let span = segment_plaintext_range(i, plaintext.len() as u64);
-            let mut seg = plaintext.get(span.start as usize..span.end as usize).unwrap_or_default().to_vec();
-            self.seal(i, i + 1 == count, &mut seg)?;
-            out.extend_from_slice(&seg);
-        }
+        out.extend_from_slice(plaintext);
+        self.seal_batch(0, true, &mut out)?;
         Ok(out)
     }
 
@@ -186,6 +209,22 @@ mod tests {
                 assert_eq!(got, &plain[a..b], "len {len} range {a}..{b}");
             }
         }
+    }
+
+    #[test]
+    fn a_stream_sealed_in_batches_is_the_stream_sealed_whole() {
+        let (_, c) = cipher(1);
+        let plain: Vec<u8> = (0..5 * SEGMENT_PLAINTEXT_BYTES + 123).map(|i| (i % 251) as u8).collect();
+        let whole = c.seal_all(&plain).unwrap();
+        let mut batched = Vec::new();
+        let mut first = 0u64;
+        for (n, piece) in plain.chunks(2 * SEGMENT_PLAINTEXT_BYTES).enumerate() {
+            let mut buf = piece.to_vec();
+            c.seal_batch(first, n == 2, &mut buf).unwrap();
+            batched.extend_from_slice(&buf);
+            first += 2;
+        }
+        assert_eq!(batched, whole);
     }
 
     #[test]

@@ -28,10 +28,13 @@ use crate::limits::INLINE_OBJECT_BYTES_MAX;
 use crate::records::{ChunkId, ChunkRef, SealedInline};
 
 /// Plaintext handed to one blocking hash+seal+write step: 8 segments (512 KiB). Each request
-/// in flight holds about this much plaintext and its ciphertext, so it sets the memory of
-/// concurrent transfers: 1 MiB batches held more for no more throughput, 256 KiB ones cost
-/// large-object throughput (measured with scripts/bench-ab.sh).
+/// in flight holds about this much plaintext, so it sets the memory of concurrent transfers:
+/// 1 MiB batches held more for no more throughput, 256 KiB ones cost large-object throughput
+/// (measured with scripts/bench-ab.sh).
 const WRITE_BATCH_BYTES: usize = 8 * SEGMENT_PLAINTEXT_BYTES;
+/// Room for a batch and the body piece that completes it, so that filling a batch never grows
+/// its buffer (growth doubles it, to 1 MiB).
+const WRITE_BUFFER_BYTES: usize = WRITE_BATCH_BYTES + SEGMENT_PLAINTEXT_BYTES;
 /// Segments opened by one blocking read step (512 KiB), for the same reason.
 const READ_BATCH_SEGMENTS: u64 = 8;
 
@@ -170,6 +173,7 @@ impl BlobStore {
                 let tmp_path = self.tmp_dir.join(stream_id.to_hex());
                 let file = std::fs::File::create(&tmp_path).map_err(StoreError::io("create a temporary file"))?;
                 writer = Some((file, 0));
+                pending.reserve_exact(WRITE_BUFFER_BYTES.saturating_sub(pending.len()));
                 staged = Some(StagedData {
                     digests: ContentHasher::new(None).finalize(),
                     stream_id,
@@ -182,7 +186,9 @@ impl BlobStore {
             while pending.len() > WRITE_BATCH_BYTES
                 && let Some((file, next_segment)) = writer.take()
             {
-                let rest = pending.split_off(WRITE_BATCH_BYTES);
+                let mut rest = Vec::with_capacity(WRITE_BUFFER_BYTES.max(pending.len() - WRITE_BATCH_BYTES));
+                rest.extend_from_slice(&pending[WRITE_BATCH_BYTES..]);
+                pending.truncate(WRITE_BATCH_BYTES);
                 let batch = std::mem::replace(&mut pending, rest);
                 let step = seal_and_write(file, hasher, Arc::clone(&cipher), next_segment, batch, false).await?;
                 hasher = step.hasher;
@@ -365,25 +371,32 @@ fn read_chunk(chunk: OpenedChunk) -> impl Stream<Item = io::Result<Bytes>> + Sen
                 let end = sealed::segment_sealed_range(last, chunk.plaintext_len).end;
                 let mut buf = vec![0u8; usize::try_from(end - start).map_err(io::Error::other)?];
                 file.read_exact_at(&mut buf, start)?;
-                let mut out = Vec::with_capacity(buf.len());
-                let mut at = 0usize;
+                // Each segment is opened in place and the plaintext wanted from it moved down
+                // over the tags and skipped bytes before it: the batch's buffer becomes the
+                // response's next piece, with no second buffer per request in flight.
+                let (mut at, mut kept) = (0usize, 0usize);
                 for i in first..=last {
                     let r = sealed::segment_sealed_range(i, chunk.plaintext_len);
                     let len = usize::try_from(r.end - r.start).map_err(io::Error::other)?;
                     let seg = buf.get_mut(at..at + len).ok_or_else(|| io::Error::other("short chunk file"))?;
-                    at += len;
-                    let plain = chunk
+                    let plain_len = chunk
                         .cipher
                         .open(i, i + 1 == span.count, seg)
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+                        .len();
                     let seg_start = i * SEGMENT_PLAINTEXT_BYTES as u64;
                     let from =
                         usize::try_from(chunk.range.start.saturating_sub(seg_start)).map_err(io::Error::other)?;
-                    let to = usize::try_from((chunk.range.end - seg_start).min(plain.len() as u64))
+                    let to = usize::try_from((chunk.range.end - seg_start).min(plain_len as u64))
                         .map_err(io::Error::other)?;
-                    out.extend_from_slice(plain.get(from..to).unwrap_or_default());
+                    if from < to {
+                        buf.copy_within(at + from..at + to, kept);
+                        kept += to - from;
+                    }
+                    at += len;
                 }
-                Ok((Bytes::from(out), file))
+                buf.truncate(kept);
+                Ok((Bytes::from(buf), file))
             })
             .await;
             match result {
@@ -425,16 +438,11 @@ async fn seal_and_write(
         } else {
             (plaintext.len() / SEGMENT_PLAINTEXT_BYTES) as u64
         };
-        let mut out = Vec::with_capacity(plaintext.len() + count as usize * sealed::TAG_BYTES);
-        let mut segment = Vec::with_capacity(sealed::SEGMENT_SEALED_BYTES);
-        for i in 0..count {
-            let r = sealed::segment_plaintext_range(i, plaintext.len() as u64);
-            segment.clear();
-            segment.extend_from_slice(plaintext.get(r.start as usize..r.end as usize).unwrap_or_default());
-            cipher.seal(first_segment + i, last && i + 1 == count, &mut segment)?;
-            out.extend_from_slice(&segment);
-        }
-        file.write_all(&out).map_err(StoreError::io("write a temporary file"))?;
+        // Sealed in place: a ciphertext copy of the batch would double the memory each upload
+        // in flight holds.
+        let mut batch = plaintext;
+        cipher.seal_batch(first_segment, last, &mut batch)?;
+        file.write_all(&batch).map_err(StoreError::io("write a temporary file"))?;
         Ok(SealStep { file, hasher, next_segment: first_segment + count })
     })
     .await
