@@ -49,6 +49,9 @@ pub struct StoreConfig {
     pub dangerous_skip_fsync: bool,
     /// Where key-encryption keys live; every data key is wrapped by one of them.
     pub keys: Arc<dyn KeyProvider>,
+    /// Memory for the metadata database's page cache, in bytes (see
+    /// [`limits::METADATA_CACHE_BYTES_DEFAULT`]).
+    pub metadata_cache_bytes: usize,
 }
 
 /// An object version read from the metadata, with its inline bytes if it has them.
@@ -112,7 +115,11 @@ impl Store {
     pub fn open(config: &StoreConfig) -> StoreResult<Arc<Store>> {
         std::fs::create_dir_all(&config.data_dir).map_err(StoreError::io("create the data directory"))?;
         let blobs = BlobStore::open(&config.data_dir, !config.dangerous_skip_fsync, Arc::clone(&config.keys))?;
-        let meta = MetaStore::open(&config.data_dir.join("meta.redb"), !config.dangerous_skip_fsync)?;
+        let meta = MetaStore::open(
+            &config.data_dir.join("meta.redb"),
+            !config.dangerous_skip_fsync,
+            config.metadata_cache_bytes,
+        )?;
         Ok(Arc::new(Store { meta, blobs, keys: Arc::clone(&config.keys), started: SystemTime::now() }))
     }
 

@@ -262,13 +262,15 @@ impl Drop for MetaStore {
 }
 
 impl MetaStore {
-    /// Opens (or creates) the database and starts its writer thread. `durable: false` is a
-    /// benchmark-only setting that skips the fsync of commits.
-    pub fn open(path: &Path, durable: bool) -> StoreResult<MetaStore> {
+    /// Opens (or creates) the database, with a page cache of `cache_bytes`, and starts its
+    /// writer thread. `durable: false` is a benchmark-only setting that skips the fsync of
+    /// commits.
+    pub fn open(path: &Path, durable: bool, cache_bytes: usize) -> StoreResult<MetaStore> {
         // redb also "repairs" a file it has just created; only an existing one is news.
         let existed = path.exists();
         let db = Arc::new(
             Database::builder()
+                .set_cache_size(cache_bytes)
                 .set_repair_callback(move |session| {
                     if existed && session.progress() == 0.0 {
                         tracing::info!("the metadata database was not closed cleanly; checking it");

@@ -31,6 +31,7 @@ pub struct ConfigFile {
     pub audit_retention_days: Option<u64>,
     pub audit_checkpoint_seconds: Option<u64>,
     pub access_log_flush_seconds: Option<u64>,
+    pub metadata_cache_mib: Option<u64>,
     pub kms: Option<KmsKind>,
     pub pkcs11_module: Option<PathBuf>,
     pub pkcs11_token_label: Option<String>,
@@ -97,6 +98,10 @@ pub struct ServerArgs {
     /// Deliver S3 server access logs (PutBucketLogging) this often, in seconds (default 60).
     #[arg(long, env = "COFFRE_ACCESS_LOG_FLUSH_SECONDS")]
     pub access_log_flush_seconds: Option<u64>,
+    /// Memory for the metadata database's page cache, in MiB (default 64). More keeps more
+    /// small objects and listings in memory, at that cost in RSS.
+    #[arg(long, env = "COFFRE_METADATA_CACHE_MIB")]
+    pub metadata_cache_mib: Option<u64>,
     /// Benchmark-only: no audit trail at all. Requests go unrecorded. Never in production.
     #[arg(long, hide = true, env = "COFFRE_DANGEROUS_SKIP_AUDIT")]
     pub dangerous_skip_audit: bool,
@@ -128,6 +133,7 @@ pub struct Config {
     pub audit_retention: Option<std::time::Duration>,
     pub audit_checkpoint_interval: std::time::Duration,
     pub access_log_flush_interval: std::time::Duration,
+    pub metadata_cache_bytes: usize,
     pub dangerous_skip_audit: bool,
 }
 
@@ -203,6 +209,10 @@ impl Config {
             access_log_flush_interval: std::time::Duration::from_secs(
                 args.access_log_flush_seconds.or(file.access_log_flush_seconds).unwrap_or(60).max(1),
             ),
+            metadata_cache_bytes: match args.metadata_cache_mib.or(file.metadata_cache_mib) {
+                Some(mib) => usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX),
+                None => coffre_store::limits::METADATA_CACHE_BYTES_DEFAULT,
+            },
             dangerous_skip_audit: args.dangerous_skip_audit,
         })
     }
@@ -225,6 +235,19 @@ mod tests {
         assert_eq!(c.s3_listen.port(), 7000);
         assert_eq!(c.admin_listen.to_string(), ADMIN_LISTEN_DEFAULT);
         assert_eq!(c.tls, TlsMode::Off);
+    }
+
+    #[test]
+    fn the_metadata_cache_is_bounded_by_default_and_settable() {
+        let default = Config::build(ServerArgs::default()).unwrap();
+        assert_eq!(default.metadata_cache_bytes, 64 * 1024 * 1024);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "metadata_cache_mib = 16\n").unwrap();
+        let from_file = Config::build(ServerArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(from_file.metadata_cache_bytes, 16 * 1024 * 1024);
+        let args = ServerArgs { config: Some(path), metadata_cache_mib: Some(256), ..Default::default() };
+        assert_eq!(Config::build(args).unwrap().metadata_cache_bytes, 256 * 1024 * 1024);
     }
 
     #[test]

@@ -69,6 +69,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         data_dir: config.data_dir.clone(),
         dangerous_skip_fsync: config.dangerous_skip_fsync,
         keys: Arc::clone(&keys) as Arc<dyn coffre_crypto::KeyProvider>,
+        metadata_cache_bytes: config.metadata_cache_bytes,
     })
     .context("open the object engine")?;
     if coffre_crypto::sealed::DANGEROUS_BENCH_UNSEALED {
