@@ -3,6 +3,7 @@
 # times in one run so that machine noise hits both alike; prints each run's figures and the
 # server's peak RSS.
 #   scripts/bench-ab.sh BINARY_A BINARY_B ROUNDS -- BENCH_ARGS...
+# Server flags for both sides go in SERVER_FLAGS, e.g. SERVER_FLAGS=--dangerous-skip-audit.
 # e.g. scripts/bench-ab.sh /tmp/coffre-before target/release/coffre 3 -- --workload mixed --size 1MiB --concurrency 64 --ops 3000
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,8 @@ work="$(mktemp -d)"
 trap 'kill "${server_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 run() { # $1: label, $2: binary, then the bench arguments
   local label="$1" binary="$2" data="$work/data-$1"; shift 2
-  start_server "$binary" "$data" "$work/$label.log"
+  # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
+  start_server "$binary" "$data" "$work/$label.log" ${SERVER_FLAGS:-}
   use_tenant bench
   local out rss
   out="$("$binary" bench --endpoint http://127.0.0.1:29400 --data-dir "$data" "$@" 2>&1 | tail -n 2 | tr '\n' ' ')"
