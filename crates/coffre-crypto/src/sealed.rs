@@ -64,8 +64,8 @@ impl SegmentCipher {
     /// Seals consecutive segments in place. `buf` holds the plaintext of segments `first..`:
     /// whole segments, except that the batch that ends the stream (`last`) may end with a
     /// short one (or be empty: one empty last segment). It becomes their stored form, each
-    /// segment followed by its tag, with no second buffer.
-    pub fn seal_batch(&self, first: u64, last: bool, buf: &mut Vec<u8>) -> CryptoResult<()> {
+    /// segment followed by its tag, with no second buffer. Returns how many segments it sealed.
+    pub fn seal_batch(&self, first: u64, last: bool, buf: &mut Vec<u8>) -> CryptoResult<u64> {
         let plaintext_len = buf.len() as u64;
         let count = if last { segment_count(plaintext_len) } else { plaintext_len / SEGMENT_PLAINTEXT_BYTES as u64 };
         if !last && !plaintext_len.is_multiple_of(SEGMENT_PLAINTEXT_BYTES as u64) {
@@ -98,7 +98,7 @@ impl SegmentCipher {
             };
             buf.get_mut(start + len..start + len + TAG_BYTES).ok_or(CryptoError::Primitive)?.copy_from_slice(&tag);
         }
-        Ok(())
+        Ok(count)
     }
 
     /// Opens one sealed segment in place; returns its plaintext.
@@ -220,11 +220,13 @@ mod tests {
         let mut first = 0u64;
         for (n, piece) in plain.chunks(2 * SEGMENT_PLAINTEXT_BYTES).enumerate() {
             let mut buf = piece.to_vec();
-            c.seal_batch(first, n == 2, &mut buf).unwrap();
+            first += c.seal_batch(first, n == 2, &mut buf).unwrap();
             batched.extend_from_slice(&buf);
-            first += 2;
         }
+        assert_eq!(first, 6, "five whole segments and a short last one");
         assert_eq!(batched, whole);
+        // A short segment anywhere but at the end of the stream is refused.
+        assert!(c.seal_batch(0, false, &mut vec![1u8; SEGMENT_PLAINTEXT_BYTES + 1]).is_err());
     }
 
     #[test]

@@ -433,15 +433,10 @@ async fn seal_and_write(
 ) -> StoreResult<SealStep> {
     tokio::task::spawn_blocking(move || -> StoreResult<SealStep> {
         hasher.update(&plaintext);
-        let count = if last {
-            sealed::segment_count(plaintext.len() as u64)
-        } else {
-            (plaintext.len() / SEGMENT_PLAINTEXT_BYTES) as u64
-        };
         // Sealed in place: a ciphertext copy of the batch would double the memory each upload
         // in flight holds.
         let mut batch = plaintext;
-        cipher.seal_batch(first_segment, last, &mut batch)?;
+        let count = cipher.seal_batch(first_segment, last, &mut batch)?;
         file.write_all(&batch).map_err(StoreError::io("write a temporary file"))?;
         Ok(SealStep { file, hasher, next_segment: first_segment + count })
     })

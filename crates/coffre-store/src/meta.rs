@@ -1234,6 +1234,33 @@ mod tests {
         }
     }
 
+    /// Small objects live inline in the metadata pages: the cache must hold no more than it was
+    /// given however many are written (redb's own default would keep all of these).
+    #[test]
+    fn the_metadata_cache_stays_within_its_size() {
+        use redb::ReadableDatabase as _;
+        let dir = tempfile::tempdir().unwrap();
+        let cache_bytes = 1024 * 1024;
+        let store = MetaStore::open(&dir.path().join("m.redb"), false, cache_bytes).unwrap();
+        let name = objects_table_name("b");
+        let inline = vec![7u8; 4096];
+        for batch in 0..16 {
+            let txn = store.db.begin_write().unwrap();
+            {
+                let mut t = txn.open_table(objects_table(&name)).unwrap();
+                let bytes = records::encode(&record(), &inline);
+                for i in 0..256 {
+                    let key = format!("k{batch:02}-{i:04}");
+                    t.insert((key.as_bytes(), 0), bytes.as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let used = store.db.cache_stats().used_bytes();
+        // 16 MiB of objects written; the cache may overshoot by a page or two.
+        assert!(used <= cache_bytes + 64 * 1024, "cache holds {used} bytes, given {cache_bytes}");
+    }
+
     /// A delimiter listing seeks over each common prefix: the rows it reads do not grow with
     /// the number of keys under the prefixes it rolls up.
     #[test]
