@@ -91,7 +91,7 @@ pub(crate) async fn record(State(state): State<AdminState>, mut request: Request
     request.extensions_mut().insert(note.clone());
     let intent = {
         let note = note.clone();
-        coffre_store::intent::Intent::new(request_id.clone(), std::sync::Arc::new(move || note.snapshot_json()))
+        coffre_store::intent::Intent::new(&request_id, std::sync::Arc::new(move || note.snapshot_json()))
     };
     let mut response = coffre_store::intent::with_intent(intent.clone(), next.run(request)).await;
     let mut event = note.snapshot();
@@ -103,7 +103,7 @@ pub(crate) async fn record(State(state): State<AdminState>, mut request: Request
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     if intent.committed() {
-        sink.record_committed(event);
+        sink.record_committed(event, intent.key.clone());
     } else if let Err(e) = sink.record(event).await {
         tracing::error!(error = %e, "audit record of an admin call not written; answering 503");
         return unavailable();

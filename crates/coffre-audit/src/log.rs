@@ -258,14 +258,31 @@ struct State {
     allocated: u64,
     /// Records written without a sync yet (see [`AuditLog::append_deferred`]).
     unsynced: bool,
-    /// Who waits for them: answered at the next sync.
-    awaiting_sync: Vec<(u64, Reply)>,
+    /// The intent keys of those records: recorded at the next sync.
+    awaiting_sync: Vec<String>,
+    /// Intent keys whose records are durable in the trail (see [`AuditLog::take_recorded`]).
+    recorded: Arc<std::sync::Mutex<Vec<String>>>,
     uncheckpointed_since: Option<Instant>,
     checkpointed_size: u64,
     listener: Option<tokio::sync::mpsc::Sender<Record>>,
 }
 
 type Reply = oneshot::Sender<Result<u64, AuditError>>;
+
+/// Who waits for a queued record.
+enum Waiter {
+    /// A caller, answered once the record is durable: the record's batch is synced at once.
+    Caller(Reply),
+    /// Nobody: the record is durable already, in the audit intent with this key. It is written
+    /// with a later batch and synced with the next one that has a caller, or the next checkpoint.
+    Intent(String),
+}
+
+/// How many records without a caller may wait for the writer before they wake it.
+const DEFERRED_BATCH: usize = 256;
+/// How long a record without a caller may wait for the writer: the trail on disk lags the
+/// changes it records by about this much (their intents hold the records meanwhile).
+const DEFERRED_WAIT: Duration = Duration::from_millis(20);
 
 /// What the writer thread and the callers share.
 struct Shared {
@@ -281,12 +298,21 @@ struct Shared {
 /// Records waiting for the writer.
 #[derive(Default)]
 struct Queue {
-    /// Each with whether its caller waits for its durability now.
-    records: Vec<(AuditEvent, Reply, bool)>,
+    records: Vec<(AuditEvent, Waiter)>,
+    /// Whether a queued record has a caller waiting for it.
+    caller_waiting: bool,
     /// The writer sleeps on [`Shared::wake`]: a new record must wake it (otherwise it will take
     /// the record with its next batch, and nobody pays for a wake-up).
     writer_waiting: bool,
     stopping: bool,
+}
+
+impl Queue {
+    /// Whether the writer should take the queue now rather than let records gather: a caller
+    /// waits, or records without one have piled up.
+    fn due(&self) -> bool {
+        self.caller_waiting || self.records.len() >= DEFERRED_BATCH
+    }
 }
 
 impl Shared {
@@ -301,59 +327,78 @@ impl Shared {
     /// The writer thread: takes every queued record as one batch, writes it and makes it durable
     /// (group commit: records queued during one `fdatasync` share the next), answers the
     /// callers, and signs checkpoints when due. Requests never block a runtime thread on the
-    /// disk and no thread is handed work per request.
+    /// disk and no thread is handed work per request. Records without a caller gather (up to
+    /// [`DEFERRED_BATCH`] records or [`DEFERRED_WAIT`]) so that they cost few wake-ups.
     fn write_until_stopped(&self, idle_wait: Duration) {
         loop {
-            let batch = {
+            {
                 let mut queue = self.lock_queue();
-                if queue.records.is_empty() && !queue.stopping {
+                while !queue.stopping && !queue.due() {
+                    let wait = if queue.records.is_empty() { idle_wait } else { DEFERRED_WAIT };
                     queue.writer_waiting = true;
-                    queue = self.wake.wait_timeout(queue, idle_wait).unwrap_or_else(|p| p.into_inner()).0;
+                    let (q, waited) = self.wake.wait_timeout(queue, wait).unwrap_or_else(|p| p.into_inner());
+                    queue = q;
                     queue.writer_waiting = false;
+                    if waited.timed_out() {
+                        break;
+                    }
                 }
                 if queue.stopping {
                     // What is still queued is written by `close`.
                     return;
                 }
-                std::mem::take(&mut queue.records)
-            };
+            }
             let mut guard = self.lock_state();
             // `close` takes the state only after this thread has stopped.
             let Some(state) = guard.as_mut() else { return };
-            if !batch.is_empty() {
-                self.write_batch(state, batch);
-            }
+            self.write_queued(state);
             if state.checkpoint_due() {
                 state.checkpoint_and_retain();
             }
         }
     }
 
-    fn write_batch(&self, state: &mut State, batch: Vec<(AuditEvent, Reply, bool)>) {
-        let sync = batch.iter().any(|(_, _, sync)| *sync);
-        let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|(e, r, _)| (e, r)).unzip();
+    /// Writes what is queued. The queue is taken only while the state is held, so batches
+    /// reach the trail in the order their records were queued.
+    fn write_queued(&self, state: &mut State) {
+        let batch = {
+            let mut queue = self.lock_queue();
+            queue.caller_waiting = false;
+            std::mem::take(&mut queue.records)
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let sync = batch.iter().any(|(_, waiter)| matches!(waiter, Waiter::Caller(_)));
+        let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         match state.append_batch(events, sync) {
             Ok(first_seq) => {
                 self.healthy.store(true, Ordering::Relaxed);
-                let seqs = (first_seq..).zip(replies);
-                if sync {
-                    // Durable now, and so is everything written before.
-                    for (seq, reply) in seqs {
-                        let _ = reply.send(Ok(seq));
+                let mut callers = Vec::new();
+                for (seq, waiter) in (first_seq..).zip(waiters) {
+                    match waiter {
+                        Waiter::Caller(reply) => callers.push((seq, reply)),
+                        Waiter::Intent(key) => state.awaiting_sync.push(key),
                     }
-                    if let Err(e) = state.sync() {
-                        tracing::error!(error = %e, "audit sync failed");
-                    }
-                } else {
-                    state.awaiting_sync.extend(seqs);
+                }
+                // The batch is durable (it was synced): its intents and those of earlier
+                // batches are recorded before any caller hears of it.
+                if sync && let Err(e) = state.sync() {
+                    tracing::error!(error = %e, "audit sync failed");
+                }
+                for (seq, reply) in callers {
+                    let _ = reply.send(Ok(seq));
                 }
             }
             Err(e) => {
                 self.healthy.store(false, Ordering::Relaxed);
                 tracing::error!(error = %e, "audit append failed; the requests it records are refused");
                 let message = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(AuditError::Unavailable(message.clone())));
+                for waiter in waiters {
+                    // A record without a caller stays in its intent, recorded from there later.
+                    if let Waiter::Caller(reply) = waiter {
+                        let _ = reply.send(Err(AuditError::Unavailable(message.clone())));
+                    }
                 }
             }
         }
@@ -371,6 +416,7 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 /// A node's audit log.
 pub struct AuditLog {
     shared: Arc<Shared>,
+    recorded: Arc<std::sync::Mutex<Vec<String>>>,
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     dir: PathBuf,
 }
@@ -384,6 +430,7 @@ impl AuditLog {
         listener: Option<tokio::sync::mpsc::Sender<Record>>,
     ) -> Result<Arc<AuditLog>, AuditError> {
         let state = State::recover(config, signer, listener)?;
+        let recorded = Arc::clone(&state.recorded);
         let dir = state.config.dir.clone();
         let interval = state.config.checkpoint_interval;
         let shared = Arc::new(Shared {
@@ -397,43 +444,64 @@ impl AuditLog {
             .name("coffre-audit".into())
             .spawn(move || writer_shared.write_until_stopped(interval))
             .map_err(io("start the audit writer"))?;
-        Ok(Arc::new(AuditLog { shared, writer: std::sync::Mutex::new(Some(writer)), dir }))
+        Ok(Arc::new(AuditLog { shared, recorded, writer: std::sync::Mutex::new(Some(writer)), dir }))
     }
 
     /// Appends a record; returns its sequence number once it is durable.
     pub async fn append(&self, event: AuditEvent) -> Result<u64, AuditError> {
-        self.enqueue(event, true).await
-    }
-
-    /// Appends a record whose content is already durable elsewhere (an audit intent): it is
-    /// written now and synced with the next record that must be durable at once, or the next
-    /// checkpoint, whichever comes first. Returns its sequence number once it is durable.
-    pub async fn append_deferred(&self, event: AuditEvent) -> Result<u64, AuditError> {
-        self.enqueue(event, false).await
-    }
-
-    async fn enqueue(&self, event: AuditEvent, sync: bool) -> Result<u64, AuditError> {
         let (reply, wait) = oneshot::channel();
-        {
-            let mut queue = self.shared.lock_queue();
-            if queue.stopping {
-                return Err(AuditError::Unavailable("the audit log is closed".into()));
-            }
-            queue.records.push((event, reply, sync));
-            if queue.writer_waiting {
-                queue.writer_waiting = false;
-                self.shared.wake.notify_one();
-            }
-        }
+        self.enqueue(event, Waiter::Caller(reply))?;
         wait.await.map_err(|_| AuditError::Unavailable("the audit writer stopped".into()))?
     }
 
-    /// Signs a checkpoint now over everything appended so far (`None`: nothing new).
+    /// Queues a record that is already durable in the audit intent `intent_key`, and returns at
+    /// once: it is written with a later batch and synced with the next record that must be
+    /// durable at once, or the next checkpoint. Once it is durable, its key is among
+    /// [`AuditLog::take_recorded`]; if it cannot be written, the intent stays.
+    pub fn append_deferred(&self, event: AuditEvent, intent_key: String) -> Result<(), AuditError> {
+        self.enqueue(event, Waiter::Intent(intent_key))
+    }
+
+    fn enqueue(&self, event: AuditEvent, waiter: Waiter) -> Result<(), AuditError> {
+        let mut queue = self.shared.lock_queue();
+        if queue.stopping {
+            return Err(AuditError::Unavailable("the audit log is closed".into()));
+        }
+        queue.caller_waiting |= matches!(waiter, Waiter::Caller(_));
+        queue.records.push((event, waiter));
+        // The first record of an empty queue also wakes the writer: it then waits at most
+        // DEFERRED_WAIT for more.
+        if queue.writer_waiting && (queue.due() || queue.records.len() == 1) {
+            queue.writer_waiting = false;
+            self.shared.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The intent keys of deferred records that are durable in the trail since the last call.
+    pub fn take_recorded(&self) -> Vec<String> {
+        std::mem::take(&mut *self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Writes what is queued and makes everything written durable.
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || {
+            let mut guard = shared.lock_state();
+            let state = guard.as_mut().ok_or_else(|| AuditError::Unavailable("the audit log is closed".into()))?;
+            shared.write_queued(state);
+            state.sync()
+        })
+    }
+
+    /// Signs a checkpoint now over everything appended so far, queued records included
+    /// (`None`: nothing new).
     pub async fn checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
         let shared = Arc::clone(&self.shared);
         blocking(move || {
             let mut guard = shared.lock_state();
             let state = guard.as_mut().ok_or_else(|| AuditError::Unavailable("the audit log is closed".into()))?;
+            shared.write_queued(state);
             let result = state.write_checkpoint();
             if result.is_ok() {
                 state.apply_retention();
@@ -461,10 +529,7 @@ impl AuditLog {
         }
         let mut guard = self.shared.lock_state();
         if let Some(mut state) = guard.take() {
-            let queued = std::mem::take(&mut self.shared.lock_queue().records);
-            if !queued.is_empty() {
-                self.shared.write_batch(&mut state, queued);
-            }
+            self.shared.write_queued(&mut state);
             state.finish();
         }
     }
@@ -584,6 +649,7 @@ impl State {
             allocated: file_len,
             unsynced: false,
             awaiting_sync: Vec::new(),
+            recorded: Arc::default(),
             uncheckpointed_since: None,
             checkpointed_size,
             listener,
@@ -688,8 +754,8 @@ impl State {
             }
             self.unsynced = false;
         }
-        for (seq, reply) in self.awaiting_sync.drain(..) {
-            let _ = reply.send(Ok(seq));
+        if !self.awaiting_sync.is_empty() {
+            self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).append(&mut self.awaiting_sync);
         }
         Ok(())
     }

@@ -128,6 +128,37 @@ async fn untouched_trail_verifies_and_every_tampering_is_located() {
     assert!(report.problems.iter().any(|p| p.contains("signature")), "{:?}", report.problems);
 }
 
+/// Goal: a record already durable in its audit intent (a change's) is reported recorded, so
+/// that its intent may be forgotten, only once it is durable in the trail too; records reach the
+/// trail in the order they were queued, whether or not a caller waits for them.
+#[tokio::test]
+async fn deferred_records_release_their_intents_only_once_durable_and_keep_their_order() {
+    let f = fixture();
+    let mut c = config(&f.audit);
+    c.checkpoint_records = 1_000_000;
+    let log = AuditLog::open(c, f.key.clone(), None).unwrap();
+    log.append_deferred(event("acme", 0), "intent-0".into()).unwrap();
+    log.append_deferred(event("acme", 1), "intent-1".into()).unwrap();
+    assert!(log.take_recorded().is_empty(), "recorded before any sync");
+    // A record whose caller waits is synced with everything queued before it.
+    log.append(event("acme", 2)).await.unwrap();
+    assert_eq!(log.take_recorded(), ["intent-0", "intent-1"]);
+    log.append_deferred(event("acme", 3), "intent-3".into()).unwrap();
+    assert!(log.take_recorded().is_empty(), "recorded before any sync");
+    log.flush().await.unwrap();
+    assert_eq!(log.take_recorded(), ["intent-3"]);
+    log.checkpoint().await.unwrap();
+    log.close();
+    let order: Vec<String> = tenant_export(&f, "acme")
+        .records
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.record).unwrap()["request_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(order, ["req-acme-0", "req-acme-1", "req-acme-2", "req-acme-3"]);
+}
+
 #[tokio::test]
 async fn restart_continues_the_chain_and_cuts_a_torn_append() {
     let f = fixture();

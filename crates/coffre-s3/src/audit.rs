@@ -10,7 +10,7 @@ use coffre_audit::AuditNote;
 /// The metadata-commit intent carrying a request's record (status 0: no response sent yet).
 pub fn intent(note: &AuditNote, request_id: &str) -> coffre_store::intent::Intent {
     let note = note.clone();
-    coffre_store::intent::Intent::new(request_id.to_owned(), Arc::new(move || note.snapshot_json()))
+    coffre_store::intent::Intent::new(request_id, Arc::new(move || note.snapshot_json()))
 }
 
 /// Records the KMS key protecting the data an operation touched.

@@ -180,9 +180,9 @@ impl Front {
             if response.status().is_client_error() || response.status().is_server_error() {
                 event.error_code = response.body().bytes().and_then(|b| crate::audit::error_code(&b));
             }
-            if intent.as_ref().is_some_and(coffre_store::intent::Intent::committed) {
+            if let Some(intent) = intent.as_ref().filter(|i| i.committed()) {
                 // Its record committed with its change: durable already.
-                sink.record_committed(event);
+                sink.record_committed(event, intent.key.clone());
             } else if let Err(e) = sink.record(event).await {
                 tracing::error!(error = %e, "audit record not written; answering 503");
                 response = render(audit_unavailable())?;

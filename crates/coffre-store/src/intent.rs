@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// A request's pending audit record.
 #[derive(Clone)]
 pub struct Intent {
-    /// The request id.
-    pub id: String,
+    /// Its key in the metadata store's intents table (see [`intent_key`]); the audit sink
+    /// forgets the intent by it once the request's record is in the trail.
+    pub key: String,
     /// The record as it stands (serialised by the caller; opaque here).
     pub snapshot: Arc<dyn Fn() -> Vec<u8> + Send + Sync>,
     /// Set once a change made in this scope is durably committed with the record: from then on
@@ -23,14 +24,24 @@ pub struct Intent {
 
 impl Intent {
     /// An intent for request `id` whose record is produced by `snapshot`.
-    pub fn new(id: String, snapshot: Arc<dyn Fn() -> Vec<u8> + Send + Sync>) -> Intent {
-        Intent { id, snapshot, committed: Arc::new(AtomicBool::new(false)) }
+    pub fn new(id: &str, snapshot: Arc<dyn Fn() -> Vec<u8> + Send + Sync>) -> Intent {
+        Intent { key: intent_key(id), snapshot, committed: Arc::new(AtomicBool::new(false)) }
     }
 
     /// Whether a change of this request committed (with its record).
     pub fn committed(&self) -> bool {
         self.committed.load(Ordering::Acquire)
     }
+}
+
+/// The intents table key of request `id`: the time now (unix ms, 12 hex digits), then the id.
+/// Keys in time order make each metadata commit insert its intents at the end of the table,
+/// into one leaf, and the intents forgotten together sit side by side; request ids alone are
+/// random, and each intent would rewrite a leaf of its own (measured: about a third of the
+/// metadata writer's work per small PUT, see docs/audit.md).
+fn intent_key(id: &str) -> String {
+    let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    format!("{ms:012x}{id}")
 }
 
 tokio::task_local! {

@@ -212,9 +212,9 @@ impl Store {
     }
 
     /// Forgets audit intents whose records are in the audit trail.
-    pub async fn forget_audit_intents(&self, ids: Vec<String>) -> StoreResult<()> {
-        if !ids.is_empty() {
-            self.meta.apply(MetaOp::ForgetAuditIntents { ids }).await?;
+    pub async fn forget_audit_intents(&self, keys: Vec<String>) -> StoreResult<()> {
+        if !keys.is_empty() {
+            self.meta.apply(MetaOp::ForgetAuditIntents { keys }).await?;
         }
         Ok(())
     }

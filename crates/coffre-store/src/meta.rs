@@ -148,7 +148,7 @@ pub(crate) enum MetaOp {
         changes: Vec<(String, Option<Vec<u8>>)>,
     },
     ForgetAuditIntents {
-        ids: Vec<String>,
+        keys: Vec<String>,
     },
     CreateUpload {
         bucket: String,
@@ -229,7 +229,7 @@ pub(crate) enum MetaOutcome {
 
 /// An audit intent on its way into a commit.
 struct PendingIntent {
-    id: String,
+    key: String,
     record: Vec<u8>,
     committed: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -303,7 +303,7 @@ impl MetaStore {
         let (reply, answer) = oneshot::channel();
         let intent = crate::intent::current().map(|i| PendingIntent {
             record: (i.snapshot)(),
-            id: i.id,
+            key: i.key,
             committed: i.committed,
         });
         self.writer.send(Job { op, intent, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
@@ -329,7 +329,7 @@ impl MetaStore {
         read_usage(&self.read()?.open_table(USAGE)?, bucket)
     }
 
-    /// Audit intents committed before `before_ms` (unix ms): `(request id, record)`.
+    /// Audit intents committed before `before_ms` (unix ms): `(key, record)`.
     pub fn audit_intents(&self, before_ms: u64) -> StoreResult<Vec<(String, Vec<u8>)>> {
         let txn = self.read()?;
         let table = txn.open_table(AUDIT_INTENTS)?;
@@ -732,7 +732,7 @@ fn commit_batch(
         let mut result = apply(&txn, op);
         if let (Ok(_), Some(intent)) = (&result, intent) {
             match txn.open_table(AUDIT_INTENTS).and_then(|mut t| {
-                t.insert(intent.id.as_str(), (now_ms(), intent.record.as_slice()))?;
+                t.insert(intent.key.as_str(), (now_ms(), intent.record.as_slice()))?;
                 Ok(())
             }) {
                 Ok(()) => committed_intents.push(intent.committed),
@@ -882,10 +882,11 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             table.insert(bucket.as_str(), records::encode(&record, &[]).as_slice())?;
             Ok(MetaOutcome::Done)
         }
-        MetaOp::ForgetAuditIntents { ids } => {
+        MetaOp::ForgetAuditIntents { mut keys } => {
             let mut table = txn.open_table(AUDIT_INTENTS)?;
-            for id in ids {
-                table.remove(id.as_str())?;
+            keys.sort_unstable();
+            for key in keys {
+                table.remove(key.as_str())?;
             }
             Ok(MetaOutcome::Done)
         }

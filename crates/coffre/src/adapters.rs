@@ -31,8 +31,8 @@ impl coffre_audit::IntentStore for MetaIntents {
         self.0.audit_intents(before_ms).map_err(|e| e.to_string())
     }
 
-    async fn forget(&self, ids: Vec<String>) -> Result<(), String> {
-        self.0.forget_audit_intents(ids).await.map_err(|e| e.to_string())
+    async fn forget(&self, keys: Vec<String>) -> Result<(), String> {
+        self.0.forget_audit_intents(keys).await.map_err(|e| e.to_string())
     }
 }
 

@@ -261,7 +261,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         s.abort();
     }
     if let Some(sink) = &audit {
-        sink.drain(Duration::from_secs(10)).await;
+        sink.flush().await;
         sink.sweep(false).await;
         // A final signed checkpoint covers every record of this run.
         sink.log.close();
