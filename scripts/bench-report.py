@@ -133,6 +133,14 @@ def main() -> None:
     run(f"LIST {list_keys:,} keys (full + delimiter)", durable.data, "≥ 100,000 keys/s",
         "--workload", "list", "--size", "0", "--keys", str(list_keys), "--concurrency", "64", "--ops", "4",
         "--prefix", "list/", "--bucket", "listing")
+    # One folder's listing (keys list/000000000000..999) in the big bucket and in a small one.
+    folder = ("--workload", "list", "--size", "0", "--concurrency", "1", "--ops", "300", "--prefix", "list/",
+              "--list-prefix", "list/000000000")
+    in_large = run(f"LIST one folder (1,000 keys, delimiter) of the {list_keys:,}-key bucket", durable.data,
+                   "same cost as in a 1,000-key bucket (± 20%)",
+                   *folder, "--bucket", "listing", "--keys", str(list_keys), "--populated")
+    in_small = run("LIST one folder (1,000 keys, delimiter) of a 1,000-key bucket", durable.data,
+                   "reference for the row above", *folder, "--bucket", "listing-small", "--keys", "1000")
     durable.stop()
     startup = durable.start()
     durable.stop()
@@ -186,6 +194,9 @@ def main() -> None:
         "",
         f"- Durable small PUTs are {durable_put / nosync_put * 100:.0f}% of the fsync-off rate and "
         f"{durable_put / (1000 / limits['write_4k_fsync_ms']):.1f}× the rate of writers each waiting for its own fsync.",
+        f"- A delimiter listing of one folder (1,000 keys) takes {in_large['report']['latency_ms_p50']:.2f} ms (p50) "
+        f"in the {list_keys:,}-key bucket and {in_small['report']['latency_ms_p50']:.2f} ms in a 1,000-key bucket: "
+        f"{in_small['report']['ops_per_second'] / in_large['report']['ops_per_second']:.2f}× the time.",
         f"- Start-up with the objects above stored: {startup:.2f} s.",
         "",
         "Regenerate with `scripts/bench-report.py` (see its header for options).",

@@ -61,6 +61,14 @@ pub struct BenchArgs {
     /// Objects written before `get`, `mixed`, `delete` and `list` runs.
     #[arg(long, default_value_t = 1000)]
     pub keys: u64,
+    /// The objects of `get`, `mixed`, `delete` and `list` are there already (an earlier run with
+    /// the same `--bucket`, `--prefix` and `--keys`): do not write them again.
+    #[arg(long)]
+    pub populated: bool,
+    /// `list`: every listing is a delimiter listing ("/") of this prefix only (one folder),
+    /// instead of full and delimiter listings of `--prefix` in turn.
+    #[arg(long)]
+    pub list_prefix: Option<String>,
     /// Part size of `multipart`.
     #[arg(long, default_value = "5MiB", value_parser = parse_size)]
     pub part_size: u64,

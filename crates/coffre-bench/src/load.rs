@@ -21,6 +21,8 @@ pub struct Report {
     pub ops_per_second: f64,
     /// Object bytes moved (sent or received), per second.
     pub mib_per_second: f64,
+    /// Keys (and common prefixes) listed, in all (`list`).
+    pub keys_listed: Option<u64>,
     /// Listed keys per second (`list`).
     pub keys_per_second: Option<f64>,
     pub latency_ms_p50: f64,
@@ -129,10 +131,14 @@ impl Shared {
     }
 
     async fn list(&self, delimiter: bool) -> Result<Done, String> {
+        let (prefix, delimiter) = match &self.args.list_prefix {
+            Some(folder) => (folder, true),
+            None => (&self.args.prefix, delimiter),
+        };
         let mut keys = 0u64;
         let mut token = None;
         loop {
-            let mut req = self.client.list_objects_v2().bucket(&self.bucket).prefix(&self.args.prefix);
+            let mut req = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix);
             if delimiter {
                 req = req.delimiter("/");
             }
@@ -251,7 +257,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     let needs_keys = matches!(args.workload, Workload::Get | Workload::Mixed | Workload::Delete | Workload::List);
     let existing = if needs_keys { args.keys } else { 0 };
     let shared = Arc::new(Shared { client, bucket, args: args.clone(), payload, issued: AtomicU64::new(0), existing });
-    if needs_keys {
+    if needs_keys && !args.populated {
         populate(&shared, existing, args.concurrency.max(8)).await?;
     }
     let ops_limit = match (args.ops, args.workload) {
@@ -325,6 +331,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     report.ops_per_second = report.operations as f64 / report.seconds;
     report.mib_per_second = bytes as f64 / (1024.0 * 1024.0) / report.seconds;
     if args.workload == Workload::List {
+        report.keys_listed = Some(keys);
         report.keys_per_second = Some(keys as f64 / report.seconds);
     }
     report.latency_ms_p50 = percentile(&all, 0.50);

@@ -48,6 +48,17 @@ fn every_workload_runs_against_coffre_and_reports() {
             assert!(report["keys_per_second"].as_f64().unwrap() > 0.0);
         }
     }
+    // One folder of a populated bucket: its 10 keys (bench/000000000010..19) and nothing else.
+    let folder = ["--workload", "list", "--concurrency", "1", "--size", "0", "--bucket", "folders"];
+    let out = bench(&server, &[&folder[..], &["--keys", "150", "--ops", "1"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bench(
+        &server,
+        &[&folder[..], &["--keys", "150", "--populated", "--list-prefix", "bench/00000000001", "--ops", "5"]].concat(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = &serde_json::from_slice::<Value>(&out.stdout).unwrap()["report"];
+    assert_eq!(report["keys_listed"], 50, "5 listings of 10 keys: {report}");
     let data = server.data_dir().to_str().unwrap().to_owned();
     let out = bench(&server, &["--workload", "put", "--ops", "20", "--limits", "--data-dir", &data]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
