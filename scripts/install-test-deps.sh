@@ -2,7 +2,8 @@
 # Install the third-party S3 clients used by tests/clients (idempotent, no prompts).
 #
 #   Debian packages : rclone, s3cmd, softhsm2 (the PKCS#11 HSM of the key tests)
-#   Python packages : awscli (v1), boto3, requests, pytest
+#   Python packages : awscli (v1), boto3, requests, pytest, moto[server] (another S3
+#                     implementation, for `coffre bench` against other endpoints)
 #
 # Run as root. Packages already present are left alone; `apt-get update` runs only
 # when a Debian package actually has to be installed.
@@ -40,7 +41,7 @@ fi
 # --- Python packages -------------------------------------------------------
 # module name to import : pip package name
 pip_missing=()
-for pair in awscli:awscli boto3:boto3 requests:requests pytest:pytest; do
+for pair in awscli:awscli boto3:boto3 requests:requests pytest:pytest moto.server:moto[server]; do
     mod="${pair%%:*}"
     pkg="${pair##*:}"
     if "$PYTHON" -c "import $mod" >/dev/null 2>&1; then

@@ -76,11 +76,13 @@ fn key(prefix: &str, i: u64) -> String {
 
 fn describe<E>(e: &aws_sdk_s3::error::SdkError<E>) -> String
 where
-    E: std::fmt::Debug + aws_sdk_s3::error::ProvideErrorMetadata,
+    E: std::error::Error + Send + Sync + 'static + aws_sdk_s3::error::ProvideErrorMetadata,
 {
-    match e.as_service_error() {
-        Some(se) => format!("{}: {}", se.code().unwrap_or("?"), se.message().unwrap_or("")),
-        None => format!("{e:?}").chars().take(300).collect(),
+    match e.as_service_error().and_then(|se| Some((se.code()?, se.message().unwrap_or_default()))) {
+        Some((code, message)) => format!("{code}: {message}"),
+        // No S3 error code (a transport failure, or a response the SDK could not read): the
+        // whole error chain, so that nothing is hidden.
+        None => aws_sdk_s3::error::DisplayErrorContext(e).to_string().chars().take(500).collect(),
     }
 }
 
