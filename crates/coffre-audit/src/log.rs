@@ -301,8 +301,9 @@ struct Queue {
     records: Vec<(AuditEvent, Waiter)>,
     /// Whether a queued record has a caller waiting for it.
     caller_waiting: bool,
-    /// The writer sleeps on [`Shared::wake`]: a new record must wake it (otherwise it will take
-    /// the record with its next batch, and nobody pays for a wake-up).
+    /// The writer sleeps on [`Shared::wake`]: a record it should not sleep through wakes it (a
+    /// caller's, the first of an empty queue, or the one that makes the queue due). Otherwise it
+    /// takes records with its next batch, and nobody pays for a wake-up.
     writer_waiting: bool,
     stopping: bool,
 }
