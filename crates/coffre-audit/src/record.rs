@@ -57,7 +57,8 @@ pub struct AuditEvent {
     pub key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
-    /// HTTP status; 0 when no response was sent (recovered after a crash).
+    /// HTTP status; 0 when not known: a record recovered from its audit intent (after a crash,
+    /// or when the record could not be written as the request was answered).
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
