@@ -126,7 +126,8 @@ impl AuditSink {
                 event.note = Some(if at_start {
                     "committed before a crash; no response was sent".to_owned()
                 } else {
-                    "committed; its record could not be written when the request was answered (status not known)".to_owned()
+                    "committed; its record could not be written when the request was answered (status not known)"
+                        .to_owned()
                 });
                 if let Err(e) = self.log.append(event).await {
                     tracing::warn!(error = %e, "could not record an orphaned audit intent; retrying later");
