@@ -16,9 +16,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
+from pathlib import Path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench_server import S3, Server, tenant_keys
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 NAMED_THREADS = ("coffre-audit", "coffre-meta-wri")  # the rest are runtime and blocking-pool threads
 
@@ -45,53 +46,35 @@ def machine_idle_ticks() -> tuple[int, int]:
 
 
 def main() -> None:
-    binary, flags = sys.argv[1], sys.argv[2:]
+    binary, flags = Path(sys.argv[1]).resolve(), sys.argv[2:]
     ops = int(os.environ.get("OPS", "20000"))
-    env = dict(
-        os.environ,
-        COFFRE_ROOT_ACCESS_KEY="benchroot",
-        COFFRE_ROOT_SECRET_KEY="benchrootsecret123",
-        COFFRE_ADMIN_URL="http://127.0.0.1:29401",
-    )
-    work = tempfile.mkdtemp()
-    with open(f"{work}/server.log", "w") as log:
-        server = subprocess.Popen(
-            [binary, "server", "--data-dir", f"{work}/data", "--s3-listen", "127.0.0.1:29400",
-             "--admin-listen", "127.0.0.1:29401", *flags],
-            stdout=log, stderr=log, env=env,
-        )
+    work = Path(tempfile.mkdtemp())
+    server = Server(work / "data", *flags, binary=binary)
+    server.start()
     try:
-        for _ in range(100):
-            health = subprocess.run(["curl", "-sf", "http://127.0.0.1:29401/health"], capture_output=True)
-            if health.returncode == 0:
-                break
-            time.sleep(0.1)
-        tenant = json.loads(subprocess.run(
-            [binary, "admin", "--json", "tenant", "create", "bench", "--admin-user", "bench"],
-            capture_output=True, env=env, check=True).stdout)
-        env.update(AWS_ACCESS_KEY_ID=tenant["access_key_id"], AWS_SECRET_ACCESS_KEY=tenant["secret_access_key"])
+        env = os.environ | tenant_keys(binary)
+        pid = server.proc.pid
         for workload in os.environ.get("WORKLOADS", "put get").split():
             before, client_before, idle_before = (
-                thread_cpu(server.pid), resource.getrusage(resource.RUSAGE_CHILDREN), machine_idle_ticks())
+                thread_cpu(pid), resource.getrusage(resource.RUSAGE_CHILDREN), machine_idle_ticks())
             bench = subprocess.run(
-                [binary, "bench", "--endpoint", "http://127.0.0.1:29400", "--workload", workload,
+                [str(binary), "bench", "--endpoint", f"http://{S3}", "--workload", workload,
                  "--size", os.environ.get("SIZE", "4KiB"), "--concurrency", os.environ.get("CONCURRENCY", "64"),
                  "--ops", str(ops), "--json"],
                 capture_output=True, env=env, text=True, check=True)
             after, client_after, idle_after = (
-                thread_cpu(server.pid), resource.getrusage(resource.RUSAGE_CHILDREN), machine_idle_ticks())
-            report = json.loads(bench.stdout[bench.stdout.index("{"):])["report"]
+                thread_cpu(pid), resource.getrusage(resource.RUSAGE_CHILDREN), machine_idle_ticks())
+            report = json.loads(bench.stdout)["report"]
             per_op = {k: (after[k] - before[k]) / ops * 1e6 for k in after if k != "switches" and after[k] > before[k]}
             client = sum(getattr(client_after, f) - getattr(client_before, f) for f in ("ru_utime", "ru_stime"))
             idle = (idle_after[0] - idle_before[0]) / max(1, idle_after[1] - idle_before[1])
             threads = ", ".join(f"{k} {v:.0f}" for k, v in sorted(per_op.items()))
-            print(f"{os.path.basename(binary)} {' '.join(flags)} {workload}: {report['ops_per_second']:.0f} ops/s; "
+            print(f"{binary.name} {' '.join(flags)} {workload}: {report['ops_per_second']:.0f} ops/s; "
                   f"server CPU {sum(per_op.values()):.0f} us/op ({threads}); client {client / ops * 1e6:.0f} us/op; "
                   f"machine idle {idle:.0%}; server context switches {(after['switches'] - before['switches']) / ops:.2f}/op",
                   flush=True)
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
         shutil.rmtree(work)
 
 

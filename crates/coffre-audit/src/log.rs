@@ -353,8 +353,10 @@ impl Shared {
             // `close` takes the state only after this thread has stopped.
             let Some(state) = guard.as_mut() else { return };
             self.write_queued(state);
-            if state.checkpoint_due() {
-                state.checkpoint_and_retain();
+            if state.checkpoint_due()
+                && let Err(e) = state.checkpoint_and_retain()
+            {
+                tracing::error!(error = %e, "audit checkpoint failed");
             }
         }
     }
@@ -486,28 +488,23 @@ impl AuditLog {
 
     /// Writes what is queued and makes everything written durable.
     pub async fn flush(&self) -> Result<(), AuditError> {
-        let shared = Arc::clone(&self.shared);
-        blocking(move || {
-            let mut guard = shared.lock_state();
-            let state = guard.as_mut().ok_or_else(|| AuditError::Unavailable("the audit log is closed".into()))?;
-            shared.write_queued(state);
-            state.sync()
-        })
+        self.after_queued(State::sync)
     }
 
     /// Signs a checkpoint now over everything appended so far, queued records included
     /// (`None`: nothing new).
     pub async fn checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
-        let shared = Arc::clone(&self.shared);
-        blocking(move || {
-            let mut guard = shared.lock_state();
+        self.after_queued(State::checkpoint_and_retain)
+    }
+
+    /// Writes what is queued, then runs `f` on the writer's state (from outside the writer
+    /// thread, without stalling the runtime).
+    fn after_queued<T>(&self, f: impl FnOnce(&mut State) -> Result<T, AuditError>) -> Result<T, AuditError> {
+        blocking(|| {
+            let mut guard = self.shared.lock_state();
             let state = guard.as_mut().ok_or_else(|| AuditError::Unavailable("the audit log is closed".into()))?;
-            shared.write_queued(state);
-            let result = state.write_checkpoint();
-            if result.is_ok() {
-                state.apply_retention();
-            }
-            result
+            self.shared.write_queued(state);
+            f(state)
         })
     }
 
@@ -662,11 +659,11 @@ impl State {
             || self.next_seq - self.checkpointed_size >= self.config.checkpoint_records
     }
 
-    fn checkpoint_and_retain(&mut self) {
-        match self.write_checkpoint() {
-            Ok(_) => self.apply_retention(),
-            Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
-        }
+    /// Signs a checkpoint, then drops what retention allows.
+    fn checkpoint_and_retain(&mut self) -> Result<Option<Checkpoint>, AuditError> {
+        let checkpoint = self.write_checkpoint()?;
+        self.apply_retention();
+        Ok(checkpoint)
     }
 
     /// The last checkpoint (after a sync), then the segment without its zero fill.

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffre_audit::{Actor, AuditConfig, AuditEvent, AuditLog, Export, Signer, export, verify_dir, verify_export};
+use coffre_audit::{
+    Actor, AuditConfig, AuditEvent, AuditLog, AuditSink, Export, IntentStore, Signer, export, verify_dir, verify_export,
+};
 
 struct NodeKey(coffre_crypto::LocalKeyProvider);
 
@@ -157,6 +159,57 @@ async fn deferred_records_release_their_intents_only_once_durable_and_keep_their
         })
         .collect();
     assert_eq!(order, ["req-acme-0", "req-acme-1", "req-acme-2", "req-acme-3"]);
+}
+
+/// The metadata store's intents table, in memory: key -> (commit time, unix ms; record JSON).
+#[derive(Default)]
+struct Intents(std::sync::Mutex<std::collections::BTreeMap<String, (u64, Vec<u8>)>>);
+
+#[async_trait::async_trait]
+impl IntentStore for Intents {
+    fn pending(&self, before_ms: u64) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let table = self.0.lock().unwrap();
+        Ok(table.iter().filter(|(_, (at, _))| *at < before_ms).map(|(k, (_, r))| (k.clone(), r.clone())).collect())
+    }
+
+    async fn forget(&self, keys: Vec<String>) -> Result<(), String> {
+        let mut table = self.0.lock().unwrap();
+        for key in keys {
+            table.remove(&key);
+        }
+        Ok(())
+    }
+}
+
+/// Goal: every committed change is in the trail exactly once. Its record queued after the
+/// response releases its intent (by the intent's key) before the sweep looks for orphans; an
+/// intent whose request never recorded is recorded from itself, once, and forgotten.
+#[tokio::test]
+async fn each_committed_change_is_recorded_once_whether_from_its_request_or_its_intent() {
+    let f = fixture();
+    let log = AuditLog::open(config(&f.audit), f.key.clone(), None).unwrap();
+    let intents = Arc::new(Intents::default());
+    // Both intents are older than any orphan age (committed at time 0).
+    for (key, i) in [("0001-answered", 0), ("0002-orphaned", 1)] {
+        intents.0.lock().unwrap().insert(key.into(), (0, serde_json::to_vec(&event("acme", i)).unwrap()));
+    }
+    let sink = AuditSink::new(Arc::clone(&log), intents.clone(), Duration::ZERO);
+    sink.record_committed(event("acme", 0), "0001-answered".into());
+    sink.flush().await;
+    for _ in 0..2 {
+        sink.sweep(false).await;
+    }
+    assert!(intents.0.lock().unwrap().is_empty(), "every intent forgotten");
+    log.checkpoint().await.unwrap();
+    let ids: Vec<String> = tenant_export(&f, "acme")
+        .records
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.record).unwrap()["request_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["req-acme-0", "req-acme-1"], "each change once");
+    log.close();
 }
 
 #[tokio::test]

@@ -40,8 +40,7 @@ impl Intent {
 /// random, and each intent would rewrite a leaf of its own (measured: about a third of the
 /// metadata writer's work per small PUT, see docs/audit.md).
 fn intent_key(id: &str) -> String {
-    let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    format!("{ms:012x}{id}")
+    format!("{:012x}{id}", crate::meta::now_ms())
 }
 
 tokio::task_local! {

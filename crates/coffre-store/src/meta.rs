@@ -754,7 +754,8 @@ fn commit_batch(
     Ok(results)
 }
 
-fn now_ms() -> u64 {
+/// Now, in unix milliseconds.
+pub(crate) fn now_ms() -> u64 {
     u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
