@@ -151,13 +151,7 @@ async fn deferred_records_release_their_intents_only_once_durable_and_keep_their
     assert_eq!(log.take_recorded(), ["intent-3"]);
     log.checkpoint().await.unwrap();
     log.close();
-    let order: Vec<String> = tenant_export(&f, "acme")
-        .records
-        .iter()
-        .map(|r| {
-            serde_json::from_str::<serde_json::Value>(&r.record).unwrap()["request_id"].as_str().unwrap().to_owned()
-        })
-        .collect();
+    let order = exported_request_ids(&f, "acme");
     assert_eq!(order, ["req-acme-0", "req-acme-1", "req-acme-2", "req-acme-3"]);
 }
 
@@ -201,13 +195,7 @@ async fn each_committed_change_is_recorded_once_whether_from_its_request_or_its_
     }
     assert!(intents.0.lock().unwrap().is_empty(), "every intent forgotten");
     log.checkpoint().await.unwrap();
-    let ids: Vec<String> = tenant_export(&f, "acme")
-        .records
-        .iter()
-        .map(|r| {
-            serde_json::from_str::<serde_json::Value>(&r.record).unwrap()["request_id"].as_str().unwrap().to_owned()
-        })
-        .collect();
+    let ids = exported_request_ids(&f, "acme");
     assert_eq!(ids, ["req-acme-0", "req-acme-1"], "each change once");
     log.close();
 }
@@ -290,6 +278,17 @@ async fn retention_drops_whole_segments_and_says_so() {
 
 fn tenant_export(f: &Fixture, tenant: &str) -> Export {
     export(&f.audit, tenant, None, None, f.key.as_ref()).unwrap()
+}
+
+/// The request ids of a tenant's exported records, in trail order.
+fn exported_request_ids(f: &Fixture, tenant: &str) -> Vec<String> {
+    let records = tenant_export(f, tenant).records;
+    records
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.record).unwrap()["request_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
 }
 
 #[tokio::test]
