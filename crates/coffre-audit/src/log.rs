@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::merkle::{Frontier, Hash, leaf};
-use crate::record::{AuditEvent, Line, Record, hash_from_hex, now_rfc3339};
+use crate::record::{AuditEvent, Line, Record, hash_from_hex, hash_hex, now_rfc3339, write_line};
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +107,9 @@ impl AuditConfig {
         }
     }
 }
+
+/// About how long a record's line is (to size a batch's buffer).
+const LINE_BYTES_TYPICAL: usize = 512;
 
 /// How far a segment is zero-filled ahead of its records at a time.
 const SEGMENT_FILL_BYTES: u64 = 256 * 1024;
@@ -682,7 +685,8 @@ impl State {
     /// is appended (a partial write is cut off).
     fn append_batch(&mut self, events: Vec<AuditEvent>, sync: bool) -> Result<u64, AuditError> {
         let first_seq = self.next_seq;
-        let mut text = String::new();
+        let mut text = Vec::with_capacity(events.len() * LINE_BYTES_TYPICAL);
+        let mut json = Vec::with_capacity(LINE_BYTES_TYPICAL);
         let mut lines = Vec::with_capacity(events.len());
         let (mut seq, mut prev) = (self.next_seq, self.last_hash);
         let mut tenants: HashMap<String, (u64, Hash)> = HashMap::new();
@@ -690,13 +694,12 @@ impl State {
             let tenant = event.tenant.clone().unwrap_or_default();
             let (tenant_seq, tenant_prev) =
                 tenants.get(&tenant).or_else(|| self.tenants.get(&tenant)).copied().unwrap_or((0, [0u8; 32]));
-            let record = Record { event, tenant_seq, tenant_prev: hex::encode(tenant_prev) };
-            let line = Line::new(seq, prev, &record);
-            text.push_str(&line.to_text());
-            tenants.insert(tenant, (tenant_seq + 1, line.hash));
-            prev = line.hash;
+            let record = Record { event, tenant_seq, tenant_prev: hash_hex(&tenant_prev) };
+            let hash = write_line(seq, &prev, &record, &mut json, &mut text);
+            tenants.insert(tenant, (tenant_seq + 1, hash));
+            prev = hash;
             seq += 1;
-            lines.push((line, record));
+            lines.push((hash, record));
         }
         use std::os::unix::fs::FileExt as _;
         let end = self.file_len + text.len() as u64;
@@ -710,7 +713,7 @@ impl State {
         let started = Instant::now();
         let written = self
             .file
-            .write_all_at(text.as_bytes(), self.file_len)
+            .write_all_at(&text, self.file_len)
             .and_then(|()| if skip_sync { Ok(()) } else { self.file.sync_data() });
         metrics::histogram!("coffre_audit_append_seconds", "synced" => if skip_sync { "no" } else { "yes" })
             .record(started.elapsed().as_secs_f64());
@@ -725,11 +728,11 @@ impl State {
             return Err(io("append to the audit trail")(e));
         }
         self.file_len += text.len() as u64;
-        for (line, record) in lines {
-            self.frontier.push(leaf(&line.hash));
-            if let Some(s) = self.segments.last_mut() {
-                s.last_time = Some(record.event.time.clone());
-            }
+        if let (Some(segment), Some((_, last))) = (self.segments.last_mut(), lines.last()) {
+            segment.last_time = Some(last.event.time.clone());
+        }
+        for (hash, record) in lines {
+            self.frontier.push(leaf(&hash));
             if let Some(l) = &self.listener {
                 let _ = l.try_send(record);
             }

@@ -7,6 +7,8 @@
 //! over those bytes. Each record also links to the previous record of the same tenant
 //! (`tenant_seq`, `tenant_prev`), so that a tenant's export is checkable on its own.
 
+use std::io::Write as _;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -99,12 +101,12 @@ pub struct Line {
 }
 
 /// The chain hash of a record.
-pub fn chain_hash(seq: u64, prev: &Hash, json: &str) -> Hash {
+pub fn chain_hash(seq: u64, prev: &Hash, json: &[u8]) -> Hash {
     let mut h = Sha256::new();
     h.update(b"coffre-audit-v1\0");
     h.update(seq.to_be_bytes());
     h.update(prev);
-    h.update(json.as_bytes());
+    h.update(json);
     h.finalize().into()
 }
 
@@ -114,19 +116,37 @@ fn parse_hash(s: &str) -> Option<Hash> {
     Some(out)
 }
 
+/// Hex digits of a hash, without allocating.
+fn hex_digits(hash: &Hash) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    // Cannot fail: the buffer is exactly twice the hash's length.
+    let _ = hex::encode_to_slice(hash, &mut out);
+    out
+}
+
+/// Writes the line of `record` after `prev` to `out` (newline included) and returns its hash.
+/// `json` is scratch space that callers reuse across records, so a batch allocates little.
+pub fn write_line(seq: u64, prev: &Hash, record: &Record, json: &mut Vec<u8>, out: &mut Vec<u8>) -> Hash {
+    json.clear();
+    // Invariant: records are plain structs that always serialize.
+    let _ = serde_json::to_writer(&mut *json, record);
+    let hash = chain_hash(seq, prev, json);
+    let _ = write!(out, "{seq}\t");
+    out.extend_from_slice(&hex_digits(prev));
+    out.push(b'\t');
+    out.extend_from_slice(&hex_digits(&hash));
+    out.push(b'\t');
+    out.extend_from_slice(json);
+    out.push(b'\n');
+    hash
+}
+
+/// Hex of a hash, as records store it.
+pub fn hash_hex(hash: &Hash) -> String {
+    String::from_utf8_lossy(&hex_digits(hash)).into_owned()
+}
+
 impl Line {
-    /// A new line after `prev`.
-    pub fn new(seq: u64, prev: Hash, record: &Record) -> Line {
-        // Invariant: records are plain structs that always serialize.
-        let json = serde_json::to_string(record).unwrap_or_default();
-        Line { seq, prev, hash: chain_hash(seq, &prev, &json), json }
-    }
-
-    /// The text written to the segment, newline included.
-    pub fn to_text(&self) -> String {
-        format!("{}\t{}\t{}\t{}\n", self.seq, hex::encode(self.prev), hex::encode(self.hash), self.json)
-    }
-
     /// Parses one line (without its newline); `None` if it is not a well-formed line.
     pub fn parse(text: &str) -> Option<Line> {
         let mut parts = text.splitn(4, '\t');
@@ -139,7 +159,7 @@ impl Line {
 
     /// Whether the stored hash is the hash of the line's content.
     pub fn hash_holds(&self) -> bool {
-        chain_hash(self.seq, &self.prev, &self.json) == self.hash
+        chain_hash(self.seq, &self.prev, self.json.as_bytes()) == self.hash
     }
 
     /// The record.
@@ -172,11 +192,13 @@ mod tests {
             tenant_seq: 3,
             tenant_prev: hex::encode([1u8; 32]),
         };
-        let line = Line::new(7, [9u8; 32], &record);
-        let text = line.to_text();
+        let mut text = Vec::new();
+        let hash = write_line(7, &[9u8; 32], &record, &mut Vec::new(), &mut text);
+        let text = String::from_utf8(text).unwrap();
         assert_eq!(text.matches('\n').count(), 1, "one line");
         let back = Line::parse(text.trim_end_matches('\n')).unwrap();
-        assert_eq!(back, line);
+        assert_eq!((back.seq, back.prev, back.hash), (7, [9u8; 32], hash));
+        assert_eq!(back.json, serde_json::to_string(&record).unwrap());
         assert!(back.hash_holds());
         assert_eq!(back.record().unwrap(), record);
         let mut moved = back.clone();
