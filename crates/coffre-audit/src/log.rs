@@ -726,9 +726,13 @@ impl State {
         let end = self.file_len + text.len() as u64;
         if end > self.allocated {
             let target = end.max(self.allocated + SEGMENT_FILL_BYTES);
-            let zeros = vec![0u8; usize::try_from(target - self.allocated).unwrap_or(0)];
-            self.file.write_all_at(&zeros, self.allocated).map_err(io("extend an audit segment"))?;
-            self.allocated = target;
+            // From one static buffer: a fresh one would cost page faults each time.
+            static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+            while self.allocated < target {
+                let n = usize::try_from(target - self.allocated).map_or(ZEROS.len(), |n| n.min(ZEROS.len()));
+                self.file.write_all_at(&ZEROS[..n], self.allocated).map_err(io("extend an audit segment"))?;
+                self.allocated += n as u64;
+            }
         }
         let skip_sync = self.config.dangerous_skip_fsync || !sync;
         let started = Instant::now();

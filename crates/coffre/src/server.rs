@@ -115,6 +115,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("the audit trail is OFF (benchmark-only setting): requests go unrecorded");
         None
     } else {
+        // The node's signing key is made (first start) or unsealed now rather than at the first
+        // checkpoint, under load: a node that cannot sign its trail does not serve.
+        signer.sign(b"coffre-audit-start").map_err(anyhow::Error::msg).context("use the node's audit signing key")?;
         let mut audit_config = coffre_audit::AuditConfig::new(config.data_dir.join("audit"));
         audit_config.retention = config.audit_retention;
         audit_config.checkpoint_interval = config.audit_checkpoint_interval;
