@@ -13,16 +13,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use coffre_audit::{Actor, AuditConfig, AuditEvent, AuditLog, Signer};
-
-/// Checkpoints are signed with a throwaway key: signing is not what is measured.
-struct ThrowawayKey(coffre_crypto::LocalKeyProvider);
-
-impl Signer for ThrowawayKey {
-    fn sign(&self, message: &[u8]) -> Result<(String, String), String> {
-        self.0.sign(message).map_err(|e| e.to_string())
-    }
-}
+use coffre_audit::{Actor, AuditConfig, AuditEvent, AuditLog};
 
 fn get_record(i: usize) -> AuditEvent {
     AuditEvent {
@@ -55,13 +46,14 @@ fn main() {
     let keys = coffre_crypto::LocalKeyProvider::open_with_passphrase(&tmp.path().join("keys"), None).unwrap();
     let mut config = AuditConfig::new(tmp.path().join("audit"));
     config.dangerous_skip_fsync = true;
-    let log = AuditLog::open(config, Arc::new(ThrowawayKey(keys)), None).unwrap();
+    // Checkpoints are signed with a throwaway key: signing is not what is measured.
+    let log = AuditLog::open(config, Arc::new(keys), None).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let mut next = 0usize;
     for round in 1..=rounds {
         for batch in [1usize, 4, 32] {
             let batches = per_round / batch;
-            let mut records: Vec<Vec<(AuditEvent, String)>> = (0..batches)
+            let records: Vec<Vec<(AuditEvent, String)>> = (0..batches)
                 .map(|_| {
                     (0..batch)
                         .map(|_| {
@@ -72,7 +64,7 @@ fn main() {
                 })
                 .collect();
             let started = Instant::now();
-            for records in records.drain(..) {
+            for records in records {
                 for (event, intent) in records {
                     log.append_deferred(event, intent).unwrap();
                 }

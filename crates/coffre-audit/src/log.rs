@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::merkle::{Frontier, Hash, leaf};
-use crate::record::{AuditEvent, Line, Record, hash_from_hex, hash_hex, now_rfc3339, write_line};
+use crate::record::{AuditEvent, Line, Record, hash_from_hex, now_rfc3339, write_line};
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,13 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> AuditError {
 pub trait Signer: Send + Sync + 'static {
     /// Signature and public key, both base64 (Ed25519).
     fn sign(&self, message: &[u8]) -> Result<(String, String), String>;
+}
+
+/// The node's Ed25519 key, kept sealed by its local key provider.
+impl Signer for coffre_crypto::LocalKeyProvider {
+    fn sign(&self, message: &[u8]) -> Result<(String, String), String> {
+        coffre_crypto::LocalKeyProvider::sign(self, message).map_err(|e| e.to_string())
+    }
 }
 
 /// A signed summary of the log: the Merkle root over its first `tree_size` records.
@@ -370,7 +377,7 @@ impl Shared {
         }
     }
 
-    /// Before it takes a small batch, the writer yields its CPU a few times. `sched_yield`
+    /// Before it takes a small batch that a caller waits for, the writer yields its CPU a few times. `sched_yield`
     /// returns at once when no other thread is runnable on this CPU, so an idle node pays
     /// nothing; under load, the request threads that are running finish their requests and
     /// queue their records first, and one `fdatasync` covers more reads. (Measured with
@@ -378,9 +385,12 @@ impl Shared {
     /// GET falls by a third and context switches halve; see docs/audit.md.)
     fn let_requests_queue_more(&self) {
         for _ in 0..GATHER_YIELDS {
-            if self.lock_queue().records.len() >= GATHER_ENOUGH {
+            let queue = self.lock_queue();
+            // Records without a caller can wait for a later flush: nobody gains from yielding.
+            if !queue.caller_waiting || queue.records.len() >= GATHER_ENOUGH {
                 return;
             }
+            drop(queue);
             std::thread::yield_now();
         }
     }
@@ -456,6 +466,11 @@ impl AuditLog {
         signer: Arc<dyn Signer>,
         listener: Option<tokio::sync::mpsc::Sender<Record>>,
     ) -> Result<Arc<AuditLog>, AuditError> {
+        // The signing key is made (a new node) or unsealed now rather than at the first
+        // checkpoint, under load; a log that cannot sign its checkpoints does not open.
+        signer
+            .sign(b"coffre-audit-open")
+            .map_err(|e| AuditError::Unavailable(format!("the audit signing key cannot sign: {e}")))?;
         let state = State::recover(config, signer, listener)?;
         let recorded = Arc::clone(&state.recorded);
         let dir = state.config.dir.clone();
@@ -715,7 +730,7 @@ impl State {
             let tenant = event.tenant.clone().unwrap_or_default();
             let (tenant_seq, tenant_prev) =
                 tenants.get(&tenant).or_else(|| self.tenants.get(&tenant)).copied().unwrap_or((0, [0u8; 32]));
-            let record = Record { event, tenant_seq, tenant_prev: hash_hex(&tenant_prev) };
+            let record = Record { event, tenant_seq, tenant_prev: hex::encode(tenant_prev) };
             let hash = write_line(seq, &prev, &record, &mut json, &mut text);
             tenants.insert(tenant, (tenant_seq + 1, hash));
             prev = hash;

@@ -141,11 +141,6 @@ pub fn write_line(seq: u64, prev: &Hash, record: &Record, json: &mut Vec<u8>, ou
     hash
 }
 
-/// Hex of a hash, as records store it.
-pub fn hash_hex(hash: &Hash) -> String {
-    String::from_utf8_lossy(&hex_digits(hash)).into_owned()
-}
-
 impl Line {
     /// Parses one line (without its newline); `None` if it is not a well-formed line.
     pub fn parse(text: &str) -> Option<Line> {

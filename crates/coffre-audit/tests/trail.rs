@@ -12,25 +12,17 @@ use coffre_audit::{
     Actor, AuditConfig, AuditEvent, AuditLog, AuditSink, Export, IntentStore, Signer, export, verify_dir, verify_export,
 };
 
-struct NodeKey(coffre_crypto::LocalKeyProvider);
-
-impl Signer for NodeKey {
-    fn sign(&self, message: &[u8]) -> Result<(String, String), String> {
-        self.0.sign(message).map_err(|e| e.to_string())
-    }
-}
-
 struct Fixture {
     _tmp: tempfile::TempDir,
     audit: PathBuf,
-    key: Arc<NodeKey>,
+    key: Arc<coffre_crypto::LocalKeyProvider>,
     public_key: String,
 }
 
 fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let provider = coffre_crypto::LocalKeyProvider::open_with_passphrase(&tmp.path().join("keys"), None).unwrap();
-    let key = Arc::new(NodeKey(provider));
+    let key = Arc::new(provider);
     let public_key = key.sign(b"x").unwrap().1;
     Fixture { audit: tmp.path().join("audit"), _tmp: tmp, key, public_key }
 }
@@ -198,6 +190,27 @@ async fn each_committed_change_is_recorded_once_whether_from_its_request_or_its_
     let ids = exported_request_ids(&f, "acme");
     assert_eq!(ids, ["req-acme-0", "req-acme-1"], "each change once");
     log.close();
+}
+
+/// A signing key that cannot sign (e.g. its sealed file is unreadable).
+struct BrokenKey;
+
+impl Signer for BrokenKey {
+    fn sign(&self, _message: &[u8]) -> Result<(String, String), String> {
+        Err("the sealed key cannot be opened".into())
+    }
+}
+
+/// Goal: a trail whose checkpoints could not be signed is never started; the node finds out
+/// when it opens the log, not at its first checkpoint under load.
+#[test]
+fn a_log_whose_key_cannot_sign_does_not_open() {
+    let f = fixture();
+    let Err(e) = AuditLog::open(config(&f.audit), Arc::new(BrokenKey), None) else {
+        panic!("opened with a key that cannot sign");
+    };
+    assert!(e.to_string().contains("cannot be opened"), "{e}");
+    assert!(AuditLog::open(config(&f.audit), f.key.clone(), None).is_ok());
 }
 
 #[tokio::test]

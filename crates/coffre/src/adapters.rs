@@ -1,10 +1,9 @@
-//! The traits other crates define, implemented over this node's engine and keys: where the
-//! identity directory and the audit intents live (the metadata database) and what signs
-//! audit checkpoints and exports (the node's Ed25519 key).
+//! The traits other crates define, implemented over this node's engine: where the
+//! identity directory and the audit intents live (the metadata database). (The node's key
+//! provider signs audit checkpoints itself: coffre-audit implements its `Signer`.)
 
 use std::sync::Arc;
 
-use coffre_crypto::LocalKeyProvider;
 use coffre_store::Store;
 
 /// Identity records in the metadata database (one table, written in the metadata writer's
@@ -33,14 +32,5 @@ impl coffre_audit::IntentStore for MetaIntents {
 
     async fn forget(&self, keys: Vec<String>) -> Result<(), String> {
         self.0.forget_audit_intents(keys).await.map_err(|e| e.to_string())
-    }
-}
-
-/// The node's signing key (kept sealed by the local key provider).
-pub struct NodeSigner(pub Arc<LocalKeyProvider>);
-
-impl coffre_audit::Signer for NodeSigner {
-    fn sign(&self, message: &[u8]) -> Result<(String, String), String> {
-        self.0.sign(message).map_err(|e| e.to_string())
     }
 }

@@ -48,16 +48,15 @@ pub enum AuditCommand {
     },
 }
 
-fn node_signer(data_dir: &std::path::Path) -> anyhow::Result<crate::adapters::NodeSigner> {
+fn node_signer(data_dir: &std::path::Path) -> anyhow::Result<coffre_crypto::LocalKeyProvider> {
     let passphrase = std::env::var("COFFRE_MASTER_KEY_PASSPHRASE").ok().filter(|p| !p.is_empty());
     let local = coffre_crypto::LocalKeyProvider::open_with_passphrase(&data_dir.join("keys"), passphrase.as_deref())
         .context("open the node's key store")?;
-    Ok(crate::adapters::NodeSigner(std::sync::Arc::new(local)))
+    Ok(local)
 }
 
 fn public_key(data_dir: &std::path::Path) -> anyhow::Result<String> {
-    use coffre_audit::Signer as _;
-    let (_, key) = node_signer(data_dir)?.sign(b"coffre-audit-pubkey").map_err(anyhow::Error::msg)?;
+    let (_, key) = node_signer(data_dir)?.sign(b"coffre-audit-pubkey")?;
     Ok(key)
 }
 

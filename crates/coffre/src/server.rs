@@ -102,7 +102,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut s3s_config = s3s::config::S3Config::default();
     s3s_config.post_object_max_file_size = POST_OBJECT_BYTES_MAX;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
-    let signer: Arc<dyn coffre_audit::Signer> = Arc::new(crate::adapters::NodeSigner(Arc::clone(&local)));
+    let signer: Arc<dyn coffre_audit::Signer> = Arc::clone(&local) as Arc<dyn coffre_audit::Signer>;
     // Server access logs (PutBucketLogging) are made from records once they are durable.
     let (access_log_tx, access_log_rx) = tokio::sync::mpsc::channel(ACCESS_LOG_QUEUE_RECORDS);
     let access_log_delivery = tokio::spawn(coffre_s3::access_log::deliver(
@@ -115,9 +115,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("the audit trail is OFF (benchmark-only setting): requests go unrecorded");
         None
     } else {
-        // The node's signing key is made (first start) or unsealed now rather than at the first
-        // checkpoint, under load: a node that cannot sign its trail does not serve.
-        signer.sign(b"coffre-audit-start").map_err(anyhow::Error::msg).context("use the node's audit signing key")?;
         let mut audit_config = coffre_audit::AuditConfig::new(config.data_dir.join("audit"));
         audit_config.retention = config.audit_retention;
         audit_config.checkpoint_interval = config.audit_checkpoint_interval;
