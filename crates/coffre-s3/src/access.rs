@@ -22,8 +22,9 @@ use coffre_iam::{Decision, Directory, IamError, Policy, Principal, RequestContex
 use coffre_store::{PublicAccessBlock, Store, StoreError};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
+use s3s::dto::{CopyObjectInput, CopySource, UploadPartCopyInput};
 use s3s::path::S3Path;
-use s3s::{S3Result, s3_error};
+use s3s::{S3Request, S3Result, s3_error};
 
 use crate::errors::StoreResultExt;
 use crate::front::Transport;
@@ -310,9 +311,13 @@ fn transport_context(transport: Option<Transport>) -> HashMap<String, Vec<String
 }
 
 /// Condition keys of the request itself.
-fn request_context(cx: &S3AccessContext<'_>, transport: Option<Transport>) -> HashMap<String, Vec<String>> {
+fn request_context(
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    transport: Option<Transport>,
+) -> HashMap<String, Vec<String>> {
     let mut context = transport_context(transport);
-    if let Some(query) = cx.uri().query() {
+    if let Some(query) = uri.query() {
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             let key = match name.as_ref() {
                 "prefix" => "s3:prefix",
@@ -329,24 +334,23 @@ fn request_context(cx: &S3AccessContext<'_>, transport: Option<Transport>) -> Ha
         ("x-amz-acl", "s3:x-amz-acl"),
         ("x-amz-copy-source", "s3:x-amz-copy-source"),
     ] {
-        if let Some(v) = cx.headers().get(header).and_then(|v| v.to_str().ok()) {
+        if let Some(v) = headers.get(header).and_then(|v| v.to_str().ok()) {
             context.insert(key.to_owned(), vec![v.to_owned()]);
         }
     }
     context
 }
 
-/// The bucket and key named by `x-amz-copy-source` (`bucket/key[?versionId=…]`, URL-encoded).
-fn copy_source(value: &str) -> Option<(String, String)> {
-    let path = value.split('?').next().unwrap_or(value);
-    let decoded = crate::request::percent_decode(path);
-    let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
-    let (bucket, key) = decoded.split_once('/')?;
-    (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_owned(), key.to_owned()))
-}
-
 #[async_trait::async_trait]
 impl S3Access for AccessControl {
+    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        self.copy_source_read(&req.input.copy_source, &req.uri, &req.headers, &req.extensions)
+    }
+
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        self.copy_source_read(&req.input.copy_source, &req.uri, &req.headers, &req.extensions)
+    }
+
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let caller = self.caller(cx)?;
         let note = cx.extensions_mut().get::<AuditNote>().cloned();
@@ -427,7 +431,7 @@ impl AccessControl {
                         account: c.tenant.clone(),
                         action,
                         resource: format!("arn:aws:s3:::{bucket}"),
-                        context: request_context(cx, transport),
+                        context: request_context(cx.uri(), cx.headers(), transport),
                     };
                     let policies: Vec<&Policy> = c.policies.iter().map(Arc::as_ref).collect();
                     match evaluate(&policies, &request) {
@@ -454,24 +458,47 @@ impl AccessControl {
             cx.extensions_mut().insert(KeyGate { access: self.clone(), caller, transport });
             return Ok(Some(Decided { owner, break_glass: None }));
         }
-        let context = request_context(cx, transport);
+        let context = request_context(cx.uri(), cx.headers(), transport);
         let question = Question { action, bucket: &bucket, key: key.as_deref(), context, sets_public_acl };
         let decided = self.decide(caller.as_deref(), &question)?;
-        // CopyObject and UploadPartCopy also read their source.
-        if matches!(operation, "CopyObject" | "UploadPartCopy")
-            && let Some((src_bucket, src_key)) =
-                cx.headers().get("x-amz-copy-source").and_then(|v| v.to_str().ok()).and_then(copy_source)
-        {
+        // CopyObject and UploadPartCopy also read their source: decided by `copy_source_read`
+        // once s3s has parsed it, on the very value the operation will copy from.
+        Ok(Some(decided))
+    }
+}
+
+impl AccessControl {
+    /// Whether the caller may read the source of a copy: `s3:GetObject` on exactly the bucket
+    /// and key s3s parsed from `x-amz-copy-source` (and `s3:GetObjectVersion` too when it names
+    /// a version), the value the operation then copies from. Never a second parse of the header.
+    fn copy_source_read(
+        &self,
+        source: &CopySource,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> S3Result<()> {
+        let CopySource::Bucket { bucket, key, version_id } = source else {
+            // Access points and outposts are not served; the operation says so.
+            return Ok(());
+        };
+        let caller = extensions.get::<Caller>().ok_or_else(denied)?.0.clone();
+        let transport = extensions.get::<Transport>().copied();
+        let mut actions = vec!["s3:GetObject"];
+        if version_id.is_some() {
+            actions.push("s3:GetObjectVersion");
+        }
+        for action in actions {
             let read = Question {
-                action: "s3:GetObject".to_owned(),
-                bucket: &src_bucket,
-                key: Some(&src_key),
-                context: request_context(cx, transport),
+                action: action.to_owned(),
+                bucket,
+                key: Some(key),
+                context: request_context(uri, headers, transport),
                 sets_public_acl: false,
             };
             self.decide(caller.as_deref(), &read)?;
         }
-        Ok(Some(decided))
+        Ok(())
     }
 }
 
@@ -502,15 +529,6 @@ impl KeyGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn copy_source_forms() {
-        assert_eq!(copy_source("src/a/b.txt"), Some(("src".into(), "a/b.txt".into())));
-        assert_eq!(copy_source("/src/a%20b?versionId=null"), Some(("src".into(), "a b".into())));
-        assert_eq!(copy_source("src/a+b"), Some(("src".into(), "a+b".into())));
-        assert_eq!(copy_source("src/a&b=c"), Some(("src".into(), "a&b=c".into())));
-        assert_eq!(copy_source("nokey"), None);
-    }
 
     #[test]
     fn actions_follow_iam_names() {

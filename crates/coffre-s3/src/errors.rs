@@ -113,7 +113,7 @@ fn crypto_error(err: coffre_store::CryptoError) -> S3Error {
 /// A failed request body. An S3 error raised while decoding it is passed through. s3s keeps
 /// its body-decoding error types private, so the SigV4 payload failures are recognised by
 /// their stable `Display` names; anything else means the body ended early.
-fn body_error(source: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
+pub(crate) fn body_error(source: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
     let source = match source.downcast::<S3Error>() {
         Ok(e) => return *e,
         Err(other) => other,

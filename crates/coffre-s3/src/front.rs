@@ -18,6 +18,8 @@ use http::{HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use s3s::service::S3Service;
 use s3s::{Body, HttpError, S3Error, S3ErrorCode};
+
+use crate::signing::Signing;
 use tracing::Instrument as _;
 
 /// Longest lifetime of a presigned URL, in seconds (seven days).
@@ -59,22 +61,6 @@ fn audit_unavailable() -> S3Error {
     )
 }
 
-/// The access key id a request says it is signed with (header or presigned query).
-fn claimed_access_key<B>(req: &Request<B>) -> Option<String> {
-    let from_header = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|a| a.split("Credential=").nth(1))
-        .map(|c| c.split(['/', ',']).next().unwrap_or_default().to_owned());
-    let from_query = || {
-        form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
-            .find(|(k, _)| k == "X-Amz-Credential")
-            .map(|(_, v)| v.split('/').next().unwrap_or_default().to_owned())
-    };
-    from_header.or_else(from_query).filter(|k| !k.is_empty())
-}
-
 /// Bucket and key of a path-style request path (virtual-hosted requests are corrected by
 /// authorisation, which sees s3s's parse).
 fn path_bucket_key(path: &str) -> (Option<String>, Option<String>) {
@@ -114,6 +100,7 @@ impl Front {
     ) -> Result<Response<Body>, HttpError> {
         let bytes_in = content_length(req.headers());
         let changes_metadata = !matches!(*req.method(), Method::GET | Method::HEAD);
+        let head = req.method() == Method::HEAD;
         let (bucket, key) = path_bucket_key(req.uri().path());
         let note = AuditNote::new(AuditEvent {
             time: coffre_audit::now_rfc3339(),
@@ -127,7 +114,12 @@ impl Front {
             bytes_in,
             ..Default::default()
         });
-        if let Some(key) = claimed_access_key(&req) {
+        let signing = crate::signing::read(&req);
+        let claimed_key = match &signing {
+            Ok(Signing::Header(claim) | Signing::Presigned(claim)) => Some(claim.access_key().to_owned()),
+            _ => None,
+        };
+        if let Some(key) = claimed_key.filter(|k| !k.is_empty()) {
             // Until SigV4 is verified (authorisation replaces it), only a claim.
             note.update(|e| {
                 e.actor = Actor { kind: "unverified".to_owned(), access_key_id: Some(key), ..Default::default() }
@@ -138,30 +130,18 @@ impl Front {
         let intent = (self.audit.is_some() && changes_metadata).then(|| crate::audit::intent(&note, &request_id));
         let refused = match &self.audit {
             Some(sink) if changes_metadata && !sink.writable() => Some(audit_unavailable()),
-            _ => self.precheck(&req),
+            _ => self.precheck(&req, signing),
         };
-        let mut response = match refused {
-            Some(err) => render(err)?,
-            None => {
-                let form_boundary = (operation == "PostObject")
-                    .then(|| req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))
-                    .flatten()
-                    .and_then(crate::form::boundary);
-                let req = match form_boundary {
-                    Some(boundary) => {
-                        let (mut parts, body) = req.into_parts();
-                        let (fields, body) =
-                            crate::form::peek(body, &boundary).await.map_err(|e| HttpError::new(Box::new(e)))?;
-                        parts.extensions.insert(fields);
-                        Request::from_parts(parts, Body::http_body_unsync(body))
-                    }
-                    None => req.map(Body::from),
-                };
-                match &intent {
-                    Some(intent) => coffre_store::intent::with_intent(intent.clone(), self.inner.call(req)).await?,
-                    None => self.inner.call(req).await?,
-                }
-            }
+        let prepared = match refused {
+            Some(err) => Err(err),
+            None => prepare_body(req, operation).await?,
+        };
+        let mut response = match prepared {
+            Err(err) => render(err)?,
+            Ok(req) => match &intent {
+                Some(intent) => coffre_store::intent::with_intent(intent.clone(), self.inner.call(req)).await?,
+                None => self.inner.call(req).await?,
+            },
         };
         if operation == "PostObject" && response.status() == http::StatusCode::BAD_REQUEST {
             response = policy_failure_as_access_denied(response).await?;
@@ -173,10 +153,11 @@ impl Front {
         {
             *response.status_mut() = http::StatusCode::PARTIAL_CONTENT;
         }
+        let bytes_out = if head { 0 } else { body_bytes(&response) };
         if let Some(sink) = &self.audit {
             let mut event = note.snapshot();
             event.status = response.status().as_u16();
-            event.bytes_out = content_length(response.headers());
+            event.bytes_out = bytes_out;
             if response.status().is_client_error() || response.status().is_server_error() {
                 event.error_code = response.body().bytes().and_then(|b| crate::audit::error_code(&b));
             }
@@ -188,6 +169,11 @@ impl Front {
                 response = render(audit_unavailable())?;
             }
         }
+        if head {
+            // RFC 9110 §9.3.2: no content in a reply to HEAD, errors included. HTTP/1 drops it
+            // by itself; HTTP/2 would send it as DATA frames.
+            *response.body_mut() = Body::empty();
+        }
         let headers = response.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             headers.insert("x-amz-request-id", v.clone());
@@ -195,7 +181,6 @@ impl Front {
         }
         headers.insert(http::header::SERVER, HeaderValue::from_static("Coffre"));
         let status = response.status().as_u16().to_string();
-        let bytes_out = content_length(response.headers());
         metrics::counter!("coffre_s3_requests_total", "operation" => operation, "status" => status.clone())
             .increment(1);
         metrics::histogram!("coffre_s3_request_duration_seconds", "operation" => operation, "status" => status.clone())
@@ -207,51 +192,41 @@ impl Front {
         Ok(response)
     }
 
-    fn precheck(&self, req: &Request<Incoming>) -> Option<S3Error> {
-        let auth = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let query = req.uri().query().unwrap_or_default();
-        let params: Vec<(String, String)> =
-            form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        let sigv2 = (auth.starts_with("AWS ") && !auth.starts_with("AWS4-"))
-            || (param("AWSAccessKeyId").is_some() && param("Signature").is_some());
-        if sigv2 {
-            return Some(S3Error::with_message(
-                S3ErrorCode::InvalidRequest,
-                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
-            ));
-        }
-        if let Some(value) = req.headers().get(http::header::AUTHORIZATION) {
-            if value.as_bytes().iter().all(u8::is_ascii_whitespace) {
-                return Some(S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied"));
-            }
-            if auth.starts_with("AWS4-HMAC-SHA256")
-                && !(auth.contains("Credential=") && auth.contains("SignedHeaders=") && auth.contains("Signature="))
-            {
+    fn precheck(&self, req: &Request<Incoming>, signing: Result<Signing, S3Error>) -> Option<S3Error> {
+        let claim = match signing {
+            Err(e) => return Some(e),
+            Ok(Signing::Anonymous) => return None,
+            Ok(Signing::SigV2) => {
                 return Some(S3Error::with_message(
-                    S3ErrorCode::AuthorizationHeaderMalformed,
-                    "The authorization header is malformed; it must carry Credential, SignedHeaders and Signature.",
+                    S3ErrorCode::InvalidRequest,
+                    "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
                 ));
             }
-        }
-        if let Some(expires) = param("X-Amz-Expires") {
-            match expires.parse::<u64>() {
-                Ok(n) if n <= PRESIGNED_EXPIRES_SECONDS_MAX => {}
-                _ => {
+            Ok(Signing::Header(claim)) => claim,
+            Ok(Signing::Presigned(claim)) => {
+                let expires = form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+                    .find(|(k, _)| k == "X-Amz-Expires")
+                    .map(|(_, v)| v.into_owned());
+                if let Some(expires) = expires
+                    && !expires.parse::<u64>().is_ok_and(|n| n <= PRESIGNED_EXPIRES_SECONDS_MAX)
+                {
                     return Some(crate::errors::custom(
                         "AuthorizationQueryParametersError",
                         http::StatusCode::BAD_REQUEST,
                         "X-Amz-Expires must be less than a week (in seconds) that is; 604800",
                     ));
                 }
+                claim
             }
+        };
+        // As s3s does: over HTTP/2 the host is the `:authority`, which is not a header.
+        let authority_is_host =
+            matches!(req.version(), http::Version::HTTP_2 | http::Version::HTTP_3) && req.uri().authority().is_some();
+        if let Err(e) = crate::signing::check_coverage(&claim, req.headers(), authority_is_host) {
+            return Some(e);
         }
         let region = self.limits.region.as_deref()?;
-        let credential = param("X-Amz-Credential")
-            .map(str::to_owned)
-            .or_else(|| auth.split("Credential=").nth(1).map(|c| c.split(',').next().unwrap_or_default().to_owned()))?;
-        // access-key/date/region/service/aws4_request
-        let signed_region = credential.split('/').nth(2)?;
+        let signed_region = claim.region()?;
         if signed_region != region {
             return Some(S3Error::with_message(
                 S3ErrorCode::AuthorizationHeaderMalformed,
@@ -261,6 +236,51 @@ impl Front {
             ));
         }
         None
+    }
+}
+
+/// Readies a request's body for s3s: object data streams on (refused up front, before any
+/// `100 Continue`, when it announces more than one request may upload); a browser form's
+/// fields are read ahead; any other body is a document, read and checked in full
+/// ([`crate::config_body`]).
+async fn prepare_body(
+    req: Request<Incoming>,
+    operation: &'static str,
+) -> Result<Result<Request<Body>, S3Error>, HttpError> {
+    match operation {
+        "PutObject" | "UploadPart" => {
+            let headers = req.headers();
+            let chunked = headers
+                .get(http::header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|e| e.contains("aws-chunked"));
+            let announced = if chunked {
+                headers.get("x-amz-decoded-content-length")
+            } else {
+                headers.get(http::header::CONTENT_LENGTH)
+            };
+            let announced = announced.and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+            if announced.is_some_and(|n| n > coffre_store::limits::PART_SIZE_BYTES_MAX) {
+                return Ok(Err(crate::errors::to_s3(coffre_store::StoreError::EntityTooLarge)));
+            }
+            Ok(Ok(req.map(Body::from)))
+        }
+        "PostObject" => {
+            let boundary = req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::form::boundary);
+            let Some(boundary) = boundary else {
+                return Ok(Ok(req.map(Body::from)));
+            };
+            let (mut parts, body) = req.into_parts();
+            let (fields, body) = crate::form::peek(body, &boundary).await.map_err(|e| HttpError::new(Box::new(e)))?;
+            parts.extensions.insert(fields);
+            Ok(Ok(Request::from_parts(parts, Body::http_body_unsync(body))))
+        }
+        _ if http_body::Body::is_end_stream(req.body()) => Ok(Ok(req.map(Body::from))),
+        _ => Ok(crate::config_body::read(req, operation).await),
     }
 }
 
@@ -285,6 +305,15 @@ fn render(err: S3Error) -> Result<Response<Body>, HttpError> {
     err.to_http_response().map_err(|e| HttpError::new(Box::new(e)))
 }
 
+/// The bytes of a response's body: its `Content-Length`, or the size of a body in memory
+/// (XML replies carry none).
+fn body_bytes(response: &Response<Body>) -> u64 {
+    match response.headers().get(http::header::CONTENT_LENGTH) {
+        Some(_) => content_length(response.headers()),
+        None => http_body::Body::size_hint(response.body()).exact().unwrap_or(0),
+    }
+}
+
 fn content_length(headers: &http::HeaderMap) -> u64 {
     headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
@@ -301,7 +330,11 @@ pub(crate) fn rand_u64() -> u64 {
 pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str {
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or_default();
-    let has = |name: &str| query.split('&').any(|kv| kv.split('=').next() == Some(name));
+    let names = || query.split('&').filter(|kv| !kv.is_empty()).map(|kv| kv.split('=').next().unwrap_or_default());
+    let has = |name: &str| names().any(|n| n == name);
+    // Presigned URLs carry their signature in `X-Amz-*` parameters, and SDKs add `x-id`:
+    // neither names a subresource.
+    let plain = !names().any(|n| !n.starts_with("X-Amz-") && n != "x-id");
     let virtual_host = domain.is_some_and(|d| {
         req.headers()
             .get(http::header::HOST)
@@ -331,16 +364,14 @@ pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str
             Method::GET if has("versions") => "ListObjectVersions",
             Method::GET if has("uploads") => "ListMultipartUploads",
             Method::GET if has("list-type") => "ListObjectsV2",
-            Method::GET
-                if query.is_empty() || has("prefix") || has("marker") || has("delimiter") || has("max-keys") =>
-            {
+            Method::GET if plain || has("prefix") || has("marker") || has("delimiter") || has("max-keys") => {
                 "ListObjects"
             }
-            Method::PUT if query.is_empty() => "CreateBucket",
-            Method::DELETE if query.is_empty() => "DeleteBucket",
+            Method::PUT if plain => "CreateBucket",
+            Method::DELETE if plain => "DeleteBucket",
             Method::HEAD => "HeadBucket",
             Method::POST if has("delete") => "DeleteObjects",
-            Method::POST if query.is_empty() => "PostObject",
+            Method::POST if plain => "PostObject",
             _ => "OtherBucketOperation",
         },
         (true, true) => match *m {
@@ -356,8 +387,10 @@ pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str
             Method::PUT if has("partNumber") && copy => "UploadPartCopy",
             Method::PUT if has("partNumber") => "UploadPart",
             Method::PUT if has("tagging") => "PutObjectTagging",
-            Method::PUT if query.is_empty() && copy => "CopyObject",
-            Method::PUT if query.is_empty() || has("x-id") => "PutObject",
+            Method::PUT if has("acl") || has("retention") || has("legal-hold") => "OtherObjectOperation",
+            // As s3s routes it: a PUT on a key that names no subresource writes the object.
+            Method::PUT if copy => "CopyObject",
+            Method::PUT => "PutObject",
             Method::DELETE if has("uploadId") => "AbortMultipartUpload",
             Method::DELETE if has("tagging") => "DeleteObjectTagging",
             Method::DELETE => "DeleteObject",
@@ -385,5 +418,10 @@ mod tests {
         assert_eq!(op(Method::PUT, "/b/k?partNumber=1&uploadId=x"), "UploadPart");
         assert_eq!(op(Method::POST, "/b/k?uploads"), "CreateMultipartUpload");
         assert_eq!(op(Method::DELETE, "/b"), "DeleteBucket");
+        // Presigned requests are the operations they sign.
+        assert_eq!(op(Method::PUT, "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=s"), "PutObject");
+        assert_eq!(op(Method::GET, "/b?X-Amz-Algorithm=AWS4-HMAC-SHA256"), "ListObjects");
+        assert_eq!(op(Method::PUT, "/b/k?acl"), "OtherObjectOperation");
+        assert_eq!(op(Method::PUT, "/b?policy"), "OtherBucketOperation");
     }
 }

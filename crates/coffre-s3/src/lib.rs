@@ -8,6 +8,7 @@ pub mod access;
 pub mod access_log;
 pub mod audit;
 pub mod bucket_access;
+pub mod config_body;
 pub mod convert;
 pub mod errors;
 pub mod form;
@@ -15,6 +16,7 @@ pub mod front;
 pub mod host;
 pub mod request;
 pub mod service;
+pub mod signing;
 
 pub use crate::access::{AccessControl, BucketAccessCache};
 pub use crate::front::{Front, FrontLimits};
