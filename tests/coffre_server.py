@@ -138,9 +138,10 @@ class Server:
         return "\n".join(lines[-n:])
 
 
-def serve(tmp_path_factory, server_cls=Server, base_name: str = "coffre"):
+def serve(tmp_path_factory, server_cls=Server, base_name: str = "coffre", extra_env: dict | None = None):
     """The body of a session `server` fixture (`yield from serve(...)`): starts coffre,
-    yields a `server_cls` once it is healthy, stops it at teardown."""
+    yields a `server_cls` once it is healthy, stops it at teardown. `extra_env`: COFFRE_*
+    settings for this server only (a test that needs its own server with them)."""
     binary = coffre_bin()
     base = tmp_path_factory.mktemp(base_name)
     data_dir = base / "data"
@@ -155,6 +156,7 @@ def serve(tmp_path_factory, server_cls=Server, base_name: str = "coffre"):
     env = {k: v for k, v in os.environ.items() if not k.startswith("COFFRE_")}
     env["COFFRE_ROOT_ACCESS_KEY"] = access_key
     env["COFFRE_ROOT_SECRET_KEY"] = secret_key
+    env.update(extra_env or {})
     env.setdefault("RUST_BACKTRACE", "1")
     cmd = [
         str(binary), "server",

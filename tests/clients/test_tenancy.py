@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 import coffre_server
 from coffre_server import empty_and_delete_bucket
-from conftest import client_env, run, unique_bucket
+from conftest import Server, client_env, run, unique_bucket
 
 ADMIN_TIMEOUT_S = 60
 MiB = 1024 * 1024
@@ -1217,28 +1217,54 @@ def test_key_list_never_shows_secrets(server, janitor):
 # --------------------------------------------------------------------------
 
 
-def test_break_glass_needs_a_second_operator(server, janitor):
+@pytest.fixture
+def break_glass_server(tmp_path_factory):
+    """A server of its own: no operators but those the test bootstraps (the root credentials
+    create only the first two) and no cool-down (operators may approve as soon as they are
+    active; the default is 24 h)."""
+    yield from coffre_server.serve(
+        tmp_path_factory, Server, "coffre-bg", extra_env={"COFFRE_BREAK_GLASS_COOLDOWN_SECONDS": "0"},
+    )
+
+
+@pytest.fixture
+def bg_janitor(break_glass_server):
+    j = Janitor(break_glass_server)
+    yield j
+    j.clean()
+
+
+def test_break_glass_needs_a_second_operator(break_glass_server, bg_janitor):
+    # Goal: break-glass needs two distinct people (issue 14): two operators created
+    # independently (by the root credentials, at bootstrap); root itself, the requester and
+    # an operator the requester created are no second person.
+    server, janitor = break_glass_server, bg_janitor
     root = Admin(server)
-    second_name = unique_name("ops")
-    out = root("operator", "create", second_name)
-    second = Admin(server, keys=new_key(out))
+    names = {who: unique_name(who) for who in ("ann", "bob", "alt")}
+    ann_out = root("operator", "create", names["ann"])
+    bob_out = root("operator", "create", names["bob"])
+    assert ann_out["status"] == bob_out["status"] == "active", (ann_out, bob_out)
+    ann, bob = Admin(server, keys=new_key(ann_out)), Admin(server, keys=new_key(bob_out))
     t = janitor.tenant("bg", admin_user="owner")
     owner = t.s3()
     bucket = janitor.bucket(owner, "bg")
     elsewhere = janitor.bucket(owner, "bgother")
     owner.put_object(Bucket=bucket, Key="evidence", Body=b"logs")
     owner.put_object(Bucket=elsewhere, Key="evidence", Body=b"other")
-    operator = s3_client(server, root_keys(server))
-    approver_s3 = s3_client(server, new_key(out))
+    operator = s3_client(server, new_key(ann_out))
+    approver_s3 = s3_client(server, new_key(bob_out))
+    root_s3 = s3_client(server, root_keys(server))
 
-    req = root("break-glass", "request", t.name, "--bucket", bucket,
-               "--reason", "incident 42: customer asked us to look", "--duration", "600")
-    bg = req["id"]
-    root.fails("break-glass", "approve", bg, status=403)  # two-person rule
+    ask = ("break-glass", "request", t.name, "--bucket", bucket,
+           "--reason", "incident 42: customer asked us to look", "--duration", "600")
+    assert "bootstrap identity" in root.fails(*ask, status=403)
+    bg = ann(*ask)["id"]
+    assert "two-person" in ann.fails("break-glass", "approve", bg, status=403)
+    assert "bootstrap identity" in root.fails("break-glass", "approve", bg, status=403)
     assert_denied(lambda: operator.get_object(Bucket=bucket, Key="evidence"))
     assert_denied(lambda: operator.list_objects_v2(Bucket=bucket))
 
-    second("break-glass", "approve", bg)
+    bob("break-glass", "approve", bg)
     assert operator.get_object(Bucket=bucket, Key="evidence")["Body"].read() == b"logs"
     assert keys_of(operator.list_objects_v2(Bucket=bucket)) == ["evidence"]
     # Read-only, one bucket, for the requester only.
@@ -1248,13 +1274,30 @@ def test_break_glass_needs_a_second_operator(server, janitor):
     assert exists(owner, bucket, "evidence")
     assert_denied(lambda: operator.get_object(Bucket=elsewhere, Key="evidence"))
     assert_denied(lambda: approver_s3.get_object(Bucket=bucket, Key="evidence"))
+    assert_denied(lambda: root_s3.get_object(Bucket=bucket, Key="evidence"))
 
     listed = records(root("break-glass", "list"), id=bg)
     assert len(listed) == 1, listed
-    assert listed[0]["approved_by"] == second_name
-    assert listed[0]["requested_by"] == "root"
+    assert listed[0]["approved_by"] == names["bob"]
+    assert listed[0]["requested_by"] == names["ann"]
     assert listed[0]["tenant"] == t.name
     assert bg in root.table("break-glass", "list")
+
+    # Past bootstrap: root creates no operator; ann's stand-in waits for bob, and even then
+    # is no second person for ann.
+    assert "only bootstrap" in root.fails("operator", "create", unique_name("third"), status=403)
+    alt_out = ann("operator", "create", names["alt"])
+    assert alt_out["status"] == "pending", alt_out
+    alt = Admin(server, keys=new_key(alt_out))
+    alt.fails("break-glass", "list", status=401)
+    assert "two-person" in ann.fails("operator", "approve", names["alt"], status=403)
+    assert bob("operator", "approve", names["alt"])["status"] == "active"
+    listed = records(root("operator", "list"), name=names["alt"])
+    assert listed and listed[0]["created_by"] == names["ann"], listed
+    assert listed[0]["creation_approved_by"] == names["bob"], listed
+    second = ann(*ask)["id"]
+    assert "created or approved by" in alt.fails("break-glass", "approve", second, status=403)
+    assert records(root("break-glass", "list"), id=second)[0]["approved_by"] is None
 
 
 # --------------------------------------------------------------------------

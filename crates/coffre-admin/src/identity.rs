@@ -148,14 +148,24 @@ pub(crate) struct CreateOperator {
     name: String,
 }
 
+/// An operator as listed: its record and whether it may act (`active`) or waits for a second
+/// operator's approval (`pending`).
+fn operator_view(user: &User) -> Value {
+    let mut v = json!(user);
+    v["status"] = json!(if user.is_pending() { "pending" } else { "active" });
+    v
+}
+
 pub(crate) async fn list_operators(
     State(state): State<AdminState>,
     headers: HeaderMap,
-) -> Result<Json<Vec<User>>, ApiError> {
+) -> Result<Json<Vec<Value>>, ApiError> {
     require_operator(&authorize(&state, &headers, Scope::Tenants)?)?;
-    Ok(Json(state.directory.users(None)))
+    Ok(Json(state.directory.users(None).iter().map(operator_view).collect()))
 }
 
+/// `POST /admin/v1/operators`: the first operators (bootstrap) are active at once; later ones
+/// are pending until a second operator approves them (`.../approve`).
 pub(crate) async fn create_operator(
     State(state): State<AdminState>,
     headers: HeaderMap,
@@ -163,17 +173,33 @@ pub(crate) async fn create_operator(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let grant = authorize(&state, &headers, Scope::Tenants)?;
     let operator = require_operator(&grant)?;
-    state.directory.create_user(None, &body.name, Role::Operator).await?;
+    let created = state.directory.create_operator(operator, &body.name).await?;
     let key = state.directory.create_access_key(None, &body.name, None).await?;
-    tracing::info!(new_operator = %body.name, by = %operator.user, "operator created");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "user": body.name,
-            "access_key_id": key.info.access_key_id,
-            "secret_access_key": key.secret_access_key,
-        })),
-    ))
+    tracing::info!(
+        new_operator = %body.name, by = %operator.user, pending = created.is_pending(),
+        "operator created"
+    );
+    let mut out = operator_view(&created);
+    out["user"] = json!(body.name);
+    out["access_key_id"] = json!(key.info.access_key_id);
+    out["secret_access_key"] = json!(key.secret_access_key);
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// `POST /admin/v1/operators/{name}/approve`: a second operator makes a pending operator active.
+pub(crate) async fn approve_operator(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let grant = authorize(&state, &headers, Scope::Tenants)?;
+    let operator = require_operator(&grant)?;
+    let approved = state.directory.approve_operator(operator, &name).await?;
+    tracing::info!(
+        operator = %name, created_by = approved.created_by.as_deref().unwrap_or("-"), approved_by = %operator.user,
+        "operator approved"
+    );
+    Ok(Json(operator_view(&approved)))
 }
 
 // ---- users, keys, policies (tenant admins only)

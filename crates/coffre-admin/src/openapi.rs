@@ -26,9 +26,16 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str, &str, Option<&str>)] = &[
     (
         "/admin/v1/operators",
         "post",
-        "Create an operator with an access key (operators)",
+        "Create an operator with an access key, shown once; after the first two (bootstrap) it is pending until a second operator approves it, and only an operator other than root may ask (operators)",
         "tenants",
         Some("CreateOperator"),
+    ),
+    (
+        "/admin/v1/operators/{name}/approve",
+        "post",
+        "Approve a pending operator: not by root, its creator, an operator its creator created or approved (or the reverse), nor one active for less than the cool-down (operators)",
+        "tenants",
+        None,
     ),
     ("/admin/v1/tenants/{tenant}/users", "get", "List the tenant's users (its admins)", "iam", None),
     (
@@ -115,7 +122,7 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str, &str, Option<&str>)] = &[
     (
         "/admin/v1/break-glass/{id}/approve",
         "post",
-        "Approve another operator's break-glass request (operators)",
+        "Approve another operator's break-glass request: not by root, the requester, an operator the requester created or approved (or the reverse), nor one active for less than the cool-down (operators)",
         "break-glass",
         None,
     ),

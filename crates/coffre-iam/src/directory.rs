@@ -5,8 +5,14 @@
 //!
 //! Secrets are stored only sealed (under a data key wrapped by the key provider) and are shown
 //! once, when created. Admin tokens are stored as their SHA-256, never in clear.
+//!
+//! Break-glass needs two distinct people, and the directory cannot see people, only operator
+//! identities; so it keeps each operator's provenance (who asked for it, who approved it, since
+//! when it may act) and refuses a second person who may be the first one under another name
+//! (issue 14): see [`Directory::approve_break_glass`] and docs/iam.md, "Break-glass trust model".
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use coffre_crypto::{KeyProvider, SealedSecret};
@@ -44,6 +50,20 @@ pub enum IamError {
 
 /// Result of directory operations.
 pub type IamResult<T> = Result<T, IamError>;
+
+/// The operator of the root credentials: a bootstrap identity, not a person.
+pub const ROOT_OPERATOR: &str = "root";
+/// Operators besides root that are active as soon as they are created (bootstrap: two, so
+/// that break-glass has a requester and an approver); every further one waits for a second
+/// operator's approval.
+pub const BOOTSTRAP_OPERATORS_MAX: usize = 2;
+/// How long an operator must have been active before it may approve (break-glass access, a
+/// new operator), by default: a day, so that its creation is on the audit trail for a day
+/// before it can count as a second person.
+pub const BREAK_GLASS_COOLDOWN_S_DEFAULT: i64 = 86_400;
+/// The longest cool-down accepted: 30 days.
+pub const BREAK_GLASS_COOLDOWN_S_MAX: i64 = 30 * 86_400;
+const _: () = assert!(BREAK_GLASS_COOLDOWN_S_DEFAULT <= BREAK_GLASS_COOLDOWN_S_MAX);
 
 /// Where the directory keeps its records (the metadata database, in the server).
 #[async_trait::async_trait]
@@ -145,6 +165,11 @@ pub struct Tenant {
 }
 
 /// A user; `tenant` is `None` for operators.
+///
+/// Stored as JSON. Format history (each change only adds defaulted fields, so every older
+/// record still decodes; a test decodes a frozen record of each): v1 had no provenance; v2
+/// adds `created_by`, `creation_approved_by` and `active_since_unix_s`. A v1 operator reads
+/// as created by no one known and active since the epoch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
     pub tenant: Option<String>,
@@ -154,6 +179,29 @@ pub struct User {
     #[serde(default)]
     pub policies: BTreeMap<String, String>,
     pub created_unix_s: i64,
+    /// Operators: the operator that created this one (`None`: not known, for root and for
+    /// operators created before this was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Operators created after bootstrap: the second operator that approved the creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_approved_by: Option<String>,
+    /// Since when the user may act; `None` while an operator awaits a second operator's
+    /// approval (its keys do not authenticate). Always written, since a missing field means a
+    /// v1 record: active since the epoch.
+    #[serde(default = "active_since_v1")]
+    pub active_since_unix_s: Option<i64>,
+}
+
+fn active_since_v1() -> Option<i64> {
+    Some(0)
+}
+
+impl User {
+    /// Whether this is an operator still waiting for a second operator's approval.
+    pub fn is_pending(&self) -> bool {
+        self.active_since_unix_s.is_none()
+    }
 }
 
 /// Whether an access key may sign requests.
@@ -246,6 +294,8 @@ pub struct Directory {
     changes: tokio::sync::Mutex<()>,
     storage: Arc<dyn DirectoryStorage>,
     keys: Arc<dyn KeyProvider>,
+    /// How long an operator must have been active before it may approve, in seconds.
+    cooldown_s: AtomicI64,
 }
 
 /// Seconds since the Unix epoch.
@@ -265,11 +315,11 @@ fn active_key<'s>(state: &'s State, access_key_id: &str) -> IamResult<(&'s KeyEn
     if entry.info.expires_unix_s.is_some_and(|e| e <= now_unix_s()) {
         return Err(IamError::KeyExpired(access_key_id.to_owned()));
     }
-    let principal = state
-        .principals
-        .get(&user_key(entry.info.tenant.as_deref(), &entry.info.user))
-        .cloned()
-        .ok_or(IamError::BadCredentials)?;
+    let key = user_key(entry.info.tenant.as_deref(), &entry.info.user);
+    if state.users.get(&key).is_some_and(User::is_pending) {
+        return Err(IamError::KeyInactive(access_key_id.to_owned()));
+    }
+    let principal = state.principals.get(&key).cloned().ok_or(IamError::BadCredentials)?;
     Ok((entry, principal))
 }
 
@@ -313,6 +363,66 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> IamResult<T> {
     serde_json::from_slice(bytes).map_err(|e| IamError::Storage(format!("record {key}: {e}")))
+}
+
+fn check_cooldown(seconds: i64) -> IamResult<()> {
+    if (0..=BREAK_GLASS_COOLDOWN_S_MAX).contains(&seconds) {
+        Ok(())
+    } else {
+        Err(IamError::Invalid(format!(
+            "the break-glass cool-down must be 0 to {BREAK_GLASS_COOLDOWN_S_MAX} seconds, not {seconds}"
+        )))
+    }
+}
+
+/// Whether `approver` may be the second person for what the operator `requester` asked for
+/// (break-glass access, a new operator). The directory sees identities, not people, so it
+/// refuses any approver that may be the requester under another name:
+///
+/// - root: the root credentials are a bootstrap identity, held by whoever installed the node;
+/// - the requester itself;
+/// - an operator the requester created or approved into existence, or one that created or
+///   approved the requester: its creator saw its secret, and its approver vouched for it;
+/// - a pending operator, or one active for less than the cool-down: its creation must have
+///   been on the audit trail that long before it counts as a second person.
+fn check_second_person(state: &State, requester: &str, approver: &str, cooldown_s: i64, now: i64) -> IamResult<()> {
+    let refuse = |why: String| Err(IamError::Forbidden(format!("two-person rule: {why}")));
+    if approver == ROOT_OPERATOR {
+        return refuse(
+            "the root credentials are a bootstrap identity, not a person; they cannot approve (use an operator's own keys)"
+                .to_owned(),
+        );
+    }
+    if approver == requester {
+        return refuse("the requester cannot approve their own request".to_owned());
+    }
+    let operator = |name: &str| state.users.get(&user_key(None, name));
+    let Some(by) = operator(approver) else {
+        return refuse(format!("{approver} is not an operator"));
+    };
+    let sponsors = |u: &User| [u.created_by.clone(), u.creation_approved_by.clone()];
+    if sponsors(by).iter().flatten().any(|s| s == requester) {
+        return refuse(format!(
+            "{approver} was created or approved by {requester}, the requester, so they may be one person"
+        ));
+    }
+    if let Some(asked) = operator(requester)
+        && sponsors(asked).iter().flatten().any(|s| s == approver)
+    {
+        return refuse(format!(
+            "{requester}, the requester, was created or approved by {approver}, so they may be one person"
+        ));
+    }
+    let Some(since) = by.active_since_unix_s else {
+        return refuse(format!("{approver} is still waiting for a second operator's approval"));
+    };
+    let ready = since.saturating_add(cooldown_s);
+    if ready > now {
+        return refuse(format!(
+            "{approver} has been an active operator for less than the cool-down of {cooldown_s} s; it may approve from {ready} (Unix time)"
+        ));
+    }
+    Ok(())
 }
 
 fn build_principal(user: &User) -> IamResult<Arc<Principal>> {
@@ -360,7 +470,21 @@ impl Directory {
             let secret = Zeroizing::new(String::from_utf8_lossy(&plain).into_owned());
             state.keys.insert(k.info.access_key_id.clone(), KeyEntry { info: k.info, secret, stored: Some(k.secret) });
         }
-        Ok(Directory { state: RwLock::new(state), changes: tokio::sync::Mutex::new(()), storage, keys })
+        let cooldown_s = AtomicI64::new(BREAK_GLASS_COOLDOWN_S_DEFAULT);
+        Ok(Directory { state: RwLock::new(state), changes: tokio::sync::Mutex::new(()), storage, keys, cooldown_s })
+    }
+
+    /// Sets how long an operator must have been active before it may approve break-glass
+    /// access or a new operator (0 to [`BREAK_GLASS_COOLDOWN_S_MAX`] seconds).
+    pub fn set_break_glass_cooldown_s(&self, seconds: i64) -> IamResult<()> {
+        check_cooldown(seconds)?;
+        self.cooldown_s.store(seconds, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How long an operator must have been active before it may approve, in seconds.
+    pub fn break_glass_cooldown_s(&self) -> i64 {
+        self.cooldown_s.load(Ordering::Relaxed)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -379,20 +503,23 @@ impl Directory {
     pub fn install_root(&self, access_key: &str, secret: &str) {
         let user = User {
             tenant: None,
-            name: "root".to_owned(),
+            name: ROOT_OPERATOR.to_owned(),
             role: Role::Operator,
             policies: BTreeMap::new(),
             created_unix_s: 0,
+            created_by: None,
+            creation_approved_by: None,
+            active_since_unix_s: Some(0),
         };
         let mut state = self.write();
         if let Ok(p) = build_principal(&user) {
-            state.principals.insert(user_key(None, "root"), p);
+            state.principals.insert(user_key(None, ROOT_OPERATOR), p);
         }
-        state.users.insert(user_key(None, "root"), user);
+        state.users.insert(user_key(None, ROOT_OPERATOR), user);
         let info = AccessKeyInfo {
             access_key_id: access_key.to_owned(),
             tenant: None,
-            user: "root".to_owned(),
+            user: ROOT_OPERATOR.to_owned(),
             status: KeyStatus::Active,
             expires_unix_s: None,
             created_unix_s: 0,
@@ -499,31 +626,96 @@ impl Directory {
 
     // ---- users
 
-    /// Creates a user in a tenant (or, with `tenant` `None`, an operator).
+    /// Creates a user in a tenant: an admin or a member. Operators are made by
+    /// [`Directory::create_operator`].
     pub async fn create_user(&self, tenant: Option<&str>, name: &str, role: Role) -> IamResult<User> {
         validate_user_name(name)?;
-        if tenant.is_some() == (role == Role::Operator) {
+        let Some(tenant) = tenant.filter(|_| role != Role::Operator) else {
             return Err(IamError::Invalid("operators belong to no tenant; tenant users are admin or member".into()));
-        }
+        };
         let _serial = self.changes.lock().await;
-        if let Some(t) = tenant
-            && !self.read().tenants.contains_key(t)
-        {
-            return Err(IamError::NotFound(format!("tenant {t}")));
+        if !self.read().tenants.contains_key(tenant) {
+            return Err(IamError::NotFound(format!("tenant {tenant}")));
         }
-        let key = user_key(tenant, name);
-        if self.read().users.contains_key(&key) {
-            return Err(IamError::AlreadyExists(format!("user {name}")));
-        }
+        let now = now_unix_s();
         let user = User {
-            tenant: tenant.map(str::to_owned),
+            tenant: Some(tenant.to_owned()),
             name: name.to_owned(),
             role,
             policies: BTreeMap::new(),
-            created_unix_s: now_unix_s(),
+            created_unix_s: now,
+            created_by: None,
+            creation_approved_by: None,
+            active_since_unix_s: Some(now),
         };
+        self.insert_user(user).await
+    }
+
+    /// Creates an operator at `requester`'s request. While at most
+    /// [`BOOTSTRAP_OPERATORS_MAX`] − 1 operators exist besides root, the new one is active at
+    /// once (bootstrap); after that only an operator other than root may ask, and the new one
+    /// is pending (its keys do not authenticate) until a second operator approves it with
+    /// [`Directory::approve_operator`].
+    pub async fn create_operator(&self, requester: &Principal, name: &str) -> IamResult<User> {
+        validate_user_name(name)?;
+        if !requester.is_operator() {
+            return Err(IamError::Forbidden("only operators create operators".into()));
+        }
+        let _serial = self.changes.lock().await;
+        let operators = self.read().users.keys().filter(|(t, u)| t.is_empty() && u != ROOT_OPERATOR).count();
+        let bootstrap = operators < BOOTSTRAP_OPERATORS_MAX;
+        if !bootstrap && requester.user == ROOT_OPERATOR {
+            return Err(IamError::Forbidden(format!(
+                "the root credentials only bootstrap the first {BOOTSTRAP_OPERATORS_MAX} operators; \
+                 an operator creates further ones, and a second operator approves them"
+            )));
+        }
+        let now = now_unix_s();
+        let user = User {
+            tenant: None,
+            name: name.to_owned(),
+            role: Role::Operator,
+            policies: BTreeMap::new(),
+            created_unix_s: now,
+            created_by: Some(requester.user.clone()),
+            creation_approved_by: None,
+            active_since_unix_s: bootstrap.then_some(now),
+        };
+        self.insert_user(user).await
+    }
+
+    /// Approves a pending operator: `approver` must be a second person for the operator that
+    /// created it (the same rule as for break-glass, [`Directory::approve_break_glass`]). The
+    /// operator is active from now.
+    pub async fn approve_operator(&self, approver: &Principal, name: &str) -> IamResult<User> {
+        if !approver.is_operator() {
+            return Err(IamError::Forbidden("only operators approve operators".into()));
+        }
+        let _serial = self.changes.lock().await;
+        let key = user_key(None, name);
+        let mut user =
+            self.read().users.get(&key).cloned().ok_or_else(|| IamError::NotFound(format!("operator {name}")))?;
+        if !user.is_pending() {
+            return Err(IamError::Invalid(format!("operator {name} is already active")));
+        }
+        let now = now_unix_s();
+        let requester = user.created_by.clone().unwrap_or_default();
+        check_second_person(&self.read(), &requester, &approver.user, self.break_glass_cooldown_s(), now)?;
+        user.creation_approved_by = Some(approver.user.clone());
+        user.active_since_unix_s = Some(now);
         self.persist(vec![(format!("user/{}/{}", key.0, key.1), Some(encode(&user)))]).await?;
+        self.write().users.insert(key, user.clone());
+        Ok(user)
+    }
+
+    /// Stores a new user; the caller holds `changes`.
+    async fn insert_user(&self, user: User) -> IamResult<User> {
+        let key = user_key(user.tenant.as_deref(), &user.name);
+        if self.read().users.contains_key(&key) {
+            return Err(IamError::AlreadyExists(format!("user {}", user.name)));
+        }
         let principal = build_principal(&user)?;
+        self.persist(vec![(format!("user/{}/{}", key.0, key.1), Some(encode(&user)))]).await?;
         let mut state = self.write();
         state.principals.insert(key.clone(), principal);
         state.users.insert(key, user.clone());
@@ -549,7 +741,7 @@ impl Directory {
     pub async fn delete_user(&self, tenant: Option<&str>, name: &str) -> IamResult<()> {
         let _serial = self.changes.lock().await;
         let key = user_key(tenant, name);
-        if tenant.is_none() && name == "root" {
+        if tenant.is_none() && name == ROOT_OPERATOR {
             return Err(IamError::Forbidden("the root operator cannot be deleted".into()));
         }
         if !self.read().users.contains_key(&key) {
@@ -782,6 +974,13 @@ impl Directory {
         if !requester.is_operator() {
             return Err(IamError::Forbidden("only operators request break-glass access".into()));
         }
+        if requester.user == ROOT_OPERATOR {
+            return Err(IamError::Forbidden(
+                "two-person rule: the root credentials are a bootstrap identity, not a person; \
+                 they cannot request break-glass access (use an operator's own keys)"
+                    .into(),
+            ));
+        }
         if reason.trim().is_empty() {
             return Err(IamError::Invalid("a break-glass request needs a reason".into()));
         }
@@ -808,7 +1007,9 @@ impl Directory {
         Ok(request)
     }
 
-    /// Approves a break-glass request: by an operator other than the requester, once.
+    /// Approves a break-glass request, once, by a second person: not root, not the requester,
+    /// not an operator the requester created or approved (nor one that created or approved
+    /// the requester), and one active for at least the cool-down.
     pub async fn approve_break_glass(&self, approver: &Principal, id: &str) -> IamResult<BreakGlass> {
         if !approver.is_operator() {
             return Err(IamError::Forbidden("only operators approve break-glass access".into()));
@@ -816,14 +1017,13 @@ impl Directory {
         let _serial = self.changes.lock().await;
         let mut request =
             self.read().break_glass.get(id).cloned().ok_or_else(|| IamError::NotFound(format!("break-glass {id}")))?;
-        if request.requested_by == approver.user {
-            return Err(IamError::Forbidden("two-person rule: the requester cannot approve their own request".into()));
-        }
+        let now = now_unix_s();
+        check_second_person(&self.read(), &request.requested_by, &approver.user, self.break_glass_cooldown_s(), now)?;
         if request.approved_by.is_some() {
             return Err(IamError::Invalid(format!("break-glass {id} was already approved")));
         }
         request.approved_by = Some(approver.user.clone());
-        request.expires_unix_s = Some(now_unix_s() + request.duration_s);
+        request.expires_unix_s = Some(now + request.duration_s);
         self.persist(vec![(format!("break-glass/{id}"), Some(encode(&request)))]).await?;
         self.write().break_glass.insert(id.to_owned(), request.clone());
         Ok(request)
@@ -838,7 +1038,8 @@ impl Directory {
 
     /// The approved, unexpired grant letting `operator` read `bucket` of `tenant`, if any.
     pub fn break_glass_grant(&self, operator: &Principal, tenant: &str, bucket: &str) -> Option<BreakGlass> {
-        if !operator.is_operator() {
+        // Root's grants can only be from before the two-person rules (issue 14): none counts.
+        if !operator.is_operator() || operator.user == ROOT_OPERATOR {
             return None;
         }
         let now = now_unix_s();
@@ -852,5 +1053,278 @@ impl Directory {
                     && g.expires_unix_s.is_some_and(|e| e > now)
             })
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The two-person rules of issue 14, on a directory in memory.
+
+    use super::*;
+
+    /// Records in memory.
+    #[derive(Default)]
+    struct MemStorage(std::sync::Mutex<BTreeMap<String, Vec<u8>>>);
+
+    #[async_trait::async_trait]
+    impl DirectoryStorage for MemStorage {
+        fn load(&self) -> Result<Vec<(String, Vec<u8>)>, String> {
+            Ok(self.0.lock().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        }
+
+        async fn write(&self, changes: Vec<(String, Option<Vec<u8>>)>) -> Result<(), String> {
+            let mut records = self.0.lock().unwrap();
+            for (k, v) in changes {
+                match v {
+                    Some(v) => records.insert(k, v),
+                    None => records.remove(&k),
+                };
+            }
+            Ok(())
+        }
+    }
+
+    /// A directory with a tenant `acme` and the root operator, over `records`; the key store
+    /// lives in a directory removed on drop.
+    struct Fixture {
+        dir: Directory,
+        keys_dir: std::path::PathBuf,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.keys_dir);
+        }
+    }
+
+    const ROOT_KEY: &str = "ROOTACCESSKEY";
+    const ROOT_SECRET: &str = "root-secret";
+
+    async fn fixture_with(records: &[(&str, &str)], cooldown_s: i64) -> Fixture {
+        let keys_dir = std::env::temp_dir().join(format!(
+            "coffre-iam-test-{}-{}",
+            std::process::id(),
+            random_string(b"abcdefghijklmnopqrstuvwxyz", 12)
+        ));
+        let keys = Arc::new(coffre_crypto::LocalKeyProvider::open(&keys_dir).unwrap());
+        let storage = MemStorage::default();
+        for (k, v) in records {
+            storage.0.lock().unwrap().insert((*k).to_owned(), v.as_bytes().to_vec());
+        }
+        let dir = Directory::open(Arc::new(storage), keys).unwrap();
+        dir.set_break_glass_cooldown_s(cooldown_s).unwrap();
+        dir.install_root(ROOT_KEY, ROOT_SECRET);
+        if !dir.tenant_exists("acme") {
+            dir.create_tenant("acme").await.unwrap();
+        }
+        Fixture { dir, keys_dir }
+    }
+
+    async fn fixture(cooldown_s: i64) -> Fixture {
+        fixture_with(&[], cooldown_s).await
+    }
+
+    impl Fixture {
+        fn root(&self) -> Arc<Principal> {
+            self.dir.authenticate(ROOT_KEY, ROOT_SECRET).unwrap()
+        }
+
+        /// `by` creates operator `name`; its key (which does not authenticate while pending).
+        async fn operator(&self, by: &Principal, name: &str) -> NewAccessKey {
+            self.dir.create_operator(by, name).await.unwrap();
+            self.dir.create_access_key(None, name, None).await.unwrap()
+        }
+
+        fn login(&self, key: &NewAccessKey) -> IamResult<Arc<Principal>> {
+            self.dir.authenticate(&key.info.access_key_id, &key.secret_access_key)
+        }
+
+        async fn request(&self, by: &Principal) -> IamResult<BreakGlass> {
+            self.dir.request_break_glass(by, "acme", None, "incident 42", 600).await
+        }
+    }
+
+    fn forbidden_because(result: IamResult<impl std::fmt::Debug>, why: &str) {
+        match result {
+            Err(IamError::Forbidden(m)) => {
+                assert!(m.starts_with("two-person rule:") && m.contains(why), "{m:?} should say {why:?}")
+            }
+            other => panic!("expected a refusal saying {why:?}, got {other:?}"),
+        }
+    }
+
+    /// Goal: operator and user records written before provenance was kept still decode, and an
+    /// old operator counts as active since long ago (past any cool-down). Method: frozen v1
+    /// records, decoded alone and by a directory that then lets the old operator approve.
+    #[tokio::test]
+    async fn v1_user_records_decode_as_active_with_unknown_creator() {
+        const V1_OPERATOR: &str =
+            r#"{"tenant":null,"name":"olga","role":"operator","policies":{},"created_unix_s":1700000000}"#;
+        const V1_MEMBER: &str = r#"{"tenant":"acme","name":"mia","role":"member","created_unix_s":1700000000}"#;
+        let olga: User = decode("user//olga", V1_OPERATOR.as_bytes()).unwrap();
+        assert_eq!((olga.created_by, olga.creation_approved_by, olga.active_since_unix_s), (None, None, Some(0)));
+        let mia: User = decode("user/acme/mia", V1_MEMBER.as_bytes()).unwrap();
+        assert!(!mia.is_pending() && mia.policies.is_empty());
+
+        let tenant = r#"{"name":"acme","created_unix_s":1700000000}"#;
+        let f = fixture_with(
+            &[("tenant/acme", tenant), ("user//olga", V1_OPERATOR), ("user/acme/mia", V1_MEMBER)],
+            BREAK_GLASS_COOLDOWN_S_DEFAULT,
+        )
+        .await;
+        let olga_key = f.dir.create_access_key(None, "olga", None).await.unwrap();
+        let olga = f.login(&olga_key).unwrap();
+        // A fresh bootstrap operator asks; the old one, long active, may approve.
+        let ann = f.operator(&f.root(), "ann").await;
+        let ann = f.login(&ann).unwrap();
+        let request = f.request(&ann).await.unwrap();
+        let approved = f.dir.approve_break_glass(&olga, &request.id).await.unwrap();
+        assert_eq!(approved.approved_by.as_deref(), Some("olga"));
+        assert!(f.dir.break_glass_grant(&ann, "acme", "any").is_some());
+    }
+
+    /// Goal: the root credentials can neither request nor approve break-glass access, and a
+    /// grant requested by root (from before the rule) grants nothing.
+    #[tokio::test]
+    async fn root_neither_requests_nor_approves_break_glass() {
+        let f = fixture(0).await;
+        let root = f.root();
+        forbidden_because(f.request(&root).await, "bootstrap identity");
+        let ann = f.operator(&root, "ann").await;
+        let ann = f.login(&ann).unwrap();
+        let request = f.request(&ann).await.unwrap();
+        forbidden_because(f.dir.approve_break_glass(&root, &request.id).await, "bootstrap identity");
+        assert!(f.dir.break_glass_grant(&ann, "acme", "b").is_none());
+        // A root grant approved under the old rule.
+        let old = BreakGlass {
+            id: "bg-old".into(),
+            requested_by: ROOT_OPERATOR.into(),
+            tenant: "acme".into(),
+            bucket: None,
+            reason: "before issue 14".into(),
+            duration_s: 600,
+            requested_unix_s: now_unix_s(),
+            approved_by: Some("ann".into()),
+            expires_unix_s: Some(now_unix_s() + 600),
+        };
+        f.dir.write().break_glass.insert(old.id.clone(), old);
+        assert!(f.dir.break_glass_grant(&root, "acme", "b").is_none());
+    }
+
+    /// Goal: the first two operators are active at once; after that root creates none, a new
+    /// operator is pending (its keys do not authenticate) until a second person approves it,
+    /// and its provenance is kept.
+    #[tokio::test]
+    async fn operators_after_bootstrap_wait_for_a_second_operator() {
+        let f = fixture(0).await;
+        let root = f.root();
+        let ann = f.operator(&root, "ann").await;
+        let bob = f.operator(&root, "bob").await;
+        let (ann, bob) = (f.login(&ann).unwrap(), f.login(&bob).unwrap());
+        let before = f.dir.users(None).len();
+        match f.dir.create_operator(&root, "mallory").await {
+            Err(IamError::Forbidden(m)) => assert!(m.contains("only bootstrap"), "{m}"),
+            other => panic!("root created a third operator: {other:?}"),
+        }
+        assert_eq!(f.dir.users(None).len(), before);
+
+        let cid = f.operator(&ann, "cid").await;
+        let pending = f.dir.user(None, "cid").unwrap();
+        assert!(pending.is_pending());
+        assert_eq!(pending.created_by.as_deref(), Some("ann"));
+        assert!(matches!(f.login(&cid), Err(IamError::BadCredentials)));
+        assert!(matches!(f.dir.secret_for(&cid.info.access_key_id), Err(IamError::KeyInactive(_))));
+        assert!(f.dir.principal_for(&cid.info.access_key_id).is_none());
+
+        forbidden_because(f.dir.approve_operator(&ann, "cid").await, "their own request");
+        forbidden_because(f.dir.approve_operator(&root, "cid").await, "bootstrap identity");
+        let active = f.dir.approve_operator(&bob, "cid").await.unwrap();
+        assert_eq!(active.creation_approved_by.as_deref(), Some("bob"));
+        assert!(active.active_since_unix_s.is_some());
+        assert!(f.login(&cid).is_ok());
+        assert!(matches!(f.dir.approve_operator(&bob, "cid").await, Err(IamError::Invalid(_))));
+        // The provenance survives a reload.
+        let stored = f.dir.storage.load().unwrap();
+        let record = stored.iter().find(|(k, _)| k == "user//cid").unwrap();
+        let reloaded: User = decode(&record.0, &record.1).unwrap();
+        assert_eq!(
+            (reloaded.created_by.as_deref(), reloaded.creation_approved_by.as_deref()),
+            (Some("ann"), Some("bob"))
+        );
+    }
+
+    /// Goal: the issue's attack: an operator's stand-in (created or approved by it) is not a
+    /// second person for it, in either direction, and neither are the stand-in's approver and
+    /// the stand-in; an independent operator is.
+    #[tokio::test]
+    async fn a_stand_in_is_not_a_second_person() {
+        let f = fixture(0).await;
+        let root = f.root();
+        let ann = f.operator(&root, "ann").await;
+        let bob = f.operator(&root, "bob").await;
+        let (ann, bob) = (f.login(&ann).unwrap(), f.login(&bob).unwrap());
+        let stand_in = f.operator(&ann, "ann2").await;
+        f.dir.approve_operator(&bob, "ann2").await.unwrap();
+        let stand_in = f.login(&stand_in).unwrap();
+
+        let by_ann = f.request(&ann).await.unwrap();
+        forbidden_because(f.dir.approve_break_glass(&stand_in, &by_ann.id).await, "created or approved by ann");
+        let by_stand_in = f.request(&stand_in).await.unwrap();
+        forbidden_because(f.dir.approve_break_glass(&ann, &by_stand_in.id).await, "was created or approved by ann");
+        forbidden_because(f.dir.approve_break_glass(&bob, &by_stand_in.id).await, "was created or approved by bob");
+        for g in [&by_ann, &by_stand_in] {
+            assert!(f.dir.break_glass_requests().iter().any(|r| r.id == g.id && r.approved_by.is_none()));
+        }
+        assert!(f.dir.break_glass_grant(&ann, "acme", "b").is_none());
+        assert!(f.dir.break_glass_grant(&stand_in, "acme", "b").is_none());
+        // A stand-in cannot vouch for its creator's next operator either.
+        f.operator(&ann, "ann3").await;
+        forbidden_because(f.dir.approve_operator(&stand_in, "ann3").await, "created or approved by ann");
+
+        // Two operators created independently of each other can.
+        let approved = f.dir.approve_break_glass(&bob, &by_ann.id).await.unwrap();
+        assert_eq!(approved.approved_by.as_deref(), Some("bob"));
+        assert!(f.dir.break_glass_grant(&ann, "acme", "b").is_some());
+        assert!(f.dir.break_glass_grant(&bob, "acme", "b").is_none(), "the approver gets nothing");
+    }
+
+    /// Goal: an operator active for less than the cool-down approves nothing, and the refusal
+    /// says until when.
+    #[tokio::test]
+    async fn a_fresh_operator_approves_nothing_within_the_cool_down() {
+        let f = fixture(3600).await;
+        let root = f.root();
+        let ann = f.operator(&root, "ann").await;
+        let bob = f.operator(&root, "bob").await;
+        let (ann, bob) = (f.login(&ann).unwrap(), f.login(&bob).unwrap());
+        let request = f.request(&ann).await.unwrap();
+        forbidden_because(f.dir.approve_break_glass(&bob, &request.id).await, "less than the cool-down of 3600 s");
+        f.operator(&ann, "cid").await;
+        forbidden_because(f.dir.approve_operator(&bob, "cid").await, "less than the cool-down");
+        assert!(f.dir.user(None, "cid").unwrap().is_pending());
+        // The cool-down is read when approving: with none, the same approval passes.
+        f.dir.set_break_glass_cooldown_s(0).unwrap();
+        f.dir.approve_break_glass(&bob, &request.id).await.unwrap();
+    }
+
+    /// Goal: the cool-down is bounded.
+    #[tokio::test]
+    async fn the_cool_down_is_bounded() {
+        let f = fixture(0).await;
+        assert!(matches!(f.dir.set_break_glass_cooldown_s(-1), Err(IamError::Invalid(_))));
+        assert!(matches!(f.dir.set_break_glass_cooldown_s(BREAK_GLASS_COOLDOWN_S_MAX + 1), Err(IamError::Invalid(_))));
+        f.dir.set_break_glass_cooldown_s(BREAK_GLASS_COOLDOWN_S_MAX).unwrap();
+        assert_eq!(f.dir.break_glass_cooldown_s(), BREAK_GLASS_COOLDOWN_S_MAX);
+    }
+
+    /// Goal: operators are made only by `create_operator` (with its rules).
+    #[tokio::test]
+    async fn create_user_makes_no_operator() {
+        let f = fixture(0).await;
+        assert!(matches!(f.dir.create_user(None, "eve", Role::Operator).await, Err(IamError::Invalid(_))));
+        assert!(matches!(f.dir.create_user(Some("acme"), "eve", Role::Operator).await, Err(IamError::Invalid(_))));
+        assert!(matches!(f.dir.create_user(None, "eve", Role::Admin).await, Err(IamError::Invalid(_))));
+        let eve = f.dir.create_user(Some("acme"), "eve", Role::Member).await.unwrap();
+        assert!(!eve.is_pending());
     }
 }

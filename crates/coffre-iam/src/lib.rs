@@ -14,7 +14,8 @@ mod pattern;
 mod policy;
 
 pub use crate::directory::{
-    AccessKeyInfo, BreakGlass, Directory, DirectoryStorage, IamError, IamResult, KeyStatus, NewAccessKey, Principal,
-    Role, Scope, Tenant, TokenGrant, User,
+    AccessKeyInfo, BOOTSTRAP_OPERATORS_MAX, BREAK_GLASS_COOLDOWN_S_DEFAULT, BREAK_GLASS_COOLDOWN_S_MAX, BreakGlass,
+    Directory, DirectoryStorage, IamError, IamResult, KeyStatus, NewAccessKey, Principal, ROOT_OPERATOR, Role, Scope,
+    Tenant, TokenGrant, User,
 };
 pub use crate::policy::{Decision, Effect, Policy, PolicyError, RequestContext, evaluate};

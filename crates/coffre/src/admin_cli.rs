@@ -69,8 +69,13 @@ pub enum TenantCommand {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum OperatorCommand {
-    /// Create an operator with an access key (shown once).
+    /// Create an operator with an access key (shown once). The first two are active at once;
+    /// later ones stay pending until a second operator approves them.
     Create {
+        name: String,
+    },
+    /// Approve a pending operator created by another operator (the two-person rule).
+    Approve {
         name: String,
     },
     List,
@@ -240,10 +245,22 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         C::Operator(OperatorCommand::Create { name }) => {
             let v = client.call(Method::POST, "/admin/v1/operators", Some(json!({ "name": name }))).await?;
-            (v, &[("OPERATOR", "user"), ("ACCESS KEY", "access_key_id"), ("SECRET KEY", "secret_access_key")])
+            (
+                v,
+                &[
+                    ("OPERATOR", "user"),
+                    ("STATUS", "status"),
+                    ("ACCESS KEY", "access_key_id"),
+                    ("SECRET KEY", "secret_access_key"),
+                ],
+            )
         }
+        C::Operator(OperatorCommand::Approve { name }) => (
+            client.call(Method::POST, &format!("/admin/v1/operators/{}/approve", seg(&name)), None).await?,
+            OPERATOR_COLUMNS,
+        ),
         C::Operator(OperatorCommand::List) => {
-            (client.call(Method::GET, "/admin/v1/operators", None).await?, &[("OPERATOR", "name"), ("ROLE", "role")])
+            (client.call(Method::GET, "/admin/v1/operators", None).await?, OPERATOR_COLUMNS)
         }
         C::User(UserCommand::Create { tenant, name, role }) => {
             let v = client
@@ -361,6 +378,14 @@ async fn key_action(client: &AdminClient, tenant: &str, id: &str, action: &str) 
 
 const KEY_COLUMNS: &[(&str, &str)] =
     &[("ACCESS KEY", "access_key_id"), ("USER", "user"), ("STATUS", "status"), ("EXPIRES", "expires_unix_s")];
+
+const OPERATOR_COLUMNS: &[(&str, &str)] = &[
+    ("OPERATOR", "name"),
+    ("STATUS", "status"),
+    ("CREATED BY", "created_by"),
+    ("APPROVED BY", "creation_approved_by"),
+    ("ACTIVE SINCE", "active_since_unix_s"),
+];
 
 const QUOTA_COLUMNS: &[(&str, &str)] = &[
     ("BUCKET", "bucket"),

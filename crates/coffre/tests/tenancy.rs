@@ -1,6 +1,7 @@
 //! Black-box tests of the identity layer with aws-sdk-s3 at default settings and the
 //! `coffre admin` CLI: the admin API's authentication, identities across restarts, sealed
-//! secrets, and operators kept out of tenant data except through two-person break-glass.
+//! secrets, and operators kept out of tenant data except through two-person break-glass, which
+//! a stand-in operator cannot fake (issue 14).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -71,17 +72,72 @@ async fn identities_survive_restart_and_secrets_are_sealed() {
     }
 }
 
-/// Goal: operators run the service but read no tenant data; break-glass needs a second
-/// operator's approval, is read-only and ends when it expires.
-#[tokio::test]
-async fn operators_read_tenant_data_only_through_two_person_break_glass() {
-    let mut server = Server::start();
-    // Break-glass requests, approvals and every access are logged as warnings, on purpose.
-    server.allowed_log.push("break-glass".into());
+/// The cool-down setting for servers whose tests need operators to approve at once.
+const NO_COOLDOWN: (&str, &str) = ("COFFRE_BREAK_GLASS_COOLDOWN_SECONDS", "0");
+
+/// An operator's keys, as `coffre admin operator create` showed them once.
+struct Operator {
+    key: String,
+    secret: String,
+}
+
+impl Operator {
+    /// Creates operator `name` as `by` (root if `None`); the CLI's answer.
+    fn create(server: &Server, by: Option<&Operator>, name: &str) -> (Operator, serde_json::Value) {
+        let out = server.admin_cli_as(&["operator", "create", name], &by.map(Operator::env).unwrap_or_default());
+        assert_eq!(out["user"], name, "{out}");
+        let key = out["access_key_id"].as_str().unwrap().to_owned();
+        let secret = out["secret_access_key"].as_str().unwrap().to_owned();
+        (Operator { key, secret }, out)
+    }
+
+    fn env(&self) -> Vec<(&str, &str)> {
+        vec![("COFFRE_ADMIN_ACCESS_KEY", self.key.as_str()), ("COFFRE_ADMIN_SECRET_KEY", self.secret.as_str())]
+    }
+
+    async fn s3(&self, server: &Server) -> aws_sdk_s3::Client {
+        common::client_for(&server.endpoint(), &self.key, &self.secret).await
+    }
+}
+
+/// Runs `coffre admin ARGS` as `by` (root if `None`) and checks that it is refused with
+/// `status` and a message containing `why`.
+fn refused(server: &Server, by: Option<&Operator>, args: &[&str], status: &str, why: &str) {
+    let out = server.admin_cli_output(args, &by.map(Operator::env).unwrap_or_default());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "coffre admin {args:?} succeeded: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        stderr.contains(status) && stderr.contains(why),
+        "coffre admin {args:?}: expected {status} {why:?}, got {stderr}"
+    );
+}
+
+/// A break-glass request by `by` for `bucket` of tenant [`common::TENANT`]; its id.
+fn request_break_glass(server: &Server, by: &Operator, bucket: &str) -> String {
+    let args =
+        ["break-glass", "request", common::TENANT, "--bucket", bucket, "--reason", "incident 42", "--duration", "600"];
+    let request = server.admin_cli_as(&args, &by.env());
+    request["id"].as_str().unwrap().to_owned()
+}
+
+/// A tenant bucket holding one object, `k` = "tenant data".
+async fn tenant_secret(server: &Server) -> String {
     let tenant = server.client().await;
     let b = bucket("secret");
     tenant.create_bucket().bucket(&b).send().await.unwrap();
     tenant.put_object().bucket(&b).key("k").body(ByteStream::from_static(b"tenant data")).send().await.unwrap();
+    b
+}
+
+/// Goal: operators run the service but read no tenant data; break-glass needs a second
+/// operator's approval, is read-only and ends when it expires. Method: the root credentials
+/// bootstrap two operators (the cool-down set to 0), one asks, the other approves.
+#[tokio::test]
+async fn operators_read_tenant_data_only_through_two_person_break_glass() {
+    let mut server = Server::start_with_env(&[], &[NO_COOLDOWN]);
+    // Break-glass requests, approvals and every access are logged as warnings, on purpose.
+    server.allowed_log.push("break-glass".into());
+    let b = tenant_secret(&server).await;
     let root = common::client_for(&server.endpoint(), common::ACCESS_KEY, common::SECRET_KEY).await;
     let e = root.get_object().bucket(&b).key("k").send().await.unwrap_err();
     assert_eq!(code(&e), "AccessDenied");
@@ -89,54 +145,132 @@ async fn operators_read_tenant_data_only_through_two_person_break_glass() {
     assert_eq!(code(&e), "AccessDenied");
     assert!(root.list_buckets().send().await.unwrap().buckets().is_empty());
 
-    let request = server.admin_cli(&[
-        "break-glass",
-        "request",
-        common::TENANT,
-        "--bucket",
-        &b,
-        "--reason",
-        "incident 42",
-        "--duration",
-        "600",
-    ]);
-    let id = request["id"].as_str().unwrap();
-    let own = server.admin_cli_output(&["break-glass", "approve", id], &[]);
-    assert!(!own.status.success(), "the requester approved its own request");
-    assert!(String::from_utf8_lossy(&own.stderr).contains("two-person"), "{}", String::from_utf8_lossy(&own.stderr));
-    let e = root.get_object().bucket(&b).key("k").send().await.unwrap_err();
+    let (ann, _) = Operator::create(&server, None, "ann");
+    let (bob, _) = Operator::create(&server, None, "bob");
+    let ann_s3 = ann.s3(&server).await;
+    let id = request_break_glass(&server, &ann, &b);
+    refused(&server, Some(&ann), &["break-glass", "approve", &id], "403", "two-person");
+    refused(&server, None, &["break-glass", "approve", &id], "403", "bootstrap identity");
+    let e = ann_s3.get_object().bucket(&b).key("k").send().await.unwrap_err();
     assert_eq!(code(&e), "AccessDenied", "access before approval");
 
-    let second = server.admin_cli(&["operator", "create", "bob"]);
-    let bob = [
-        ("COFFRE_ADMIN_ACCESS_KEY", second["access_key_id"].as_str().unwrap()),
-        ("COFFRE_ADMIN_SECRET_KEY", second["secret_access_key"].as_str().unwrap()),
-    ];
-    let approved = server.admin_cli_as(&["break-glass", "approve", id], &bob);
+    let approved = server.admin_cli_as(&["break-glass", "approve", &id], &bob.env());
     assert_eq!(approved["approved_by"], "bob");
-    let got = root.get_object().bucket(&b).key("k").send().await.unwrap();
+    let got = ann_s3.get_object().bucket(&b).key("k").send().await.unwrap();
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"tenant data");
     // The tenant's audit trail names the grant and the operator who approved it.
     let records = server.audit_records();
     let read = records
         .iter()
-        .find(|r| r["operation"] == "GetObject" && r["actor"]["user"] == "root" && r["status"] == 200)
+        .find(|r| r["operation"] == "GetObject" && r["actor"]["user"] == "ann" && r["status"] == 200)
         .expect("the break-glass read is recorded");
     assert_eq!(read["tenant"], common::TENANT);
-    assert_eq!(read["break_glass"]["grant"], id);
+    assert_eq!(read["break_glass"]["grant"], id.as_str());
     assert_eq!(read["break_glass"]["approved_by"], "bob");
-    let e = root.put_object().bucket(&b).key("k").body(ByteStream::from_static(b"x")).send().await.unwrap_err();
+    let e = ann_s3.put_object().bucket(&b).key("k").body(ByteStream::from_static(b"x")).send().await.unwrap_err();
     assert_eq!(code(&e), "AccessDenied", "break-glass is read-only");
-    let e = root.delete_object().bucket(&b).key("k").send().await.unwrap_err();
+    let e = ann_s3.delete_object().bucket(&b).key("k").send().await.unwrap_err();
     assert_eq!(code(&e), "AccessDenied", "break-glass is read-only");
-    // Bob's own S3 key was not granted anything.
-    let bob_s3 = common::client_for(
-        &server.endpoint(),
-        second["access_key_id"].as_str().unwrap(),
-        second["secret_access_key"].as_str().unwrap(),
-    )
-    .await;
-    assert_eq!(code(&bob_s3.get_object().bucket(&b).key("k").send().await.unwrap_err()), "AccessDenied");
+    // Neither the approver's own S3 key nor root was granted anything.
+    for other in [bob.s3(&server).await, root] {
+        assert_eq!(code(&other.get_object().bucket(&b).key("k").send().await.unwrap_err()), "AccessDenied");
+    }
+}
+
+/// Goal (issue 14, item 4: "two-person break-glass is one person"): whoever holds the root
+/// credentials cannot read a tenant's data alone through a stand-in operator, and a freshly
+/// created operator is no second person. Method: a server with the default cool-down (24 h);
+/// root creates a stand-in, then each side of the attack: root asks and the stand-in approves,
+/// the stand-in asks and root approves, a second fresh operator approves; the stand-in's own
+/// stand-in waits for an approval nobody may give yet. The tenant's object stays unreadable.
+#[tokio::test]
+async fn issue14_break_glass_stand_in_operator_cannot_approve() {
+    let mut server = Server::start();
+    server.allowed_log.push("break-glass".into());
+    let b = tenant_secret(&server).await;
+    let root_s3 = common::client_for(&server.endpoint(), common::ACCESS_KEY, common::SECRET_KEY).await;
+    let (stand_in, bootstrapped) = Operator::create(&server, None, "stand-in");
+
+    // Root asks (for the stand-in to approve): root is a bootstrap identity, not a person.
+    let root_asks =
+        ["break-glass", "request", common::TENANT, "--bucket", &b, "--reason", "incident", "--duration", "600"];
+    refused(&server, None, &root_asks, "403", "bootstrap identity");
+    // The stand-in asks and root approves.
+    let id = request_break_glass(&server, &stand_in, &b);
+    refused(&server, None, &["break-glass", "approve", &id], "403", "bootstrap identity");
+    // A second operator, as fresh as the stand-in, is no second person within the cool-down.
+    let (fresh, _) = Operator::create(&server, None, "fresh");
+    refused(&server, Some(&fresh), &["break-glass", "approve", &id], "403", "cool-down");
+    refused(&server, Some(&stand_in), &["break-glass", "approve", &id], "403", "two-person");
+
+    assert_eq!(bootstrapped["status"], "active", "bootstrap operators are active at once: {bootstrapped}");
+    // Past bootstrap, root creates no operators, and a new one waits for a second operator.
+    refused(&server, None, &["operator", "create", "third"], "403", "only bootstrap");
+    let (stand_in_2, created) = Operator::create(&server, Some(&stand_in), "stand-in-2");
+    assert_eq!(created["status"], "pending", "{created}");
+    refused(&server, Some(&stand_in_2), &["break-glass", "list"], "401", "");
+    let e = stand_in_2.s3(&server).await.list_buckets().send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidAccessKeyId", "a pending operator's key signs nothing");
+    refused(&server, Some(&stand_in), &["operator", "approve", "stand-in-2"], "403", "own request");
+    refused(&server, None, &["operator", "approve", "stand-in-2"], "403", "bootstrap identity");
+    refused(&server, Some(&fresh), &["operator", "approve", "stand-in-2"], "403", "cool-down");
+
+    let operators = server.admin_cli(&["operator", "list"]);
+    let find = |name: &str| operators.as_array().unwrap().iter().find(|o| o["name"] == name).unwrap().clone();
+    assert_eq!(
+        (find("stand-in")["status"].clone(), find("stand-in")["created_by"].clone()),
+        ("active".into(), "root".into())
+    );
+    assert_eq!(find("stand-in-2")["status"], "pending");
+    assert_eq!(find("stand-in-2")["created_by"], "stand-in");
+    let listed = server.admin_cli(&["break-glass", "list"]);
+    let request = listed.as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).unwrap().clone();
+    assert!(request["approved_by"].is_null(), "{request}");
+
+    for who in [stand_in.s3(&server).await, fresh.s3(&server).await, root_s3] {
+        assert_eq!(code(&who.get_object().bucket(&b).key("k").send().await.unwrap_err()), "AccessDenied");
+    }
+    // Every step, refused or not, is on the audit trail under its own operation.
+    let records = server.audit_records();
+    let calls = |operation: &str, status: u64| {
+        records.iter().filter(|r| r["operation"] == operation && r["status"] == status).count()
+    };
+    assert_eq!(calls("POST /admin/v1/operators", 201), 3);
+    assert_eq!(calls("POST /admin/v1/operators", 403), 1);
+    assert_eq!(calls("POST /admin/v1/operators/stand-in-2/approve", 403), 3);
+    assert_eq!(calls(&format!("POST /admin/v1/break-glass/{id}/approve"), 403), 3);
+}
+
+/// Goal (issue 14): an operator and the operators it created or approved into existence are
+/// not two people, in either direction; two operators created independently, past the
+/// cool-down, are. Method: cool-down 0; root bootstraps ann and bob, ann creates ann-alt and
+/// bob approves it; every pairing among them is tried.
+#[tokio::test]
+async fn issue14_operator_created_by_the_requester_cannot_approve() {
+    let mut server = Server::start_with_env(&[], &[NO_COOLDOWN]);
+    server.allowed_log.push("break-glass".into());
+    let b = tenant_secret(&server).await;
+    let (ann, _) = Operator::create(&server, None, "ann");
+    let (bob, _) = Operator::create(&server, None, "bob");
+    let (alt, _) = Operator::create(&server, Some(&ann), "ann-alt");
+    let approved = server.admin_cli_as(&["operator", "approve", "ann-alt"], &bob.env());
+    assert_eq!((approved["status"].clone(), approved["creation_approved_by"].clone()), ("active".into(), "bob".into()));
+
+    let by_ann = request_break_glass(&server, &ann, &b);
+    refused(&server, Some(&alt), &["break-glass", "approve", &by_ann], "403", "created or approved by ann");
+    let by_alt = request_break_glass(&server, &alt, &b);
+    refused(&server, Some(&ann), &["break-glass", "approve", &by_alt], "403", "created or approved by ann");
+    refused(&server, Some(&bob), &["break-glass", "approve", &by_alt], "403", "created or approved by bob");
+    for who in [&ann, &alt] {
+        let e = who.s3(&server).await.get_object().bucket(&b).key("k").send().await.unwrap_err();
+        assert_eq!(code(&e), "AccessDenied");
+    }
+    // ann and bob were created independently of each other (by root, at bootstrap).
+    server.admin_cli_as(&["break-glass", "approve", &by_ann], &bob.env());
+    let got = ann.s3(&server).await.get_object().bucket(&b).key("k").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"tenant data");
+    let e = alt.s3(&server).await.get_object().bucket(&b).key("k").send().await.unwrap_err();
+    assert_eq!(code(&e), "AccessDenied", "ann's grant is ann's only");
 }
 
 /// Goal: quotas refuse the write that would exceed them (single PUT and multipart), leave
