@@ -12,6 +12,9 @@ and what AWS returns:
   400 InvalidRequest ("The authorization mechanism you have provided is not
   supported. Please use AWS4-HMAC-SHA256.");
 * an expired or time-skewed request: 403 RequestTimeTooSkewed (more than 15 minutes).
+
+The catalogue continues in test_malformed_catalogue.py, which uses the helpers here (`Case`,
+`run_case`, `state`).
 """
 
 from __future__ import annotations
@@ -21,23 +24,29 @@ import datetime
 import email.utils
 import hashlib
 import hmac
+import re
 import socket
 import ssl
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from typing import Callable
 from unittest import mock
 
 import botocore.auth
 import pytest
 import requests
-from botocore.auth import S3SigV4Auth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 
 from conftest import crc32_b64, list_keys, md5_b64, sha256_b64, unique_bucket
 
 EXISTING_KEY = "existing.txt"
 EXISTING_BODY = b"0123456789" * 10  # 100 bytes
+EXISTING_ETAG = '"' + hashlib.md5(EXISTING_BODY).hexdigest() + '"'
+# A header value replaced by the Content-MD5 of the body actually sent (after substitutions).
+BODY_MD5 = "{body-md5}"
 REGION = "us-east-1"
 
 
@@ -65,6 +74,21 @@ def sigv4_headers(server, method, path, query="", headers=None, body=b"", *,
     else:
         auth.add_auth(req)
     return url, {k: v for k, v in req.headers.items()}
+
+
+def presign_url(server, method, path, query="", *, expires=3600, when=None,
+                access_key=None, secret_key=None, region=REGION) -> str:
+    """A SigV4 presigned URL (query-string authentication), as botocore would make it."""
+    url = server.endpoint + path + (f"?{query}" if query else "")
+    req = AWSRequest(method=method, url=url)
+    creds = Credentials(access_key or server.access_key, secret_key or server.secret_key)
+    auth = S3SigV4QueryAuth(creds, "s3", region, expires=expires)
+    if when is not None:
+        with mock.patch.object(botocore.auth, "get_current_datetime", return_value=when):
+            auth.add_auth(req)
+    else:
+        auth.add_auth(req)
+    return req.url
 
 
 def send(server, method, path, query="", headers=None, body=b"", *, auth="sigv4",
@@ -123,14 +147,33 @@ def describe(method, path, query, resp) -> str:
 
 
 def state(s3, bucket) -> tuple:
-    """What a rejected request must not change: buckets, objects, pending uploads."""
+    """What a rejected request must not change: buckets, objects, pending uploads, and the
+    bucket's configuration (policy, public access block, encryption, logging, ACL) and the
+    existing object's tags."""
     buckets = sorted(b["Name"] for b in s3.list_buckets()["Buckets"])
     keys = list_keys(s3, bucket)
     uploads = sorted(
         (u["Key"], u["UploadId"])
         for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
     )
-    return buckets, keys, uploads
+
+    def get(call, **kw):
+        try:
+            answer = call(Bucket=bucket, **kw)
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+        answer.pop("ResponseMetadata", None)
+        return answer
+
+    config = [
+        get(s3.get_bucket_policy),
+        get(s3.get_public_access_block),
+        get(s3.get_bucket_encryption),
+        get(s3.get_bucket_logging),
+        get(s3.get_bucket_acl),
+        get(s3.get_object_tagging, Key=EXISTING_KEY),
+    ]
+    return buckets, keys, uploads, config
 
 
 # --------------------------------------------------------------------------
@@ -156,16 +199,123 @@ def ctx_bucket(s3):
 
 @dataclass
 class Case:
+    """One malformed request and the answer AWS gives it.
+
+    Placeholders in `path`, `query`, header values and `body`: {bucket} is a bucket holding
+    {key} (EXISTING_KEY); {new} is a fresh unused bucket name; tests may add their own (an
+    upload id, part ETags)."""
+
     id: str
     method: str
-    path: str  # {bucket} = a bucket holding {key}; {new} = a fresh unused bucket name
+    path: str
     status: int
-    code: str
+    code: str | None
     query: str = ""
     headers: dict = field(default_factory=dict)
     body: bytes = b""
-    auth: str = "sigv4"
-    sign: dict = field(default_factory=dict)
+    auth: str = "sigv4"  # sigv4 | presign | sigv2 | none
+    sign: dict | Callable = field(default_factory=dict)  # keywords of the signer
+    # What is actually sent when it is not what was signed: {"method": ..., "path": ...,
+    # "query": ...}, each optional.
+    send_as: dict = field(default_factory=dict)
+    # (url, headers) -> (url, headers), applied after signing: a forged or damaged request.
+    tamper: Callable | None = None
+
+
+def fill(template, values: dict):
+    """`template` (str or bytes) with its {name} placeholders replaced."""
+    for name, value in values.items():
+        if isinstance(template, bytes):
+            template = template.replace(b"{" + name.encode() + b"}", value.encode())
+        else:
+            template = template.replace("{" + name + "}", value)
+    return template
+
+
+def perform(server, case: Case, values: dict) -> tuple[str, requests.Response]:
+    """Sends `case` with `values` substituted; (a description of the request, response)."""
+    path, query = fill(case.path, values), fill(case.query, values)
+    headers = {k: fill(v, values) for k, v in case.headers.items()}
+    body = fill(case.body, values)
+    headers = {k: md5_b64(body) if v == BODY_MD5 else v for k, v in headers.items()}
+    sign = case.sign() if callable(case.sign) else dict(case.sign)
+    # Sign a payload hash that is not the hash of the body actually sent.
+    override = headers.pop("x-amz-content-sha256-override", None)
+    if case.auth == "sigv4":
+        url, headers = sigv4_headers(server, case.method, path, query, headers,
+                                     b"other" if override else body, **sign)
+        if override:
+            assert headers["X-Amz-Content-SHA256"] == override
+    elif case.auth == "presign":
+        url = presign_url(server, case.method, path, query, **sign)
+    elif case.auth == "sigv2":
+        url = server.endpoint + path + (f"?{query}" if query else "")
+        headers = sigv2_headers(server, case.method, path, query, headers)
+    elif case.auth == "none":
+        url = server.endpoint + path + (f"?{query}" if query else "")
+    else:
+        raise ValueError(case.auth)
+    method = case.send_as.get("method", case.method)
+    if "path" in case.send_as or "query" in case.send_as:
+        sent_path = fill(case.send_as.get("path", case.path), values)
+        sent_query = fill(case.send_as.get("query", case.query), values)
+        rest = url.split("?", 1)[1] if case.auth == "presign" else ""
+        query_all = "&".join(q for q in (sent_query, rest) if q)
+        url = server.endpoint + sent_path + (f"?{query_all}" if query_all else "")
+    if case.tamper is not None:
+        url, headers = case.tamper(url, dict(headers))
+    # A prepared request, so that requests does not rewrite what was signed.
+    prep = requests.Request(method, url, headers=headers, data=body).prepare()
+    prep.url = url
+    resp = requests.Session().send(prep, verify=server.ca, timeout=60, allow_redirects=False)
+    shown = url[len(server.endpoint):]
+    return f"{method} {shown}", resp
+
+
+def run_case(server, s3, bucket: str, case: Case, **values) -> requests.Response:
+    """Sends one malformed request and checks AWS's code and status, that the server did not
+    fail (no 5xx) and that nothing changed: buckets, objects, uploads, configuration."""
+    new = unique_bucket("never")
+    values = {"bucket": bucket, "new": new, "key": EXISTING_KEY, **values}
+    before = state(s3, bucket)
+    request, resp = perform(server, case, values)
+    info = (f"\nrequest: {request}\nresponse: {resp.status_code} "
+            f"{resp.headers.get('content-type')}\n{resp.text[:1500]}")
+    # No 5xx but the documented 501 NotImplemented of what Coffre does not implement yet.
+    assert resp.status_code < 500 or resp.status_code == case.status == 501, \
+        "the server failed" + info
+    assert (resp.status_code, error_of(resp)) == (case.status, case.code), info
+    after = state(s3, bucket)
+    assert after == before, "a rejected request changed the store" + info
+    assert new not in after[0]
+    # The existing object is intact.
+    assert s3.get_object(Bucket=bucket, Key=EXISTING_KEY)["Body"].read() == EXISTING_BODY
+    return resp
+
+
+# Tampering after signing.
+
+def replace_auth(pattern: str, repl: str) -> Callable:
+    """Rewrites the Authorization header (a regular expression substitution)."""
+    def tamper(url, headers):
+        headers["Authorization"] = re.sub(pattern, repl, headers["Authorization"])
+        return url, headers
+    return tamper
+
+
+def set_headers(**values) -> Callable:
+    """Sets headers (underscores in names become dashes) after signing."""
+    def tamper(url, headers):
+        headers.update({k.replace("_", "-"): v for k, v in values.items()})
+        return url, headers
+    return tamper
+
+
+def replace_url(pattern: str, repl: str) -> Callable:
+    """Rewrites the URL (a regular expression substitution), e.g. a presigned URL's query."""
+    def tamper(url, headers):
+        return re.sub(pattern, repl, url), headers
+    return tamper
 
 
 def _skew(minutes):
@@ -266,31 +416,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_malformed_request(server, s3, ctx_bucket, case: Case):
-    new = unique_bucket("never")
-    path = case.path.replace("{bucket}", ctx_bucket).replace("{new}", new)
-    sign = case.sign() if callable(case.sign) else dict(case.sign)
-    headers = dict(case.headers)
-    override = headers.pop("x-amz-content-sha256-override", None)
-
-    before = state(s3, ctx_bucket)
-    if override:
-        # Sign a payload hash that is not the hash of the body actually sent.
-        url, hdrs = sigv4_headers(server, case.method, path, case.query, headers,
-                                  b"other", **sign)
-        assert hdrs["X-Amz-Content-SHA256"] == override
-        prep = requests.Request(case.method, url, headers=hdrs, data=case.body).prepare()
-        resp = requests.Session().send(prep, verify=server.ca, timeout=60)
-    else:
-        resp = send(server, case.method, path, case.query, headers, case.body,
-                    auth=case.auth, **sign)
-    info = describe(case.method, path, case.query, resp)
-    assert (resp.status_code, error_of(resp)) == (case.status, case.code), info
-
-    after = state(s3, ctx_bucket)
-    assert after == before, "a rejected request changed the store" + info
-    assert new not in after[0]
-    # The existing object is intact.
-    assert s3.get_object(Bucket=ctx_bucket, Key=EXISTING_KEY)["Body"].read() == EXISTING_BODY
+    run_case(server, s3, ctx_bucket, case)
 
 
 def test_positive_controls(server, s3, ctx_bucket):
