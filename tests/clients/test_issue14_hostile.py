@@ -17,7 +17,6 @@ import socket
 import ssl
 import subprocess
 import urllib.parse
-import xml.etree.ElementTree as ET
 import zlib
 
 import pytest
@@ -26,29 +25,15 @@ from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from test_tenancy import Janitor, Keys, exists
+from test_malformed import error_of
+from test_tenancy import Keys, exists, janitor  # noqa: F401  (janitor is a fixture)
 
 REGION = "us-east-1"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
-@pytest.fixture
-def janitor(server):
-    j = Janitor(server)
-    yield j
-    j.clean()
-
-
-def code_of(resp) -> str | None:
-    try:
-        el = ET.fromstring(resp.content).find("Code")
-    except ET.ParseError:
-        return None
-    return el.text if el is not None else None
-
-
 def answer(resp) -> tuple[int, str | None]:
-    return resp.status_code, code_of(resp)
+    return resp.status_code, error_of(resp)
 
 
 def botocore_signed(server, keys, method, path, *, query="", headers=None, body=b""):
@@ -377,3 +362,95 @@ def test_issue14_sent_bytes_count_bodies_not_heads(server, s3, bucket):
     assert r.status_code == 200
     assert sent_bytes(server, "ListObjectsV2", "200") - list_before == len(r.content)
 
+
+
+# --------------------------------------------------------------------------
+# 5. connections that say nothing, or stop halfway, are closed
+# --------------------------------------------------------------------------
+
+SHORT_TIMEOUT_S = 2
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory):
+    """A server of its own whose connection timeouts are short enough to watch."""
+    import coffre_server
+    from conftest import Server
+
+    yield from coffre_server.serve(tmp_path_factory, Server, "coffre-timeouts", extra_env={
+        "COFFRE_FIRST_BYTE_TIMEOUT_SECONDS": str(SHORT_TIMEOUT_S),
+        "COFFRE_HEADER_TIMEOUT_SECONDS": str(SHORT_TIMEOUT_S),
+        "COFFRE_BODY_IDLE_TIMEOUT_SECONDS": str(SHORT_TIMEOUT_S),
+    })
+
+
+def tls_connect(server, alpn=("http/1.1",)):
+    ctx = ssl.create_default_context(cafile=server.ca)
+    ctx.set_alpn_protocols(list(alpn))
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    return ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+
+
+def closed_within(conn, limit_s: float) -> float:
+    """Seconds until the server closes `conn` (reads until EOF); fails past `limit_s`."""
+    import time
+
+    started = time.monotonic()
+    conn.settimeout(limit_s)
+    try:
+        while conn.recv(65536):
+            pass
+    except (ConnectionResetError, ssl.SSLError, OSError) as e:
+        if isinstance(e, socket.timeout):
+            pytest.fail(f"the server kept the connection open for more than {limit_s}s")
+    return time.monotonic() - started
+
+
+def test_issue14_a_silent_tcp_connection_is_closed(strict_server):
+    with socket.create_connection(("127.0.0.1", strict_server.port), timeout=30) as raw:
+        assert closed_within(raw, 10 * SHORT_TIMEOUT_S) >= SHORT_TIMEOUT_S * 0.5
+
+
+@pytest.mark.parametrize("alpn", [("http/1.1",), ("h2",)], ids=["http1", "h2"])
+def test_issue14_a_silent_tls_connection_is_closed(strict_server, alpn):
+    with tls_connect(strict_server, alpn) as conn:
+        closed_within(conn, 10 * SHORT_TIMEOUT_S)
+
+
+def test_issue14_a_request_head_that_never_ends_is_closed(strict_server):
+    with tls_connect(strict_server) as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        closed_within(conn, 10 * SHORT_TIMEOUT_S)
+
+
+def test_issue14_a_stalled_upload_body_times_out_and_leaves_nothing(strict_server):
+    s3 = boto3_for(strict_server)
+    bucket = f"stall-{hashlib.sha1(str(id(s3)).encode()).hexdigest()[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    head = signed_head(strict_server, "PUT", f"/{bucket}/stalled", "", {"Content-Length": "1000"},
+                       "UNSIGNED-PAYLOAD")
+    with tls_connect(strict_server) as conn:
+        conn.sendall(head + b"x" * 100)  # 100 of the 1000 bytes announced, then silence
+        conn.settimeout(10 * SHORT_TIMEOUT_S)
+        reply = b""
+        try:
+            while b"</Error>" not in reply:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        except socket.timeout:
+            pytest.fail(f"no answer to a stalled body within {10 * SHORT_TIMEOUT_S}s: {reply[:300]!r}")
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:500]
+    assert b"<Code>RequestTimeout</Code>" in reply, reply[:500]
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    s3.delete_bucket(Bucket=bucket)
+
+
+def boto3_for(server):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=server.access_key,
+                        aws_secret_access_key=server.secret_key, region_name=REGION, verify=server.ca,
+                        config=Config(s3={"addressing_style": "path"}))

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -50,13 +51,22 @@ pub struct AdminState {
 /// The admin routes.
 pub fn router(state: AdminState) -> Router {
     Router::new()
-        .route("/health", get(|| async { "ok\n" }))
+        .route("/health", get(health))
         .route("/metrics", get(render_metrics))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
         .route("/admin/v1/tokens", post(identity::issue_token))
         .merge(token_routes(state.clone()))
         .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .with_state(state)
+}
+
+/// `200 ok` while the node serves and takes writes; `503` with the reason while it serves
+/// reads but cannot take writes (disk below its reserved floor, metadata database failed).
+async fn health(State(state): State<AdminState>) -> (StatusCode, String) {
+    match state.store.writability() {
+        Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not writable: {reason}\n")),
+    }
 }
 
 /// The routes that need a bearer token. The token is checked before anything else (a request
@@ -66,6 +76,7 @@ fn token_routes(state: AdminState) -> Router<AdminState> {
         .route("/admin/v1/tenants", get(identity::list_tenants).post(identity::create_tenant))
         .route("/admin/v1/tenants/{tenant}", get(identity::show_tenant).delete(identity::delete_tenant))
         .route("/admin/v1/operators", get(identity::list_operators).post(identity::create_operator))
+        .route("/admin/v1/operators/{name}/approve", post(identity::approve_operator))
         .route("/admin/v1/tenants/{tenant}/users", get(identity::list_users).post(identity::create_user))
         .route("/admin/v1/tenants/{tenant}/users/{user}", axum::routing::delete(identity::delete_user))
         .route("/admin/v1/tenants/{tenant}/users/{user}/keys", get(identity::list_user_keys).post(identity::create_key))

@@ -22,6 +22,7 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use s3s::{Body, S3Error, S3ErrorCode, s3_error};
 
+use crate::idle_body::IdleBody;
 use crate::request;
 
 /// Largest document body accepted. AWS's largest legitimate ones stay well below: a
@@ -62,7 +63,7 @@ pub fn precheck(headers: &HeaderMap, requires_digest: bool) -> Result<(), S3Erro
 /// s3s with the body in memory. An aws-chunked body is left to s3s, which decodes it and
 /// verifies its chunk signatures; its trailing checksum is then verified by nobody, so such
 /// a body is refused where a digest is required.
-pub async fn read(req: Request<Incoming>, operation: &str) -> Result<Request<Body>, S3Error> {
+pub async fn read(req: Request<IdleBody<Incoming>>, operation: &str) -> Result<Request<Body>, S3Error> {
     let requires_digest = operation == "DeleteObjects";
     let checksums_of_body = operation != "CompleteMultipartUpload";
     precheck(req.headers(), requires_digest)?;
@@ -73,7 +74,7 @@ pub async fn read(req: Request<Incoming>, operation: &str) -> Result<Request<Bod
                 "Send this request's body unchunked, with Content-MD5 or an x-amz-checksum- header",
             ));
         }
-        return Ok(req.map(Body::from));
+        return Ok(req.map(Body::http_body_unsync));
     }
     let (parts, body) = req.into_parts();
     let bytes = match http_body_util::Limited::new(body, CONFIG_BODY_BYTES_MAX).collect().await {

@@ -69,11 +69,24 @@ pub fn to_s3(err: StoreError) -> S3Error {
         }
         E::SseCustomerKeyMismatch => S3Error::with_message(S3ErrorCode::AccessDenied, err.to_string()),
         E::ShuttingDown => s3_error!(ServiceUnavailable, "The server is shutting down; retry."),
+        E::InsufficientStorage { .. } => insufficient_storage(&err),
+        E::Io { .. } | E::Meta(_) if err.is_out_of_space() => insufficient_storage(&err),
         E::Corrupt { .. } | E::Io { .. } | E::Meta(_) => {
             tracing::error!(error = %err, "internal error");
             s3_error!(InternalError, "We encountered an internal error. Please try again.")
         }
     }
+}
+
+/// A full disk: 507, which SDKs do not retry (a disk does not empty in their back-off), and
+/// what MinIO answers too (`XMinioStorageFull`), so tools that migrate from it recognise it.
+fn insufficient_storage(err: &StoreError) -> S3Error {
+    tracing::warn!(error = %err, "write refused: not enough free disk space");
+    custom(
+        "InsufficientStorage",
+        http::StatusCode::INSUFFICIENT_STORAGE,
+        "There is not enough free disk space to store this data. Delete data or ask the operator to add capacity.",
+    )
 }
 
 /// Key states fail closed with an explicit KMS error (never a 500); damaged sealed data is
@@ -118,8 +131,18 @@ pub(crate) fn body_error(source: Box<dyn std::error::Error + Send + Sync>) -> S3
         Ok(e) => return *e,
         Err(other) => other,
     };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+    while let Some(e) = cause {
+        if e.is::<crate::idle_body::BodyIdle>() {
+            return crate::idle_body::request_timeout();
+        }
+        cause = e.source();
+    }
     let text = source.to_string();
     tracing::debug!(error = %text, "request body failed");
+    if text.contains(crate::idle_body::IDLE_BODY_MESSAGE) {
+        return crate::idle_body::request_timeout();
+    }
     if text.contains("SignatureMismatch") {
         s3_error!(
             SignatureDoesNotMatch,

@@ -24,6 +24,8 @@ pub struct FormFields {
     pub tagging: Option<String>,
     /// The `key` field, as sent (before `${filename}` is substituted), for authorisation.
     pub key: Option<String>,
+    /// The whole form was read, well-formed, and holds no `file` part (S3 requires one).
+    pub no_file: bool,
 }
 
 impl FormFields {
@@ -72,6 +74,7 @@ impl http_body::Body for Replayed {
 /// found with a body that still yields every byte.
 pub async fn peek(mut body: Incoming, boundary: &str) -> Result<(FormFields, Replayed), hyper::Error> {
     let mut prefix = BytesMut::new();
+    let mut ended = false;
     while prefix.len() < FORM_PEEK_BYTES_MAX && !has_file_header(&prefix) {
         match body.frame().await {
             Some(frame) => {
@@ -79,10 +82,17 @@ pub async fn peek(mut body: Incoming, boundary: &str) -> Result<(FormFields, Rep
                     prefix.extend_from_slice(&data);
                 }
             }
-            None => break,
+            None => {
+                ended = true;
+                break;
+            }
         }
     }
-    let fields = scan(&prefix, boundary);
+    let mut fields = scan(&prefix, boundary);
+    // Only a complete, well-formed form (its closing delimiter read) is known to lack a file;
+    // a broken one is s3s's to refuse (MalformedPOSTRequest).
+    let closing = format!("--{boundary}--");
+    fields.no_file = ended && !has_file_header(&prefix) && find(&prefix, closing.as_bytes()).is_some();
     Ok((fields, Replayed { prefix: Some(prefix.freeze()), inner: body }))
 }
 

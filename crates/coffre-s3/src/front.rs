@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use s3s::service::S3Service;
 use s3s::{Body, HttpError, S3Error, S3ErrorCode};
 
+use crate::idle_body::IdleBody;
 use crate::signing::Signing;
 use tracing::Instrument as _;
 
@@ -27,13 +28,24 @@ use tracing::Instrument as _;
 pub const PRESIGNED_EXPIRES_SECONDS_MAX: u64 = 604_800;
 
 /// What the front checks before s3s sees a request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FrontLimits {
     /// The region requests must be signed for (`None`: any).
     pub region: Option<String>,
     /// The base domain of virtual-hosted-style requests, if enabled.
     pub domain: Option<String>,
+    /// How long a request body may go without data before the request fails (`RequestTimeout`).
+    pub body_idle_timeout: std::time::Duration,
 }
+
+impl Default for FrontLimits {
+    fn default() -> FrontLimits {
+        FrontLimits { region: None, domain: None, body_idle_timeout: BODY_IDLE_TIMEOUT_DEFAULT }
+    }
+}
+
+/// Default for [`FrontLimits::body_idle_timeout`].
+pub const BODY_IDLE_TIMEOUT_DEFAULT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How a request arrived, for the operations that care (SSE-C needs TLS).
 #[derive(Debug, Clone, Copy)]
@@ -130,11 +142,15 @@ impl Front {
         let intent = (self.audit.is_some() && changes_metadata).then(|| crate::audit::intent(&note, &request_id));
         let refused = match &self.audit {
             Some(sink) if changes_metadata && !sink.writable() => Some(audit_unavailable()),
+            _ if method_not_allowed(&req, operation) => Some(S3Error::with_message(
+                S3ErrorCode::MethodNotAllowed,
+                "The specified method is not allowed against this resource.",
+            )),
             _ => self.precheck(&req, signing),
         };
         let prepared = match refused {
             Some(err) => Err(err),
-            None => prepare_body(req, operation).await?,
+            None => prepare_body(req, operation, self.limits.body_idle_timeout).await?,
         };
         let mut response = match prepared {
             Err(err) => render(err)?,
@@ -239,6 +255,26 @@ impl Front {
     }
 }
 
+/// Methods S3 has no operation for on the resource named (s3s would answer 501 "Unknown
+/// operation"; AWS answers 405). OPTIONS is left to CORS.
+fn method_not_allowed<B>(req: &Request<B>, operation: &str) -> bool {
+    let m = req.method();
+    let known = [Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE, Method::OPTIONS];
+    if !known.contains(m) {
+        return true;
+    }
+    let query = req.uri().query().unwrap_or_default();
+    let has = |name: &str| query.split('&').any(|kv| kv.split('=').next() == Some(name));
+    match operation {
+        // The service itself: only ListBuckets.
+        "Other" => *m != Method::HEAD && *m != Method::OPTIONS,
+        "OtherObjectOperation" => {
+            *m == Method::POST && !(has("uploads") || has("uploadId") || has("restore") || has("select"))
+        }
+        _ => false,
+    }
+}
+
 /// Readies a request's body for s3s: object data streams on (refused up front, before any
 /// `100 Continue`, when it announces more than one request may upload); a browser form's
 /// fields are read ahead; any other body is a document, read and checked in full
@@ -246,6 +282,7 @@ impl Front {
 async fn prepare_body(
     req: Request<Incoming>,
     operation: &'static str,
+    idle: std::time::Duration,
 ) -> Result<Result<Request<Body>, S3Error>, HttpError> {
     match operation {
         "PutObject" | "UploadPart" => {
@@ -263,7 +300,7 @@ async fn prepare_body(
             if announced.is_some_and(|n| n > coffre_store::limits::PART_SIZE_BYTES_MAX) {
                 return Ok(Err(crate::errors::to_s3(coffre_store::StoreError::EntityTooLarge)));
             }
-            Ok(Ok(req.map(Body::from)))
+            Ok(Ok(req.map(|body| Body::http_body_unsync(IdleBody::new(body, idle)))))
         }
         "PostObject" => {
             let boundary = req
@@ -272,15 +309,29 @@ async fn prepare_body(
                 .and_then(|v| v.to_str().ok())
                 .and_then(crate::form::boundary);
             let Some(boundary) = boundary else {
-                return Ok(Ok(req.map(Body::from)));
+                return Ok(Err(crate::errors::custom(
+                    "PreconditionFailed",
+                    http::StatusCode::PRECONDITION_FAILED,
+                    "Bucket POST must be of the enclosure-type multipart/form-data",
+                )));
             };
             let (mut parts, body) = req.into_parts();
-            let (fields, body) = crate::form::peek(body, &boundary).await.map_err(|e| HttpError::new(Box::new(e)))?;
+            let Ok(peeked) = tokio::time::timeout(idle, crate::form::peek(body, &boundary)).await else {
+                return Ok(Err(crate::idle_body::request_timeout()));
+            };
+            let (fields, body) = peeked.map_err(|e| HttpError::new(Box::new(e)))?;
+            if fields.no_file {
+                return Ok(Err(crate::errors::custom(
+                    "IncorrectNumberOfFilesInPostRequest",
+                    http::StatusCode::BAD_REQUEST,
+                    "POST requires exactly one file upload per request.",
+                )));
+            }
             parts.extensions.insert(fields);
-            Ok(Ok(Request::from_parts(parts, Body::http_body_unsync(body))))
+            Ok(Ok(Request::from_parts(parts, Body::http_body_unsync(IdleBody::new(body, idle)))))
         }
         _ if http_body::Body::is_end_stream(req.body()) => Ok(Ok(req.map(Body::from))),
-        _ => Ok(crate::config_body::read(req, operation).await),
+        _ => Ok(crate::config_body::read(req.map(|body| IdleBody::new(body, idle)), operation).await),
     }
 }
 

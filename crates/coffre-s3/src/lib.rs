@@ -14,6 +14,7 @@ pub mod errors;
 pub mod form;
 pub mod front;
 pub mod host;
+pub mod idle_body;
 pub mod request;
 pub mod service;
 pub mod signing;

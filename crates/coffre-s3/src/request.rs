@@ -162,6 +162,9 @@ pub fn validate_tags(tags: Vec<(String, String)>) -> S3Result<Vec<(String, Strin
         if k.is_empty() || k.chars().count() > TAG_KEY_CHARS_MAX {
             return Err(invalid_tag("The TagKey you have provided is invalid"));
         }
+        if k.starts_with("aws:") {
+            return Err(invalid_tag("Your TagKey cannot be prefixed with aws:"));
+        }
         if v.chars().count() > TAG_VALUE_CHARS_MAX {
             return Err(invalid_tag("The TagValue you have provided is invalid"));
         }
@@ -286,6 +289,8 @@ mod tests {
         assert!(parse_tagging_header(Some("a=1&a=2")).is_err());
         let many: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
         assert!(parse_tagging_header(Some(&many.join("&"))).is_err());
+        // The aws: prefix is reserved for AWS's own tags.
+        assert!(parse_tagging_header(Some("aws%3Acreated=me")).is_err());
     }
 
     #[test]

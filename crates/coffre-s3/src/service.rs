@@ -304,6 +304,20 @@ fn content_md5<'a>(headers: &http::HeaderMap, parsed: Option<&'a str>) -> S3Resu
     Ok(parsed)
 }
 
+/// Refuses a write that asks for Object Lock settings: no bucket has an Object Lock
+/// configuration (not implemented yet), so AWS's answer for such a bucket; never a silently
+/// unlocked object.
+macro_rules! refuse_object_lock {
+    ($input:expr) => {
+        if $input.object_lock_mode.is_some()
+            || $input.object_lock_retain_until_date.is_some()
+            || $input.object_lock_legal_hold_status.is_some()
+        {
+            return Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"));
+        }
+    };
+}
+
 /// Storage classes S3 knows; Coffre stores every object the same way and reports STANDARD.
 fn check_storage_class(class: Option<&StorageClass>) -> S3Result<()> {
     const KNOWN: [&str; 11] = [
@@ -618,6 +632,10 @@ impl S3 for CoffreS3 {
 
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         let bucket = parse_bucket(&req.input.bucket)?;
+        if req.input.object_lock_enabled_for_bucket == Some(true) {
+            // Not silently ignored: a bucket the client believes locked would not be.
+            return Err(s3_error!(NotImplemented, "Object Lock is not implemented yet"));
+        }
         let location = req
             .input
             .create_bucket_configuration
@@ -760,6 +778,7 @@ impl S3 for CoffreS3 {
         let key = parse_key(&input.key)?;
         require_content_length(&req.headers)?;
         check_storage_class(input.storage_class.as_ref())?;
+        refuse_object_lock!(input);
         let md5 = content_md5(&req.headers, input.content_md5.as_deref())?;
         let metadata = request::user_metadata(input.metadata)?;
         let tags = request::parse_tagging_header(input.tagging.as_deref())?;
@@ -1099,6 +1118,7 @@ impl S3 for CoffreS3 {
         let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         let condition = destination_condition(&req.headers)?;
         check_storage_class(input.storage_class.as_ref())?;
+        refuse_object_lock!(input);
         self.store.bucket(&input.bucket).s3()?;
         let source = self.store.object(&src_bucket, &src_key).s3()?;
         copy_source_conditions(
@@ -1349,6 +1369,8 @@ impl S3 for CoffreS3 {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
         let key = parse_key(&input.key)?;
+        check_storage_class(input.storage_class.as_ref())?;
+        refuse_object_lock!(input);
         let attributes = ObjectAttributes {
             headers: HeaderInput {
                 content_type: input.content_type,

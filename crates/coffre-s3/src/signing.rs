@@ -49,8 +49,13 @@ fn malformed_header(message: &str) -> S3Error {
     S3Error::with_message(S3ErrorCode::AuthorizationHeaderMalformed, message.to_owned())
 }
 
-fn query_error(message: &'static str) -> S3Error {
-    crate::errors::custom("AuthorizationQueryParametersError", StatusCode::BAD_REQUEST, message)
+#[cfg(test)]
+fn check_scope_for_test(credential: &str, date: Option<&str>) -> Result<(), S3Error> {
+    check_scope(credential, date, malformed_header)
+}
+
+fn query_error(message: &str) -> S3Error {
+    crate::errors::custom("AuthorizationQueryParametersError", StatusCode::BAD_REQUEST, message.to_owned())
 }
 
 /// Reads how `req` is signed. A SigV4 `Authorization` header that does not have exactly the
@@ -73,7 +78,10 @@ pub fn read<B>(req: &Request<B>) -> Result<Signing, S3Error> {
         if text.starts_with("AWS ") {
             return Ok(Signing::SigV2);
         }
-        return header_claim(text).map(Signing::Header);
+        let claim = header_claim(text)?;
+        let date = req.headers().get("x-amz-date").and_then(|v| v.to_str().ok());
+        check_scope(&claim.credential, date, malformed_header)?;
+        return Ok(Signing::Header(claim));
     }
     if params("AWSAccessKeyId").next().is_some() && params("Signature").next().is_some() {
         return Ok(Signing::SigV2);
@@ -91,9 +99,59 @@ pub fn read<B>(req: &Request<B>) -> Result<Signing, S3Error> {
             )),
         }
     };
+    if unique("X-Amz-Algorithm")? != "AWS4-HMAC-SHA256" {
+        return Err(query_error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\""));
+    }
     let credential = unique("X-Amz-Credential")?;
     let signed_headers = unique("X-Amz-SignedHeaders")?.split(';').map(str::to_owned).collect();
+    let date = unique("X-Amz-Date")?;
+    unique("X-Amz-Expires")?;
+    unique("X-Amz-Signature")?;
+    check_scope(&credential, Some(&date), query_error)?;
     Ok(Signing::Presigned(Claim { credential, signed_headers }))
+}
+
+/// Checks a credential scope (`access-key/YYYYMMDD/region/s3/aws4_request`) and the request
+/// time it must agree with (`YYYYMMDDTHHMMSSZ`), with AWS's messages; `malformed` makes the
+/// error of the scheme (header or query).
+fn check_scope(credential: &str, date: Option<&str>, malformed: impl Fn(&str) -> S3Error) -> Result<(), S3Error> {
+    let parts: Vec<&str> = credential.split('/').collect();
+    let [key, day, _region, service, terminal] = parts.as_slice() else {
+        return Err(malformed(
+            "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting \
+             \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".",
+        ));
+    };
+    if key.is_empty() || day.len() != 8 || !day.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed("Error parsing the X-Amz-Credential parameter; the credential date or key is invalid."));
+    }
+    if *service != "s3" {
+        return Err(malformed(&format!(
+            "Error parsing the X-Amz-Credential parameter; incorrect service \"{service}\". This endpoint belongs to \"s3\"."
+        )));
+    }
+    if *terminal != "aws4_request" {
+        return Err(malformed(&format!(
+            "Error parsing the X-Amz-Credential parameter; incorrect terminal \"{terminal}\". This endpoint uses \"aws4_request\"."
+        )));
+    }
+    let valid_time = |t: &str| {
+        t.len() == 16 && t.as_bytes()[8] == b'T' && t.ends_with('Z') && t[..8].bytes().all(|b| b.is_ascii_digit())
+    };
+    match date {
+        Some(t) if valid_time(t) => {
+            if !t.starts_with(day) {
+                return Err(malformed("Invalid credential date. Date is not the same as X-Amz-Date."));
+            }
+            Ok(())
+        }
+        // SigV4 may also take its time from `Date`; s3s checks that one.
+        None => Ok(()),
+        Some(_) => Err(S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header",
+        )),
+    }
 }
 
 /// Parses `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
@@ -196,11 +254,28 @@ mod tests {
     }
 
     #[test]
+    fn credential_scopes_are_checked_as_aws_does() {
+        let ok = "AK/20260101/eu-west-3/s3/aws4_request";
+        assert!(check_scope_for_test(ok, Some("20260101T120000Z")).is_ok());
+        for (bad, date) in [
+            ("AK/20260101/eu-west-3/ec2/aws4_request", "20260101T120000Z"),
+            ("AK/20260101/eu-west-3/s3/aws5_request", "20260101T120000Z"),
+            ("AK/2026-01-01/eu-west-3/s3/aws4_request", "20260101T120000Z"),
+            ("AK/20260101/s3/aws4_request", "20260101T120000Z"),
+            (ok, "20260102T120000Z"),
+        ] {
+            let err = check_scope_for_test(bad, Some(date)).unwrap_err();
+            assert_eq!(err.code(), &S3ErrorCode::AuthorizationHeaderMalformed, "{bad} {date}");
+        }
+        assert_eq!(check_scope_for_test(ok, Some("yesterday")).unwrap_err().code(), &S3ErrorCode::AccessDenied);
+    }
+
+    #[test]
     fn schemes_are_told_apart() {
         assert_eq!(read(&request(None, "/b/k", &[])).unwrap(), Signing::Anonymous);
         assert_eq!(read(&request(Some("AWS AK:sig"), "/b/k", &[])).unwrap(), Signing::SigV2);
         assert_eq!(read(&request(None, "/b/k?AWSAccessKeyId=AK&Signature=s&Expires=1", &[])).unwrap(), Signing::SigV2);
-        let presigned = "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-SignedHeaders=host&X-Amz-Signature=s";
+        let presigned = "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AK%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-SignedHeaders=host&X-Amz-Date=20260101T000000Z&X-Amz-Expires=60&X-Amz-Signature=s";
         let req = request(None, presigned, &[]);
         let Signing::Presigned(claim) = read(&req).unwrap() else { panic!("not presigned") };
         assert_eq!(claim.access_key(), "AK");
@@ -214,7 +289,7 @@ mod tests {
         let req = request(
             Some(AUTH),
             "/b/k",
-            &[("host", "h"), ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"), ("x-amz-date", "d")],
+            &[("host", "h"), ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"), ("x-amz-date", "20260101T000000Z")],
         );
         let Signing::Header(claim) = read(&req).unwrap() else { panic!() };
         assert!(check_coverage(&claim, req.headers(), false).is_ok());
@@ -228,7 +303,7 @@ mod tests {
 
         let no_host = Claim { signed_headers: vec!["x-amz-date".into()], ..claim_of(AUTH) };
         let mut h = HeaderMap::new();
-        h.insert("x-amz-date", "d".parse().unwrap());
+        h.insert("x-amz-date", "20260101T000000Z".parse().unwrap());
         let err = check_coverage(&no_host, &h, true).unwrap_err();
         assert!(err.message().unwrap().contains("host"));
 

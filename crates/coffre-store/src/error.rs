@@ -92,6 +92,14 @@ pub enum StoreError {
     /// The request body failed while it was read.
     #[error("request body: {0}")]
     Body(Box<dyn std::error::Error + Send + Sync>),
+    /// The data directory's filesystem is below its reserved floor (or full).
+    #[error("not enough free disk space for new data: {available} bytes free, {floor} reserved")]
+    InsufficientStorage {
+        /// Bytes free.
+        available: u64,
+        /// Bytes the engine keeps free for metadata, the audit trail and recovery.
+        floor: u64,
+    },
     /// The engine is shutting down.
     #[error("the object engine is shutting down")]
     ShuttingDown,
@@ -127,6 +135,21 @@ impl StoreError {
     /// Wraps an I/O error with what the engine was doing.
     pub fn io(context: &'static str) -> impl FnOnce(io::Error) -> StoreError {
         move |source| StoreError::Io { context, source }
+    }
+
+    /// Whether this failure means the disk (or a quota) is full.
+    pub fn is_out_of_space(&self) -> bool {
+        fn full(e: &io::Error) -> bool {
+            e.raw_os_error().is_some_and(|c| {
+                c == rustix::io::Errno::NOSPC.raw_os_error() || c == rustix::io::Errno::DQUOT.raw_os_error()
+            })
+        }
+        match self {
+            StoreError::InsufficientStorage { .. } => true,
+            StoreError::Io { source, .. } => full(source),
+            StoreError::Meta(redb::Error::Io(e)) => full(e),
+            _ => false,
+        }
     }
 
     /// Shorthand for [`StoreError::InvalidArgument`].

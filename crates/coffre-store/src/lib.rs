@@ -8,12 +8,14 @@
 
 pub mod blob;
 pub mod checksum;
+mod db_slot;
 pub mod error;
 pub mod intent;
 pub mod limits;
 pub mod meta;
 pub mod names;
 pub mod records;
+pub mod space;
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -52,6 +54,8 @@ pub struct StoreConfig {
     /// Memory for the metadata database's page cache, in bytes (see
     /// [`limits::METADATA_CACHE_BYTES_DEFAULT`]).
     pub metadata_cache_bytes: usize,
+    /// Free disk space new object data must leave.
+    pub disk_reserve: space::Reserve,
 }
 
 /// An object version read from the metadata, with its inline bytes if it has them.
@@ -67,6 +71,7 @@ pub type ObjectStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Byte
 
 /// The object engine.
 pub struct Store {
+    space: Arc<space::SpaceGuard>,
     meta: MetaStore,
     blobs: BlobStore,
     keys: Arc<dyn KeyProvider>,
@@ -115,12 +120,20 @@ impl Store {
     pub fn open(config: &StoreConfig) -> StoreResult<Arc<Store>> {
         std::fs::create_dir_all(&config.data_dir).map_err(StoreError::io("create the data directory"))?;
         let blobs = BlobStore::open(&config.data_dir, !config.dangerous_skip_fsync, Arc::clone(&config.keys))?;
+        let space = Arc::new(space::SpaceGuard::new(&config.data_dir, config.disk_reserve));
         let meta = MetaStore::open(
             &config.data_dir.join("meta.redb"),
             !config.dangerous_skip_fsync,
             config.metadata_cache_bytes,
+            Arc::clone(&space),
         )?;
-        Ok(Arc::new(Store { meta, blobs, keys: Arc::clone(&config.keys), started: SystemTime::now() }))
+        Ok(Arc::new(Store { space, meta, blobs, keys: Arc::clone(&config.keys), started: SystemTime::now() }))
+    }
+
+    /// `Ok` while the engine takes writes; otherwise why not (disk below its reserved floor,
+    /// metadata database failed), for `/health`.
+    pub fn writability(&self) -> Result<(), String> {
+        self.space.writability()
     }
 
     /// Starts the background workers: the orphan sweep (once) and chunk garbage collection.
@@ -260,6 +273,8 @@ impl Store {
     where
         S: Stream<Item = Result<Bytes, BodyError>> + Unpin,
     {
+        // Refused before a byte of the body is read (and so before any `100 Continue`).
+        self.space.check_data_write()?;
         self.blobs.stage(body, algorithm, inline_allowed, PART_SIZE_BYTES_MAX, wrap).await
     }
 

@@ -21,11 +21,13 @@ use redb::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, PartChecksumInput};
+use crate::db_slot::{DbSlot, needs_reopen};
 use crate::error::{StoreError, StoreResult};
 use crate::limits::{COMMIT_BATCH_OPS_MAX, COMMIT_QUEUE_DEPTH, GC_GRACE_MS, PART_SIZE_BYTES_MIN};
 use crate::records::{
     self, BucketRecord, ChunkId, ChunkRef, DataLayout, ObjectRecord, PartRecord, UnixNanos, UploadRecord, Usage,
 };
+use crate::space::SpaceGuard;
 
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 /// `(bucket, key, upload id)` → upload.
@@ -243,7 +245,7 @@ struct Job {
 
 /// The metadata store: snapshot reads and a group-committing writer.
 pub struct MetaStore {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     writer: mpsc::Sender<Job>,
     /// Joined on drop, so that the database is closed (and marked clean) before the process
     /// exits: a database not closed cleanly is checked page by page at the next start.
@@ -265,21 +267,10 @@ impl MetaStore {
     /// Opens (or creates) the database, with a page cache of `cache_bytes`, and starts its
     /// writer thread. `durable: false` is a benchmark-only setting that skips the fsync of
     /// commits.
-    pub fn open(path: &Path, durable: bool, cache_bytes: usize) -> StoreResult<MetaStore> {
-        // redb also "repairs" a file it has just created; only an existing one is news.
-        let existed = path.exists();
-        let db = Arc::new(
-            Database::builder()
-                .set_cache_size(cache_bytes)
-                .set_repair_callback(move |session| {
-                    if existed && session.progress() == 0.0 {
-                        tracing::info!("the metadata database was not closed cleanly; checking it");
-                    }
-                })
-                .create(path)?,
-        );
+    pub fn open(path: &Path, durable: bool, cache_bytes: usize, space: Arc<SpaceGuard>) -> StoreResult<MetaStore> {
+        let db = Arc::new(DbSlot::open(path, cache_bytes, space)?);
         {
-            let txn = db.begin_write()?;
+            let txn = db.get()?.begin_write()?;
             txn.open_table(BUCKETS)?;
             txn.open_table(UPLOADS)?;
             txn.open_table(PARTS)?;
@@ -311,7 +302,7 @@ impl MetaStore {
     }
 
     fn read(&self) -> StoreResult<ReadTransaction> {
-        Ok(self.db.begin_read()?)
+        Ok(self.db.get()?.begin_read()?)
     }
 
     /// The bucket, if it exists.
@@ -683,7 +674,7 @@ fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
     }
 }
 
-fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, durable: bool) {
+fn writer_loop(slot: &DbSlot, mut rx: mpsc::Receiver<Job>, durable: bool) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < COMMIT_BATCH_OPS_MAX {
@@ -694,7 +685,8 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, durable: bool) {
         }
         let (ops, replies): (Vec<(MetaOp, Option<PendingIntent>)>, Vec<_>) =
             jobs.into_iter().map(|j| ((j.op, j.intent), j.reply)).unzip();
-        match commit_batch(db, ops, durable) {
+        let committed = slot.get_or_reopen().and_then(|db| commit_batch(&db, ops, durable));
+        match committed {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
@@ -702,12 +694,22 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Job>, durable: bool) {
             }
             Err(e) => {
                 tracing::error!(error = %e, "metadata commit failed; the batch is rejected");
+                if needs_reopen(&e) {
+                    slot.fail(&e);
+                }
+                // A full disk is the client's to know (507), not an internal error.
+                let out_of_space = e.is_out_of_space();
                 let message = e.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Io {
-                        context: "commit metadata",
-                        source: std::io::Error::other(message.clone()),
+                    let _ = reply.send(Err(if out_of_space {
+                        slot.space.insufficient()
+                    } else {
+                        StoreError::Io { context: "commit metadata", source: std::io::Error::other(message.clone()) }
                     }));
+                }
+                if needs_reopen(&e) {
+                    // At once, so that /health recovers without waiting for the next write.
+                    let _ = slot.get_or_reopen();
                 }
             }
         }
@@ -1243,11 +1245,12 @@ mod tests {
         use redb::ReadableDatabase as _;
         let dir = tempfile::tempdir().unwrap();
         let cache_bytes = 1024 * 1024;
-        let store = MetaStore::open(&dir.path().join("m.redb"), false, cache_bytes).unwrap();
+        let space = Arc::new(SpaceGuard::new(dir.path(), crate::space::Reserve::Bytes(0)));
+        let store = MetaStore::open(&dir.path().join("m.redb"), false, cache_bytes, space).unwrap();
         let name = objects_table_name("b");
         let inline = vec![7u8; 4096];
         for batch in 0..16 {
-            let txn = store.db.begin_write().unwrap();
+            let txn = store.db.get().unwrap().begin_write().unwrap();
             {
                 let mut t = txn.open_table(objects_table(&name)).unwrap();
                 let bytes = records::encode(&record(), &inline);
@@ -1258,7 +1261,7 @@ mod tests {
             }
             txn.commit().unwrap();
         }
-        let used = store.db.cache_stats().used_bytes();
+        let used = store.db.get().unwrap().cache_stats().used_bytes();
         // 16 MiB of objects written; the cache may overshoot by a page or two.
         assert!(used <= cache_bytes + 64 * 1024, "cache holds {used} bytes, given {cache_bytes}");
     }

@@ -35,6 +35,12 @@ pub struct ConfigFile {
     pub kms: Option<KmsKind>,
     pub pkcs11_module: Option<PathBuf>,
     pub pkcs11_token_label: Option<String>,
+    pub max_connections: Option<usize>,
+    pub first_byte_timeout_seconds: Option<u64>,
+    pub header_timeout_seconds: Option<u64>,
+    pub body_idle_timeout_seconds: Option<u64>,
+    pub break_glass_cooldown_seconds: Option<u64>,
+    pub disk_reserve_mib: Option<u64>,
 }
 
 /// Which key provider holds the KEKs.
@@ -102,6 +108,27 @@ pub struct ServerArgs {
     /// small objects and listings in memory, at that cost in RSS.
     #[arg(long, env = "COFFRE_METADATA_CACHE_MIB")]
     pub metadata_cache_mib: Option<u64>,
+    /// Most S3 connections open at once [default: sized to the open-file limit: (limit - a
+    /// quarter of it, at most 1024) / 2].
+    #[arg(long, env = "COFFRE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a new connection may take to complete TLS and send its first byte [default 10].
+    #[arg(long, env = "COFFRE_FIRST_BYTE_TIMEOUT_SECONDS")]
+    pub first_byte_timeout_seconds: Option<u64>,
+    /// Seconds a request head may take, and an idle keep-alive connection may stay [default 30].
+    #[arg(long, env = "COFFRE_HEADER_TIMEOUT_SECONDS")]
+    pub header_timeout_seconds: Option<u64>,
+    /// Seconds a request body may go without data before the request fails [default 60].
+    #[arg(long, env = "COFFRE_BODY_IDLE_TIMEOUT_SECONDS")]
+    pub body_idle_timeout_seconds: Option<u64>,
+    /// Seconds an operator must have been active before it may approve break-glass access or a
+    /// new operator [default 86400; 0 turns the cool-down off].
+    #[arg(long, env = "COFFRE_BREAK_GLASS_COOLDOWN_SECONDS")]
+    pub break_glass_cooldown_seconds: Option<u64>,
+    /// Free disk space, in MiB, that new object data must leave for metadata, the audit trail
+    /// and recovery [default: 5% of the filesystem, at most 512 MiB; 0: none].
+    #[arg(long, env = "COFFRE_DISK_RESERVE_MIB")]
+    pub disk_reserve_mib: Option<u64>,
     /// Benchmark-only: no audit trail at all. Requests go unrecorded. Never in production.
     #[arg(long, hide = true, env = "COFFRE_DANGEROUS_SKIP_AUDIT")]
     pub dangerous_skip_audit: bool,
@@ -135,6 +162,13 @@ pub struct Config {
     pub access_log_flush_interval: std::time::Duration,
     pub metadata_cache_bytes: usize,
     pub dangerous_skip_audit: bool,
+    /// `None`: sized to the open-file limit at start.
+    pub max_connections: Option<usize>,
+    pub first_byte_timeout: std::time::Duration,
+    pub header_timeout: std::time::Duration,
+    pub body_idle_timeout: std::time::Duration,
+    pub break_glass_cooldown_s: i64,
+    pub disk_reserve: coffre_store::space::Reserve,
 }
 
 /// The validated key provider choice.
@@ -149,6 +183,11 @@ pub enum Kms {
 fn read_file(path: &Path) -> anyhow::Result<ConfigFile> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parse config file {}", path.display()))
+}
+
+/// A timeout in whole seconds (at least one), or its default.
+fn seconds(given: Option<u64>, default: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(given.unwrap_or(default).max(1))
 }
 
 impl Config {
@@ -214,6 +253,26 @@ impl Config {
                 None => coffre_store::limits::METADATA_CACHE_BYTES_DEFAULT,
             },
             dangerous_skip_audit: args.dangerous_skip_audit,
+            max_connections: match args.max_connections.or(file.max_connections) {
+                Some(0) => bail!("max_connections must be at least 1"),
+                other => other,
+            },
+            first_byte_timeout: seconds(args.first_byte_timeout_seconds.or(file.first_byte_timeout_seconds), 10),
+            header_timeout: seconds(args.header_timeout_seconds.or(file.header_timeout_seconds), 30),
+            body_idle_timeout: seconds(
+                args.body_idle_timeout_seconds.or(file.body_idle_timeout_seconds),
+                coffre_s3::front::BODY_IDLE_TIMEOUT_DEFAULT.as_secs(),
+            ),
+            break_glass_cooldown_s: i64::try_from(
+                args.break_glass_cooldown_seconds
+                    .or(file.break_glass_cooldown_seconds)
+                    .unwrap_or(coffre_iam::BREAK_GLASS_COOLDOWN_S_DEFAULT.unsigned_abs()),
+            )
+            .context("break_glass_cooldown_seconds")?,
+            disk_reserve: match args.disk_reserve_mib.or(file.disk_reserve_mib) {
+                Some(mib) => coffre_store::space::Reserve::Bytes(mib.saturating_mul(1024 * 1024)),
+                None => coffre_store::space::Reserve::Default,
+            },
         })
     }
 }

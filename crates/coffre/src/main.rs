@@ -9,6 +9,7 @@ mod audit_cli;
 mod config;
 mod credentials;
 mod keys_cli;
+mod listener;
 mod server;
 mod tls;
 

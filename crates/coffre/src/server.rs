@@ -8,8 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use coffre_s3::{AccessControl, BucketAccessCache, CoffreS3, Front, FrontConfig, FrontLimits};
 use coffre_store::{Store, StoreConfig};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use s3s::service::S3ServiceBuilder;
@@ -28,9 +26,8 @@ macro_rules! say {
 }
 use crate::{credentials, tls};
 
-/// Largest request head (request line plus headers) accepted, in bytes. AWS documents 8 KiB
-/// of headers for PUT; the buffer leaves room for long presigned URLs.
-const REQUEST_HEAD_BYTES_MAX: usize = 64 * 1024;
+/// Connections the admin listener serves at once (health checks, metrics, operators).
+const ADMIN_CONNECTIONS_MAX: usize = 64;
 
 /// Records waiting for server access log delivery; beyond this, delivery (best effort, as in
 /// S3) drops records rather than hold memory. The audit trail keeps them all.
@@ -70,6 +67,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         dangerous_skip_fsync: config.dangerous_skip_fsync,
         keys: Arc::clone(&keys) as Arc<dyn coffre_crypto::KeyProvider>,
         metadata_cache_bytes: config.metadata_cache_bytes,
+        disk_reserve: config.disk_reserve,
     })
     .context("open the object engine")?;
     if coffre_crypto::sealed::DANGEROUS_BENCH_UNSEALED {
@@ -90,6 +88,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("open the identity directory")?,
     );
     directory.install_root(&root.access_key, &root.secret_key);
+    directory.set_break_glass_cooldown_s(config.break_glass_cooldown_s).context("set the break-glass cool-down")?;
     let bucket_access = Arc::new(BucketAccessCache::default());
     let s3 =
         CoffreS3::new(Arc::clone(&store), FrontConfig { region: config.region.clone() }, Arc::clone(&bucket_access));
@@ -100,6 +99,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         builder.set_host(coffre_s3::BucketDomain::new(domain));
     }
     let mut s3s_config = s3s::config::S3Config::default();
+    // Documents reach s3s already read and bounded by the front (coffre_s3::config_body).
+    s3s_config.xml_max_body_size = coffre_s3::config_body::CONFIG_BODY_BYTES_MAX;
     s3s_config.post_object_max_file_size = POST_OBJECT_BYTES_MAX;
     builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
     let signer: Arc<dyn coffre_audit::Signer> = Arc::clone(&local) as Arc<dyn coffre_audit::Signer>;
@@ -132,7 +133,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let front = Front::new(
         builder.build(),
-        FrontLimits { region: config.region.clone(), domain: config.domain.clone() },
+        FrontLimits {
+            region: config.region.clone(),
+            domain: config.domain.clone(),
+            body_idle_timeout: config.body_idle_timeout,
+        },
         audit.clone(),
     );
 
@@ -148,6 +153,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     let signal = shutdown_signal()?;
+    let fd_limit = crate::listener::raise_fd_limit();
+    let s3_limits = crate::listener::ConnectionLimits {
+        max_connections: config.max_connections.unwrap_or_else(|| crate::listener::default_max_connections(fd_limit)),
+        first_byte_timeout: config.first_byte_timeout,
+        header_timeout: config.header_timeout,
+    };
+    // The admin listener has slots of its own, outside the S3 listener's share of descriptors,
+    // so that /health and operators still get in when S3 is saturated.
+    let admin_limits = crate::listener::ConnectionLimits { max_connections: ADMIN_CONNECTIONS_MAX, ..s3_limits };
+    tracing::info!(fd_limit, s3_max_connections = s3_limits.max_connections, "connection limits");
     let s3_listener =
         TcpListener::bind(config.s3_listen).await.with_context(|| format!("listen on {}", config.s3_listen))?;
     let admin_listener =
@@ -190,67 +205,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let app = coffre_admin::router(admin_state);
-            axum::serve(admin_listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
+            let service = |peer: std::net::SocketAddr| {
+                // Handlers read the peer (audit records' source IP) as axum's ConnectInfo.
+                let app = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+                hyper_util::service::TowerToHyperService::new(app)
+            };
+            let graceful = GracefulShutdown::new();
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            crate::listener::serve("admin", admin_listener, None, admin_limits, &graceful, service, stopped).await;
+            graceful.shutdown().await;
         })
     };
 
     let graceful = GracefulShutdown::new();
-    let mut http = auto::Builder::new(TokioExecutor::new());
-    http.http1()
-        .max_buf_size(REQUEST_HEAD_BYTES_MAX)
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    let http = Arc::new(http);
-    let signal = signal;
-    tokio::pin!(signal);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = s3_listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            () = &mut signal => break,
-        };
-        // Small responses must not wait for the client's delayed ACK (FIELD-NOTES: 43 ms stalls).
-        let _ = stream.set_nodelay(true);
+    let s3_service = |peer: std::net::SocketAddr| {
         let front = front.clone();
         let transport = coffre_s3::front::Transport { secure: acceptor.is_some(), peer: Some(peer.ip()) };
-        let service = hyper::service::service_fn(move |req| {
+        hyper::service::service_fn(move |req| {
             let front = front.clone();
             async move { front.handle(req, transport).await }
-        });
-        let http = Arc::clone(&http);
-        match &acceptor {
-            None => {
-                let conn = http.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
-                    else {
-                        return;
-                    };
-                    let conn = http.serve_connection(TokioIo::new(tls), service).into_owned();
-                    let _ = watcher.watch(conn).await;
-                });
-            }
-        }
-    }
+        })
+    };
+    crate::listener::serve("s3", s3_listener, acceptor.clone(), s3_limits, &graceful, s3_service, signal).await;
     say!("Shutting down: no new connections; waiting for in-flight requests");
-    drop(s3_listener);
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
         tracing::warn!(seconds = grace.as_secs(), "in-flight requests did not finish within the grace period");

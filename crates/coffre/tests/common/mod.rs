@@ -17,6 +17,11 @@ pub const SECRET_KEY: &str = "coffre-test-secret-key";
 pub const TENANT: &str = "tests";
 pub const REGION: &str = "eu-west-3";
 
+thread_local! {
+    /// The size of the ext4 the next server of this thread gets as its data directory.
+    static SMALL_EXT4: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
 /// A running `coffre server`.
 pub struct Server {
     child: Option<Child>,
@@ -35,6 +40,10 @@ pub struct Server {
     /// If set, the server runs in its own mount namespace with its audit directory on a tmpfs
     /// of this many bytes (reachable at [`Server::audit_dir`]), so a test can fill it up.
     audit_tmpfs_bytes: Option<u64>,
+    /// If set, the server runs with this open-file limit (soft and hard), via `prlimit`.
+    fd_limit: Option<u64>,
+    /// A loop-mounted filesystem under the data directory, unmounted on drop.
+    pub mount: Option<PathBuf>,
 }
 
 impl Server {
@@ -59,7 +68,44 @@ impl Server {
         Server::start_full(args, &[], Some(bytes))
     }
 
+    /// Whether this machine can loop-mount a filesystem (root, loop devices, mkfs.ext4).
+    pub fn can_loop_mount() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let image = dir.path().join("probe.img");
+        let mnt = dir.path().join("mnt");
+        std::fs::create_dir_all(&mnt).map_err(|e| e.to_string())?;
+        let ok = |cmd: &mut Command| {
+            cmd.output().map_err(|e| e.to_string()).and_then(|o| {
+                if o.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&o.stderr).into_owned()) }
+            })
+        };
+        ok(Command::new("truncate").args(["-s", "8M"]).arg(&image))?;
+        ok(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image))?;
+        ok(Command::new("mount").args(["-o", "loop"]).arg(&image).arg(&mnt))?;
+        ok(Command::new("umount").arg(&mnt))
+    }
+
+    /// Starts a server whose data directory is a fresh ext4 of `bytes`, loop-mounted.
+    pub fn start_on_small_ext4(args: &[&str], bytes: u64) -> Server {
+        SMALL_EXT4.with(|c| c.set(Some(bytes)));
+        Server::start_full(args, &[], None)
+    }
+
+    /// Starts a server whose open-file limit is `fds` (soft and hard).
+    pub fn start_with_fd_limit(args: &[&str], fds: u64) -> Server {
+        Server::start_full_limited(args, &[], None, Some(fds))
+    }
+
     fn start_full(args: &[&str], envs: &[(&str, &str)], audit_tmpfs_bytes: Option<u64>) -> Server {
+        Server::start_full_limited(args, envs, audit_tmpfs_bytes, None)
+    }
+
+    fn start_full_limited(
+        args: &[&str],
+        envs: &[(&str, &str)],
+        audit_tmpfs_bytes: Option<u64>,
+        fd_limit: Option<u64>,
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let mut server = Server {
@@ -75,7 +121,22 @@ impl Server {
             allowed_log: Vec::new(),
             tenant_keys: (String::new(), String::new()),
             audit_tmpfs_bytes,
+            fd_limit,
+            mount: None,
         };
+        if let Some(ext4) = SMALL_EXT4.with(|c| c.take()) {
+            // The data directory is the root of a small ext4 of its own.
+            let image = server.dir.as_ref().unwrap().path().join("disk.img");
+            std::fs::create_dir_all(&server.data_dir).unwrap();
+            let run = |cmd: &mut Command| {
+                let out = cmd.output().unwrap();
+                assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+            };
+            run(Command::new("truncate").arg("-s").arg(ext4.to_string()).arg(&image));
+            run(Command::new("mkfs.ext4").args(["-q", "-F", "-m", "0"]).arg(&image));
+            run(Command::new("mount").args(["-o", "loop"]).arg(&image).arg(&server.data_dir));
+            server.mount = Some(server.data_dir.clone());
+        }
         server.spawn();
         let created = server.admin_cli(&["tenant", "create", TENANT, "--admin-user", "admin"]);
         server.tenant_keys = (
@@ -137,6 +198,14 @@ impl Server {
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).unwrap();
         let mut command = match self.audit_tmpfs_bytes {
+            None if self.fd_limit.is_some() => {
+                // prlimit execs coffre: the child's pid is the server's.
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={0}:{0}", self.fd_limit.unwrap_or_default()))
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_coffre"));
+                c
+            }
             None => Command::new(env!("CARGO_BIN_EXE_coffre")),
             Some(bytes) => {
                 // unshare execs the shell, which execs coffre: the child's pid is the server's.
@@ -337,6 +406,10 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let status = self.terminate();
+        // The log is outside the mount; the data directory goes with the temporary directory.
+        if let Some(mount) = self.mount.take() {
+            let _ = Command::new("umount").arg("-l").arg(&mount).status();
+        }
         if std::thread::panicking() {
             eprintln!("server log:\n{}", self.log());
             return;
