@@ -454,3 +454,41 @@ def boto3_for(server):
     return boto3.client("s3", endpoint_url=server.endpoint, aws_access_key_id=server.access_key,
                         aws_secret_access_key=server.secret_key, region_name=REGION, verify=server.ca,
                         config=Config(s3={"addressing_style": "path"}))
+
+
+def test_issue14_a_request_then_a_half_close_still_gets_its_answer(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"answer")
+    head = signed_head(server, "GET", f"/{bucket}/k", "", {}, EMPTY_SHA256)
+    ctx = ssl.create_default_context(cafile=server.ca)
+    ctx.set_alpn_protocols(["http/1.1"])
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                incoming.write(sock.recv(65536))
+        tls.write(head)
+        sock.sendall(outgoing.read())
+        sock.shutdown(socket.SHUT_WR)  # the request is complete: nothing more from us
+        reply = b""
+        while True:
+            try:
+                chunk = tls.read(65536)
+                if not chunk:
+                    break
+                reply += chunk
+                if reply.endswith(b"answer"):
+                    break
+            except ssl.SSLWantReadError:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                incoming.write(data)
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                break
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+    assert reply.endswith(b"answer"), reply[-300:]

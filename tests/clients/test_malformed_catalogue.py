@@ -674,6 +674,10 @@ NOT_IMPLEMENTED = [
     Case("put-bucket-cors", "PUT", "/{bucket}", 501, "NotImplemented", query="cors",
          body=b"<CORSConfiguration><CORSRule><AllowedMethod>GET</AllowedMethod>"
               b"<AllowedOrigin>*</AllowedOrigin></CORSRule></CORSConfiguration>"),
+    Case("put-bucket-acl-grant-header", "PUT", "/{bucket}", 501, "NotImplemented", query="acl",
+         headers={"x-amz-grant-read": 'id="abc"'}),
+    Case("put-object-grant-header", "PUT", NEW_OBJ, 501, "NotImplemented",
+         headers={"x-amz-grant-full-control": 'id="abc"'}, body=b"x"),
     Case("create-bucket-object-lock-enabled", "PUT", "/{new}", 501, "NotImplemented",
          headers={"x-amz-bucket-object-lock-enabled": "true"}),
     Case("put-bucket-website", "PUT", "/{bucket}", 501, "NotImplemented", query="website",

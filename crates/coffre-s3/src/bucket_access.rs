@@ -175,6 +175,7 @@ impl CoffreS3 {
         req: S3Request<PutBucketAclInput>,
     ) -> S3Result<S3Response<PutBucketAclOutput>> {
         let input = req.input;
+        crate::request::refuse_grants!(input, grant_write);
         let public = requested_public_read(
             input.acl.as_ref().map(BucketCannedACL::as_str),
             input.access_control_policy.as_ref(),
@@ -212,6 +213,7 @@ impl CoffreS3 {
         req: S3Request<PutObjectAclInput>,
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let input = req.input;
+        crate::request::refuse_grants!(input, grant_write);
         let public = requested_public_read(
             input.acl.as_ref().map(ObjectCannedACL::as_str),
             input.access_control_policy.as_ref(),

@@ -184,6 +184,25 @@ pub fn parse_tagging_header(value: Option<&str>) -> S3Result<Vec<(String, String
     validate_tags(tags)
 }
 
+/// Refuses ACL grant headers (`x-amz-grant-*`) with 501: grants are not implemented yet, and
+/// a grant silently dropped would leave access other than what the client asked for.
+macro_rules! refuse_grants {
+    ($input:expr $(, $extra:ident)*) => {
+        if $input.grant_full_control.is_some()
+            || $input.grant_read.is_some()
+            || $input.grant_read_acp.is_some()
+            || $input.grant_write_acp.is_some()
+            $(|| $input.$extra.is_some())*
+        {
+            return Err(s3s::s3_error!(
+                NotImplemented,
+                "ACL grants (x-amz-grant-* headers) are not implemented yet; use a canned ACL or a bucket policy"
+            ));
+        }
+    };
+}
+pub(crate) use refuse_grants;
+
 /// The condition of a conditional write (`If-None-Match: *`, `If-Match`).
 pub fn write_condition(
     if_match: Option<&ETagCondition>,

@@ -632,6 +632,7 @@ impl S3 for CoffreS3 {
 
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         let bucket = parse_bucket(&req.input.bucket)?;
+        request::refuse_grants!(req.input, grant_write);
         if req.input.object_lock_enabled_for_bucket == Some(true) {
             // Not silently ignored: a bucket the client believes locked would not be.
             return Err(s3_error!(NotImplemented, "Object Lock is not implemented yet"));
@@ -779,6 +780,7 @@ impl S3 for CoffreS3 {
         require_content_length(&req.headers)?;
         check_storage_class(input.storage_class.as_ref())?;
         refuse_object_lock!(input);
+        request::refuse_grants!(input);
         let md5 = content_md5(&req.headers, input.content_md5.as_deref())?;
         let metadata = request::user_metadata(input.metadata)?;
         let tags = request::parse_tagging_header(input.tagging.as_deref())?;
@@ -1119,6 +1121,7 @@ impl S3 for CoffreS3 {
         let condition = destination_condition(&req.headers)?;
         check_storage_class(input.storage_class.as_ref())?;
         refuse_object_lock!(input);
+        request::refuse_grants!(input);
         self.store.bucket(&input.bucket).s3()?;
         let source = self.store.object(&src_bucket, &src_key).s3()?;
         copy_source_conditions(
@@ -1371,6 +1374,7 @@ impl S3 for CoffreS3 {
         let key = parse_key(&input.key)?;
         check_storage_class(input.storage_class.as_ref())?;
         refuse_object_lock!(input);
+        request::refuse_grants!(input);
         let attributes = ObjectAttributes {
             headers: HeaderInput {
                 content_type: input.content_type,

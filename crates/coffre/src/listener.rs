@@ -85,6 +85,9 @@ pub fn raise_fd_limit() -> u64 {
 fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http1()
+        // A client may send its whole request and then shut its sending side (`nc -N`, some
+        // proxies): it still gets its answer.
+        .half_close(true)
         .max_buf_size(REQUEST_HEAD_BYTES_MAX)
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
