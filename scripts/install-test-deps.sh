@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the third-party S3 clients used by tests/clients (idempotent, no prompts).
 #
-#   Debian packages : rclone, s3cmd, softhsm2 (the PKCS#11 HSM of the key tests)
+#   Debian packages : rclone, s3cmd, softhsm2 (the PKCS#11 HSM of the key tests), curl
+#                     (HTTP/2 requests), e2fsprogs and util-linux (the full-disk tests make and
+#                     loop-mount a small ext4; the connection tests lower the fd limit with prlimit)
 #   Python packages : awscli (v1), boto3, requests, pytest, moto[server] (another S3
 #                     implementation, for `coffre bench` against other endpoints)
 #
@@ -22,7 +24,7 @@ PYTHON="${PYTHON:-python3}"
 
 # --- Debian packages -------------------------------------------------------
 apt_missing=()
-for pkg in rclone s3cmd softhsm2; do
+for pkg in rclone s3cmd softhsm2 curl e2fsprogs util-linux; do
     if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
         log "apt: $pkg already installed ($(dpkg-query -W -f='${Version}' "$pkg"))"
     else
