@@ -19,36 +19,11 @@ use crate::access::BucketAccessCache;
 
 /// The S3 operation name the access log uses (`REST.GET.OBJECT`).
 fn log_operation(operation: &str) -> String {
-    let known = match operation {
-        "GetObject" => "REST.GET.OBJECT",
-        "HeadObject" => "REST.HEAD.OBJECT",
-        "PutObject" => "REST.PUT.OBJECT",
-        "PostObject" => "REST.POST.OBJECT",
-        "DeleteObject" => "REST.DELETE.OBJECT",
-        "CopyObject" => "REST.COPY.OBJECT",
-        "ListObjects" | "ListObjectsV2" => "REST.GET.BUCKET",
-        "ListObjectVersions" => "REST.GET.BUCKETVERSIONS",
-        "HeadBucket" => "REST.HEAD.BUCKET",
-        "CreateBucket" => "REST.PUT.BUCKET",
-        "DeleteBucket" => "REST.DELETE.BUCKET",
-        "DeleteObjects" => "REST.POST.MULTI_OBJECT_DELETE",
-        "CreateMultipartUpload" => "REST.POST.UPLOADS",
-        "UploadPart" => "REST.PUT.PART",
-        "UploadPartCopy" => "REST.COPY.PART",
-        "CompleteMultipartUpload" => "REST.POST.UPLOAD",
-        "AbortMultipartUpload" => "REST.DELETE.UPLOAD",
-        "ListParts" => "REST.GET.UPLOAD",
-        "ListMultipartUploads" => "REST.GET.UPLOADS",
-        "GetObjectTagging" => "REST.GET.OBJECT_TAGGING",
-        "PutObjectTagging" => "REST.PUT.OBJECT_TAGGING",
-        "DeleteObjectTagging" => "REST.DELETE.OBJECT_TAGGING",
-        "GetBucketLocation" => "REST.GET.LOCATION",
-        _ => "",
-    };
-    if !known.is_empty() {
-        return known.to_owned();
+    if let Some(op) = crate::operation::S3Op::from_name(operation) {
+        return op.access_log_name().to_owned();
     }
-    // Others: REST.<METHOD>.<SUBRESOURCE>, from the operation's verb and noun.
+    // Operations Coffre does not implement (501), and requests refused before s3s named
+    // them: REST.<METHOD>.<SUBRESOURCE>, from the name's verb and noun.
     let split = operation.find(|c: char| c.is_ascii_uppercase() && operation.find(c) != Some(0)).unwrap_or(0);
     let (verb, noun) = operation.split_at(split);
     let method = match verb {
@@ -184,7 +159,8 @@ mod tests {
     #[test]
     fn operation_names_follow_the_log_format() {
         assert_eq!(log_operation("GetObject"), "REST.GET.OBJECT");
-        assert_eq!(log_operation("PutBucketPolicy"), "REST.PUT.POLICY");
+        assert_eq!(log_operation("PutBucketPolicy"), "REST.PUT.BUCKETPOLICY");
+        assert_eq!(log_operation("PutBucketVersioning"), "REST.PUT.VERSIONING");
         assert_eq!(log_operation("GetBucketAcl"), "REST.GET.ACL");
         assert_eq!(log_time("2019-02-06T00:00:38.123Z"), "[06/Feb/2019:00:00:38 +0000]");
     }

@@ -20,6 +20,7 @@ use s3s::service::S3Service;
 use s3s::{Body, HttpError, S3Error, S3ErrorCode};
 
 use crate::idle_body::IdleBody;
+use crate::operation::S3Op;
 use crate::signing::Signing;
 use tracing::Instrument as _;
 
@@ -170,8 +171,11 @@ impl Front {
             *response.status_mut() = http::StatusCode::PARTIAL_CONTENT;
         }
         let bytes_out = if head { 0 } else { body_bytes(&response) };
+        let mut event = note.snapshot();
+        // The operation as s3s routed it, once authorisation has named it; the front's guess
+        // only for requests refused before.
+        let operation = S3Op::from_name(&event.operation).map_or(operation, S3Op::name);
         if let Some(sink) = &self.audit {
-            let mut event = note.snapshot();
             event.status = response.status().as_u16();
             event.bytes_out = bytes_out;
             if response.status().is_client_error() || response.status().is_server_error() {

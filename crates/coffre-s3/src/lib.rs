@@ -15,6 +15,7 @@ pub mod form;
 pub mod front;
 pub mod host;
 pub mod idle_body;
+pub mod operation;
 pub mod request;
 pub mod service;
 pub mod signing;

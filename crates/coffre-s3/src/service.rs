@@ -1050,18 +1050,8 @@ impl S3 for CoffreS3 {
             // unversioned buckets hold only "null".
             return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
         }
-        if let Some(cond) = input.if_match.as_ref() {
-            let current = self.store.object(&input.bucket, &input.key).s3()?;
-            if let Some(e) = cond.as_etag()
-                && e.value() != current.record.etag
-            {
-                return Err(s3_error!(
-                    PreconditionFailed,
-                    "At least one of the pre-conditions you specified did not hold"
-                ));
-            }
-        }
-        self.store.delete_object(&input.bucket, &input.key).await.s3()?;
+        let condition = request::write_condition(input.if_match.as_ref(), None)?;
+        self.store.delete_object(&input.bucket, &input.key, condition).await.s3()?;
         Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
     }
 
@@ -1085,7 +1075,9 @@ impl S3 for CoffreS3 {
                 Err(s3_error!(NoSuchVersion, "The specified version does not exist."))
             } else {
                 match ObjectKey::parse(&o.key) {
-                    Ok(_) => self.store.delete_object(&input.bucket, &o.key).await.s3().map(|_| ()),
+                    Ok(_) => {
+                        self.store.delete_object(&input.bucket, &o.key, WriteCondition::None).await.s3().map(|_| ())
+                    }
                     Err(e) => Err(to_s3(e)),
                 }
             };

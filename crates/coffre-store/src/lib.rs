@@ -38,7 +38,7 @@ pub use coffre_crypto::CryptoError;
 pub use coffre_crypto::{CustomerKey, CustomerKeyError};
 
 use crate::blob::{BlobStore, Published};
-use crate::limits::{OBJECT_SIZE_BYTES_MAX, PART_SIZE_BYTES_MAX};
+use crate::limits::PART_SIZE_BYTES_MAX;
 use crate::meta::{MetaOp, MetaOutcome, MetaStore};
 use coffre_crypto::KeyProvider;
 
@@ -320,9 +320,15 @@ impl Store {
             part_sizes: Vec::new(),
             layout,
             encryption,
+            completed_upload: None,
         };
-        let op =
-            MetaOp::PutObject { bucket: bucket.to_owned(), key: key.as_str().to_owned(), record, inline, condition };
+        let op = MetaOp::PutObject {
+            bucket: bucket.to_owned(),
+            key: key.as_str().to_owned(),
+            record: Box::new(record),
+            inline,
+            condition,
+        };
         self.commit_object(op, &published).await
     }
 
@@ -472,8 +478,9 @@ impl Store {
     }
 
     /// Deletes the current version of a key. Deleting a missing key succeeds, as in S3.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<bool> {
-        match self.meta.apply(MetaOp::DeleteObject { bucket: bucket.to_owned(), key: key.to_owned() }).await? {
+    pub async fn delete_object(&self, bucket: &str, key: &str, condition: WriteCondition) -> StoreResult<bool> {
+        let op = MetaOp::DeleteObject { bucket: bucket.to_owned(), key: key.to_owned(), condition };
+        match self.meta.apply(op).await? {
             MetaOutcome::Deleted(existed) => Ok(existed),
             _ => Ok(true),
         }
@@ -598,11 +605,7 @@ impl Store {
             request,
             now_ns: now_ns(),
         };
-        let record = self.commit_object(op, &[]).await?;
-        if record.size_bytes > OBJECT_SIZE_BYTES_MAX {
-            return Err(StoreError::EntityTooLarge);
-        }
-        Ok(record)
+        self.commit_object(op, &[]).await
     }
 
     /// Aborts an upload; its parts become garbage.

@@ -23,7 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, PartChecksumInput};
 use crate::db_slot::{DbSlot, needs_reopen};
 use crate::error::{StoreError, StoreResult};
-use crate::limits::{COMMIT_BATCH_OPS_MAX, COMMIT_QUEUE_DEPTH, GC_GRACE_MS, PART_SIZE_BYTES_MIN};
+use crate::limits::{
+    COMMIT_BATCH_OPS_MAX, COMMIT_QUEUE_DEPTH, GC_GRACE_MS, OBJECT_SIZE_BYTES_MAX, PART_SIZE_BYTES_MIN,
+};
 use crate::records::{
     self, BucketRecord, ChunkId, ChunkRef, DataLayout, ObjectRecord, PartRecord, UnixNanos, UploadRecord, Usage,
 };
@@ -133,13 +135,14 @@ pub(crate) enum MetaOp {
     PutObject {
         bucket: String,
         key: String,
-        record: ObjectRecord,
+        record: Box<ObjectRecord>,
         inline: Vec<u8>,
         condition: WriteCondition,
     },
     DeleteObject {
         bucket: String,
         key: String,
+        condition: WriteCondition,
     },
     UpdateAttributes {
         bucket: String,
@@ -911,13 +914,16 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             condition.check(previous.as_ref().map(|(_, r)| r))?;
             check_quota(txn, &bucket, &record, previous.as_ref().map(|(_, r)| r))?;
             replace_current(txn, &bucket, &key, &record, &inline, previous)?;
-            Ok(MetaOutcome::Object(Box::new(record)))
+            Ok(MetaOutcome::Object(record))
         }
-        MetaOp::DeleteObject { bucket, key } => {
+        MetaOp::DeleteObject { bucket, key, condition } => {
             if !bucket_exists(txn, &bucket)? {
                 return Err(StoreError::NoSuchBucket);
             }
-            let Some((rank, old)) = current_version(txn, &bucket, &key)? else {
+            let current = current_version(txn, &bucket, &key)?;
+            // Evaluated in the commit that deletes: no writer can slip in between.
+            condition.check(current.as_ref().map(|(_, r)| r))?;
+            let Some((rank, old)) = current else {
                 return Ok(MetaOutcome::Deleted(false));
             };
             txn.open_table(objects_table(&objects_table_name(&bucket)))?.remove((key.as_bytes(), rank))?;
@@ -1100,9 +1106,20 @@ fn complete_upload(
     if !bucket_exists(txn, bucket)? {
         return Err(StoreError::NoSuchBucket);
     }
+    let parts_sha256 = completed_parts_sha256(&request.parts);
     let upload = match txn.open_table(UPLOADS)?.get((bucket, key.as_bytes(), upload_id))? {
         Some(v) => records::decode::<UploadRecord>(v.value())?.0,
-        None => return Err(StoreError::NoSuchUpload),
+        None => {
+            // The same Complete again (a retry after a timeout): the object it made, unchanged,
+            // as AWS answers. Another part list for a completed upload finds no upload.
+            let done = current_version(txn, bucket, key)?.map(|(_, r)| r).filter(|r| {
+                r.completed_upload.as_ref().is_some_and(|c| c.upload_id == upload_id && c.parts_sha256 == parts_sha256)
+            });
+            return match done {
+                Some(record) => Ok(MetaOutcome::Object(Box::new(record))),
+                None => Err(StoreError::NoSuchUpload),
+            };
+        }
     };
     if request.parts.is_empty() {
         return Err(StoreError::invalid_argument("You must specify at least one part"));
@@ -1138,6 +1155,10 @@ fn complete_upload(
         }
     }
     let size_bytes: u64 = chosen.iter().map(|p| p.size_bytes).sum();
+    // Checked before anything is written: the upload stays, and no object exists past the limit.
+    if size_bytes > OBJECT_SIZE_BYTES_MAX {
+        return Err(StoreError::EntityTooLarge);
+    }
     if let Some(expected) = request.expected_size_bytes
         && expected != size_bytes
     {
@@ -1165,6 +1186,7 @@ fn complete_upload(
         part_sizes: chosen.iter().map(|p| p.size_bytes).collect(),
         layout: DataLayout::Chunks(chosen.iter().map(|p| p.chunk.clone()).collect()),
         encryption: upload.encryption.clone(),
+        completed_upload: Some(Box::new(records::CompletedUpload { upload_id: upload_id.to_owned(), parts_sha256 })),
     };
     check_quota(txn, bucket, &record, previous.as_ref().map(|(_, r)| r))?;
     let kept: Vec<ChunkId> = chosen.iter().map(|p| p.chunk.id).collect();
@@ -1173,6 +1195,16 @@ fn complete_upload(
     // The kept chunks move from the parts to the object: `replace_current` owns them again.
     replace_current(txn, bucket, key, &record, &[], previous)?;
     Ok(MetaOutcome::Object(Box::new(record)))
+}
+
+/// What identifies a Complete's part list: SHA-256 of `number:etag` lines, in order.
+fn completed_parts_sha256(parts: &[CompletedPart]) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for p in parts {
+        hasher.update(format!("{}:{}\n", p.part_number, p.etag.trim_matches('"')).as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// The checksum of a completed multipart object: the upload's algorithm and type, or a
@@ -1235,6 +1267,7 @@ mod tests {
             part_sizes: Vec::new(),
             layout: DataLayout::Chunks(Vec::new()),
             encryption: crate::records::Encryption::sse_s3("k".into()),
+            completed_upload: None,
         }
     }
 

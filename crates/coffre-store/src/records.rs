@@ -305,6 +305,20 @@ pub struct ObjectRecord {
     pub layout: DataLayout,
     /// How it is encrypted.
     pub encryption: Encryption,
+    /// For an object made by CompleteMultipartUpload: which upload and part list, so that the
+    /// same Complete retried (SDKs retry it on a timeout) answers with this object.
+    /// Added after format v1's first records: absent in older ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_upload: Option<Box<CompletedUpload>>,
+}
+
+/// The CompleteMultipartUpload that made an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedUpload {
+    /// The upload id.
+    pub upload_id: String,
+    /// SHA-256 (hex) of the part list asked for: `number:etag` lines in the client's order.
+    pub parts_sha256: String,
 }
 
 impl ObjectRecord {
@@ -384,5 +398,23 @@ mod tests {
         frozen.extend_from_slice(&crc.to_le_bytes());
         let (rec, _): (BucketRecord, _) = decode(&frozen).unwrap();
         assert_eq!(rec.created_ns, 1);
+    }
+
+    /// An object record written before `completed_upload` existed still decodes, without it.
+    #[test]
+    fn frozen_v1_object_record_without_completed_upload_decodes() {
+        let json = br#"{"version_id":null,"size_bytes":3,"etag":"e","last_modified_ns":7,"attributes":{"headers":{"content_type":null,"content_encoding":null,"content_disposition":null,"content_language":null,"cache_control":null,"expires":null},"user_metadata":{},"tags":[],"public_read":false},"checksum":null,"part_sizes":[],"layout":{"Chunks":[]},"encryption":{"mode":"S3","key_id":"k","customer":null}}"#;
+        let mut frozen = vec![1u8];
+        frozen.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        frozen.extend_from_slice(json);
+        let crc = record_crc(&frozen);
+        frozen.extend_from_slice(&crc.to_le_bytes());
+        match decode::<ObjectRecord>(&frozen) {
+            Ok((rec, _)) => {
+                assert_eq!(rec.size_bytes, 3);
+                assert_eq!(rec.completed_upload, None);
+            }
+            Err(e) => panic!("{e}"),
+        }
     }
 }

@@ -257,3 +257,47 @@ async fn full_audit_storage_refuses_requests_and_loses_no_record() {
     let verified = coffre(&["audit", "verify", "--data-dir", &data]);
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
 }
+
+/// Goal (issue 15): every operation is on the trail, and in the metrics, under its own S3
+/// name as s3s routed it: bucket settings used to be recorded as `OtherBucketOperation`.
+#[tokio::test]
+async fn bucket_settings_are_recorded_under_their_own_names() {
+    let server = Server::start_with(&["--audit-checkpoint-seconds", "1"]);
+    let c = server.client().await;
+    let b = bucket("named");
+    c.create_bucket().bucket(&b).send().await.unwrap();
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:DeleteBucket","Resource":"arn:aws:s3:::{b}"}}]}}"#
+    );
+    let mut ids = Vec::new();
+    let r = c.put_bucket_policy().bucket(&b).policy(policy).send().await.unwrap();
+    ids.push(("PutBucketPolicy", r.request_id().unwrap().to_owned()));
+    let r = c.get_bucket_policy().bucket(&b).send().await.unwrap();
+    ids.push(("GetBucketPolicy", r.request_id().unwrap().to_owned()));
+    let r = c.delete_bucket_policy().bucket(&b).send().await.unwrap();
+    ids.push(("DeleteBucketPolicy", r.request_id().unwrap().to_owned()));
+    let r = c.put_bucket_acl().bucket(&b).acl(aws_sdk_s3::types::BucketCannedAcl::Private).send().await.unwrap();
+    ids.push(("PutBucketAcl", r.request_id().unwrap().to_owned()));
+    let r = c.get_bucket_acl().bucket(&b).send().await.unwrap();
+    ids.push(("GetBucketAcl", r.request_id().unwrap().to_owned()));
+    let r = c.get_bucket_versioning().bucket(&b).send().await.unwrap();
+    ids.push(("GetBucketVersioning", r.request_id().unwrap().to_owned()));
+    let r = c.get_public_access_block().bucket(&b).send().await;
+    let id = match &r {
+        Ok(out) => out.request_id().unwrap().to_owned(),
+        Err(e) => e.as_service_error().and_then(|s| s.request_id()).unwrap().to_owned(),
+    };
+    ids.push(("GetPublicAccessBlock", id));
+    let records = server.audit_records_until(|records| ids.iter().all(|(_, id)| !records_of(records, id).is_empty()));
+    for (operation, id) in &ids {
+        let found = records_of(&records, id);
+        assert_eq!(found.len(), 1, "{operation}: {found:?}");
+        assert_eq!(found[0]["operation"], *operation, "{}", found[0]);
+    }
+    let (_, metrics) = server.admin_get("/metrics").await;
+    for (operation, _) in &ids {
+        assert!(metrics.contains(&format!("operation=\"{operation}\"")), "{operation} not in /metrics");
+    }
+    assert!(!metrics.contains("OtherBucketOperation"), "a bucket setting was counted as OtherBucketOperation");
+    c.delete_bucket().bucket(&b).send().await.unwrap();
+}

@@ -1117,3 +1117,72 @@ async fn readers_never_see_partial_objects() {
     c.put_object().bucket(&b).key("hot").body(ByteStream::from(versions[3].clone())).send().await.unwrap();
     assert_eq!(md5_hex(&body(c.get_object().bucket(&b).key("hot").send().await.unwrap()).await), md5s[3]);
 }
+
+/// Goal (issue 15): a CompleteMultipartUpload retried after it succeeded (SDKs retry it on a
+/// timeout) answers 200 with the same ETag, as AWS does, instead of NoSuchUpload for data that
+/// was stored; the same upload id with another part list still finds no upload.
+#[tokio::test]
+async fn a_retried_complete_answers_with_the_object_it_made() {
+    let server = Server::start();
+    let c = server.client().await;
+    let b = bucket("retry");
+    c.create_bucket().bucket(&b).send().await.unwrap();
+    let up = c.create_multipart_upload().bucket(&b).key("k").send().await.unwrap();
+    let id = up.upload_id().unwrap().to_owned();
+    let mut parts = Vec::new();
+    for (n, len) in [(1, 5 * 1024 * 1024), (2, 100)] {
+        let out = c
+            .upload_part()
+            .bucket(&b)
+            .key("k")
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(data(len, n as u64)))
+            .send()
+            .await
+            .unwrap();
+        parts.push(CompletedPart::builder().part_number(n).e_tag(out.e_tag().unwrap()).build());
+    }
+    let complete = |parts: Vec<CompletedPart>| {
+        c.complete_multipart_upload()
+            .bucket(&b)
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+    };
+    let first = complete(parts.clone()).await.unwrap();
+    let again = complete(parts.clone()).await.unwrap();
+    assert_eq!(again.e_tag(), first.e_tag());
+    assert_eq!(again.key(), Some("k"));
+    let e = complete(parts[..1].to_vec()).await.unwrap_err();
+    assert_eq!(code(&e), "NoSuchUpload");
+    let head = c.head_object().bucket(&b).key("k").send().await.unwrap();
+    assert_eq!(head.e_tag(), first.e_tag());
+    assert_eq!(head.content_length(), Some(5 * 1024 * 1024 + 100));
+}
+
+/// Goal (issue 15): DeleteObject with `If-Match` is decided in the commit that deletes. Racing
+/// an overwrite, it either deletes the version it named (and the overwrite lands after) or
+/// fails 412: the new version is never deleted on the strength of the old one's ETag.
+#[tokio::test]
+async fn a_conditional_delete_never_deletes_a_newer_version() {
+    let server = Server::start();
+    let c = server.client().await;
+    let b = bucket("ifmatch");
+    c.create_bucket().bucket(&b).send().await.unwrap();
+    for round in 0..30 {
+        let old = c.put_object().bucket(&b).key("k").body(ByteStream::from(format!("old {round}").into_bytes())).send();
+        let old_etag = old.await.unwrap().e_tag().unwrap().to_owned();
+        let newer = format!("new {round}").into_bytes();
+        let put = c.put_object().bucket(&b).key("k").body(ByteStream::from(newer.clone())).send();
+        let delete = c.delete_object().bucket(&b).key("k").if_match(&old_etag).send();
+        let (put, delete) = tokio::join!(put, delete);
+        put.unwrap();
+        if let Err(e) = delete {
+            assert_eq!(code(&e), "PreconditionFailed", "round {round}");
+        }
+        let got = c.get_object().bucket(&b).key("k").send().await.unwrap();
+        assert_eq!(body(got).await, newer, "round {round}: the newer version survives");
+    }
+}
