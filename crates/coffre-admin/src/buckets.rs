@@ -70,13 +70,7 @@ pub(crate) async fn set_quota(
     let operator = require_operator(&grant)?;
     let quota = Quota { max_bytes: body.max_bytes, max_objects: body.max_objects };
     let stored = (quota.max_bytes.is_some() || quota.max_objects.is_some()).then_some(quota);
-    state
-        .store
-        .update_bucket(&bucket, move |b| {
-            b.quota = stored;
-            Ok(())
-        })
-        .await?;
+    state.store.update_bucket(&bucket, coffre_store::BucketChange::SetQuota(stored)).await?;
     tracing::info!(bucket = %bucket, operator = %operator.user, ?quota, "bucket quota set");
     bucket_usage(&state, bucket)
 }

@@ -4,7 +4,7 @@
 //! authorisation cache of its bucket.
 
 use coffre_iam::Policy;
-use coffre_store::PublicAccessBlock;
+use coffre_store::{BucketChange, PublicAccessBlock};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -106,18 +106,8 @@ impl CoffreS3 {
                 return Err(s3_error!(MalformedPolicy, "Policy has invalid resource"));
             }
         }
-        let public = policy.is_public();
-        let text = input.policy.clone();
-        self.store
-            .update_bucket(&input.bucket, move |b| {
-                if public && b.public_access_block.is_some_and(|p| p.block_public_policy) {
-                    return Err(coffre_store::StoreError::PublicAccessBlocked);
-                }
-                b.policy = Some(text);
-                Ok(())
-            })
-            .await
-            .s3()?;
+        let change = BucketChange::SetPolicy { policy: input.policy.clone(), public: policy.is_public() };
+        self.store.update_bucket(&input.bucket, change).await.s3()?;
         self.buckets.invalidate(&input.bucket);
         Ok(S3Response::with_status(PutBucketPolicyOutput::default(), http::StatusCode::NO_CONTENT))
     }
@@ -135,13 +125,7 @@ impl CoffreS3 {
         &self,
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-        self.store
-            .update_bucket(&req.input.bucket, |b| {
-                b.policy = None;
-                Ok(())
-            })
-            .await
-            .s3()?;
+        self.store.update_bucket(&req.input.bucket, BucketChange::DeletePolicy).await.s3()?;
         self.buckets.invalidate(&req.input.bucket);
         Ok(S3Response::with_status(DeleteBucketPolicyOutput::default(), http::StatusCode::NO_CONTENT))
     }
@@ -180,16 +164,7 @@ impl CoffreS3 {
             input.acl.as_ref().map(BucketCannedACL::as_str),
             input.access_control_policy.as_ref(),
         )?;
-        self.store
-            .update_bucket(&input.bucket, move |b| {
-                if public && b.public_access_block.is_some_and(|p| p.block_public_acls) {
-                    return Err(coffre_store::StoreError::PublicAccessBlocked);
-                }
-                b.public_read = public;
-                Ok(())
-            })
-            .await
-            .s3()?;
+        self.store.update_bucket(&input.bucket, BucketChange::SetPublicRead { public }).await.s3()?;
         self.buckets.invalidate(&input.bucket);
         Ok(S3Response::new(PutBucketAclOutput::default()))
     }
@@ -246,13 +221,7 @@ impl CoffreS3 {
                 })
             }
         };
-        self.store
-            .update_bucket(&input.bucket, move |b| {
-                b.logging = logging;
-                Ok(())
-            })
-            .await
-            .s3()?;
+        self.store.update_bucket(&input.bucket, BucketChange::SetLogging(logging)).await.s3()?;
         self.buckets.invalidate(&input.bucket);
         Ok(S3Response::new(PutBucketLoggingOutput::default()))
     }
@@ -283,13 +252,7 @@ impl CoffreS3 {
             block_public_policy: c.block_public_policy.unwrap_or(false),
             restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
         };
-        self.store
-            .update_bucket(&req.input.bucket, move |b| {
-                b.public_access_block = Some(block);
-                Ok(())
-            })
-            .await
-            .s3()?;
+        self.store.update_bucket(&req.input.bucket, BucketChange::SetPublicAccessBlock(Some(block))).await.s3()?;
         self.buckets.invalidate(&req.input.bucket);
         Ok(S3Response::new(PutPublicAccessBlockOutput::default()))
     }
@@ -320,13 +283,7 @@ impl CoffreS3 {
         &self,
         req: S3Request<DeletePublicAccessBlockInput>,
     ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
-        self.store
-            .update_bucket(&req.input.bucket, |b| {
-                b.public_access_block = None;
-                Ok(())
-            })
-            .await
-            .s3()?;
+        self.store.update_bucket(&req.input.bucket, BucketChange::SetPublicAccessBlock(None)).await.s3()?;
         self.buckets.invalidate(&req.input.bucket);
         Ok(S3Response::with_status(DeletePublicAccessBlockOutput::default(), http::StatusCode::NO_CONTENT))
     }

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use coffre_store::limits::LIST_KEYS_MAX;
 use coffre_store::{
-    BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, CustomerKey, CustomerKeyError,
-    Encryption, KeyWrap, ListEntry, ListPage, ListQuery, ObjectAttributes, ObjectKey, PartNumber, SseMode, Store,
-    StoredObject, UploadId, WriteCondition,
+    BucketChange, BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, CustomerKey,
+    CustomerKeyError, Encryption, KeyWrap, ListEntry, ListPage, ListQuery, ObjectAttributes, ObjectKey, PartNumber,
+    SseMode, Store, StoredObject, UploadId, WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
@@ -733,7 +733,7 @@ impl S3 for CoffreS3 {
         };
         self.store.bucket(&input.bucket).s3()?;
         self.store.check_key(&e.key_id).s3()?;
-        self.store.set_bucket_encryption(&input.bucket, Some(e)).await.s3()?;
+        self.store.update_bucket(&input.bucket, BucketChange::SetEncryption(Some(e))).await.s3()?;
         Ok(S3Response::new(PutBucketEncryptionOutput::default()))
     }
 
@@ -759,7 +759,7 @@ impl S3 for CoffreS3 {
         &self,
         req: S3Request<DeleteBucketEncryptionInput>,
     ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
-        self.store.set_bucket_encryption(&req.input.bucket, None).await.s3()?;
+        self.store.update_bucket(&req.input.bucket, BucketChange::SetEncryption(None)).await.s3()?;
         Ok(S3Response::with_status(DeleteBucketEncryptionOutput::default(), http::StatusCode::NO_CONTENT))
     }
 

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blob;
+pub mod changes;
 pub mod checksum;
 mod db_slot;
 pub mod error;
@@ -38,6 +39,7 @@ pub use coffre_crypto::CryptoError;
 pub use coffre_crypto::{CustomerKey, CustomerKeyError};
 
 use crate::blob::{BlobStore, Published};
+pub use crate::changes::{AttributesChange, BucketChange};
 use crate::limits::PART_SIZE_BYTES_MAX;
 use crate::meta::{MetaOp, MetaOutcome, MetaStore};
 use coffre_crypto::KeyProvider;
@@ -196,22 +198,9 @@ impl Store {
 
     /// Changes a bucket's record (policy, ACL, public access block, quota, encryption) in one
     /// commit; `change` may refuse with an error, and then nothing changes.
-    pub async fn update_bucket(
-        &self,
-        bucket: &str,
-        change: impl FnOnce(&mut BucketRecord) -> StoreResult<()> + Send + 'static,
-    ) -> StoreResult<()> {
-        self.meta.apply(MetaOp::UpdateBucket { bucket: bucket.to_owned(), change: Box::new(change) }).await?;
+    pub async fn update_bucket(&self, bucket: &str, change: BucketChange) -> StoreResult<()> {
+        self.meta.apply(MetaOp::UpdateBucket { bucket: bucket.to_owned(), change }).await?;
         Ok(())
-    }
-
-    /// Sets (or with `None` removes) a bucket's default encryption.
-    pub async fn set_bucket_encryption(&self, bucket: &str, encryption: Option<Encryption>) -> StoreResult<()> {
-        self.update_bucket(bucket, move |b| {
-            b.default_encryption = encryption;
-            Ok(())
-        })
-        .await
     }
 
     /// What a bucket's current objects hold.
@@ -488,22 +477,17 @@ impl Store {
 
     /// Replaces the tags of the current version.
     pub async fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreResult<()> {
-        self.update_attributes(bucket, key, move |a| a.tags = tags).await
+        self.update_attributes(bucket, key, AttributesChange::SetTags(tags)).await
     }
 
     /// Sets an object's canned ACL (`public-read` or `private`).
     pub async fn set_object_public_read(&self, bucket: &str, key: &str, public_read: bool) -> StoreResult<()> {
-        self.update_attributes(bucket, key, move |a| a.public_read = public_read).await
+        self.update_attributes(bucket, key, AttributesChange::SetPublicRead(public_read)).await
     }
 
-    async fn update_attributes(
-        &self,
-        bucket: &str,
-        key: &str,
-        change: impl FnOnce(&mut ObjectAttributes) + Send + 'static,
-    ) -> StoreResult<()> {
+    async fn update_attributes(&self, bucket: &str, key: &str, change: AttributesChange) -> StoreResult<()> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.meta.apply(MetaOp::UpdateAttributes { bucket, key, change: Box::new(change) }).await?;
+        self.meta.apply(MetaOp::UpdateAttributes { bucket, key, change }).await?;
         Ok(())
     }
 

@@ -20,6 +20,7 @@ use redb::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use crate::changes::{AttributesChange, BucketChange};
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, PartChecksumInput};
 use crate::db_slot::{DbSlot, needs_reopen};
 use crate::error::{StoreError, StoreResult};
@@ -46,11 +47,6 @@ const USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("usage");
 const AUDIT_INTENTS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("audit_intents");
 /// Identity records (tenants, users, sealed access keys, token hashes), by kind/name.
 const IAM: TableDefinition<&str, &[u8]> = TableDefinition::new("iam");
-
-/// A change to a bucket's record, checked and applied inside the commit.
-pub(crate) type BucketChange = Box<dyn FnOnce(&mut BucketRecord) -> StoreResult<()> + Send>;
-/// A change to an object's client-set attributes.
-pub(crate) type AttributesChange = Box<dyn FnOnce(&mut crate::records::ObjectAttributes) + Send>;
 
 type VersionKey<'a> = (&'a [u8], u64);
 
@@ -884,7 +880,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
                 Some(v) => records::decode::<BucketRecord>(v.value())?.0,
                 None => return Err(StoreError::NoSuchBucket),
             };
-            change(&mut record)?;
+            change.apply(&mut record)?;
             table.insert(bucket.as_str(), records::encode(&record, &[]).as_slice())?;
             Ok(MetaOutcome::Done)
         }
@@ -942,7 +938,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
                 Some(v) => records::decode::<ObjectRecord>(v.value())?.1.to_vec(),
                 None => return Err(StoreError::NoSuchKey),
             };
-            change(&mut record.attributes);
+            change.apply(&mut record.attributes);
             table.insert((key.as_bytes(), rank), records::encode(&record, &inline).as_slice())?;
             Ok(MetaOutcome::Done)
         }
@@ -1269,6 +1265,41 @@ mod tests {
             encryption: crate::records::Encryption::sse_s3("k".into()),
             completed_upload: None,
         }
+    }
+
+    /// A refused command in the middle of a group commit changes nothing, and the commands
+    /// around it commit.
+    #[test]
+    fn a_refused_command_in_a_batch_leaves_the_rest_committed() {
+        use crate::records::{BucketLogging, PublicAccessBlock, Quota};
+        let dir = tempfile::tempdir().unwrap();
+        let space = Arc::new(SpaceGuard::new(dir.path(), crate::space::Reserve::Bytes(0)));
+        let store = MetaStore::open(&dir.path().join("m.redb"), false, 1 << 20, space).unwrap();
+        let db = store.db.get().unwrap();
+        let mut bucket = BucketRecord::new(1, None, Some("acme".into()));
+        bucket.public_access_block = Some(PublicAccessBlock { block_public_policy: true, ..Default::default() });
+        let create = MetaOp::CreateBucket { bucket: "b".into(), record: bucket };
+        assert!(commit_batch(&db, vec![(create, None)], false).unwrap()[0].is_ok());
+        let change = |change| (MetaOp::UpdateBucket { bucket: "b".into(), change }, None);
+        let results = commit_batch(
+            &db,
+            vec![
+                change(BucketChange::SetQuota(Some(Quota { max_bytes: Some(5), max_objects: None }))),
+                change(BucketChange::SetPolicy { policy: "{}".into(), public: true }),
+                change(BucketChange::SetLogging(Some(BucketLogging {
+                    target_bucket: "b".into(),
+                    target_prefix: String::new(),
+                }))),
+            ],
+            false,
+        )
+        .unwrap();
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert!(matches!(results[1], Err(StoreError::PublicAccessBlocked)));
+        let stored = store.bucket("b").unwrap().unwrap();
+        assert_eq!(stored.quota.and_then(|q| q.max_bytes), Some(5));
+        assert!(stored.logging.is_some());
+        assert_eq!(stored.policy, None, "the refused policy was not written");
     }
 
     /// Small objects live inline in the metadata pages: the cache must hold no more than it was
