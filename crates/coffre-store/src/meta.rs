@@ -235,10 +235,19 @@ struct PendingIntent {
     committed: Arc<std::sync::atomic::AtomicBool>,
 }
 
-struct Job {
+/// A metadata change as the writer commits it: the operation and every input its commit uses
+/// besides the database (when it was asked for, the audit record to commit with it), so that
+/// applying it reads no clock and no task-local.
+pub(crate) struct Command {
     op: MetaOp,
+    /// When the change was asked for (unix ms).
+    at_ms: u64,
     /// The audit record to commit with the change (see [`crate::intent`]).
     intent: Option<PendingIntent>,
+}
+
+struct Job {
+    command: Command,
     reply: oneshot::Sender<StoreResult<MetaOutcome>>,
 }
 
@@ -296,7 +305,8 @@ impl MetaStore {
             key: i.key,
             committed: i.committed,
         });
-        self.writer.send(Job { op, intent, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
+        let command = Command { op, at_ms: now_ms(), intent };
+        self.writer.send(Job { command, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 
@@ -682,9 +692,8 @@ fn writer_loop(slot: &DbSlot, mut rx: mpsc::Receiver<Job>, durable: bool) {
                 Err(_) => break,
             }
         }
-        let (ops, replies): (Vec<(MetaOp, Option<PendingIntent>)>, Vec<_>) =
-            jobs.into_iter().map(|j| ((j.op, j.intent), j.reply)).unzip();
-        let committed = slot.get_or_reopen().and_then(|db| commit_batch(&db, ops, durable));
+        let (commands, replies): (Vec<Command>, Vec<_>) = jobs.into_iter().map(|j| (j.command, j.reply)).unzip();
+        let committed = slot.get_or_reopen().and_then(|db| commit_batch(&db, commands, durable));
         match committed {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -715,11 +724,7 @@ fn writer_loop(slot: &DbSlot, mut rx: mpsc::Receiver<Job>, durable: bool) {
     }
 }
 
-fn commit_batch(
-    db: &Database,
-    ops: Vec<(MetaOp, Option<PendingIntent>)>,
-    durable: bool,
-) -> StoreResult<Vec<StoreResult<MetaOutcome>>> {
+fn commit_batch(db: &Database, commands: Vec<Command>, durable: bool) -> StoreResult<Vec<StoreResult<MetaOutcome>>> {
     let mut txn = db.begin_write()?;
     if !durable {
         txn.set_durability(redb::Durability::None).map_err(|e| StoreError::Io {
@@ -727,13 +732,13 @@ fn commit_batch(
             source: std::io::Error::other(e.to_string()),
         })?;
     }
-    let mut results = Vec::with_capacity(ops.len());
+    let mut results = Vec::with_capacity(commands.len());
     let mut committed_intents = Vec::new();
-    for (op, intent) in ops {
-        let mut result = apply(&txn, op);
+    for Command { op, at_ms, intent } in commands {
+        let mut result = apply(&txn, op, at_ms);
         if let (Ok(_), Some(intent)) = (&result, intent) {
             match txn.open_table(AUDIT_INTENTS).and_then(|mut t| {
-                t.insert(intent.key.as_str(), (now_ms(), intent.record.as_slice()))?;
+                t.insert(intent.key.as_str(), (at_ms, intent.record.as_slice()))?;
                 Ok(())
             }) {
                 Ok(()) => committed_intents.push(intent.committed),
@@ -761,13 +766,13 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// Moves chunks from "referenced" to the garbage queue.
-fn discard_chunks(txn: &WriteTransaction, chunks: &[ChunkRef]) -> StoreResult<()> {
+fn discard_chunks(txn: &WriteTransaction, chunks: &[ChunkRef], at_ms: u64) -> StoreResult<()> {
     if chunks.is_empty() {
         return Ok(());
     }
     let mut owned = txn.open_table(CHUNKS)?;
     let mut garbage = txn.open_table(GARBAGE)?;
-    let due = now_ms() + GC_GRACE_MS;
+    let due = at_ms + GC_GRACE_MS;
     for c in chunks {
         owned.remove(&c.id.0[..])?;
         garbage.insert((due, &c.id.0[..]), ())?;
@@ -844,12 +849,13 @@ fn replace_current(
     record: &ObjectRecord,
     inline: &[u8],
     previous: Option<(u64, ObjectRecord)>,
+    at_ms: u64,
 ) -> StoreResult<()> {
     let name = objects_table_name(bucket);
     let (mut bytes_delta, mut objects_delta) = (i128::from(record.size_bytes), 1);
     if let Some((rank, old)) = previous {
         txn.open_table(objects_table(&name))?.remove((key.as_bytes(), rank))?;
-        discard_chunks(txn, old.chunks())?;
+        discard_chunks(txn, old.chunks(), at_ms)?;
         bytes_delta -= i128::from(old.size_bytes);
         objects_delta -= 1;
     }
@@ -861,7 +867,7 @@ fn replace_current(
     Ok(())
 }
 
-fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
+fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResult<MetaOutcome> {
     match op {
         MetaOp::CreateBucket { bucket, record } => {
             let mut table = txn.open_table(BUCKETS)?;
@@ -873,7 +879,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             txn.open_table(objects_table(&objects_table_name(&bucket)))?;
             Ok(MetaOutcome::Done)
         }
-        MetaOp::DeleteBucket { bucket } => delete_bucket(txn, &bucket),
+        MetaOp::DeleteBucket { bucket } => delete_bucket(txn, &bucket, at_ms),
         MetaOp::UpdateBucket { bucket, change } => {
             let mut table = txn.open_table(BUCKETS)?;
             let mut record = match table.get(bucket.as_str())? {
@@ -909,7 +915,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             let previous = current_version(txn, &bucket, &key)?;
             condition.check(previous.as_ref().map(|(_, r)| r))?;
             check_quota(txn, &bucket, &record, previous.as_ref().map(|(_, r)| r))?;
-            replace_current(txn, &bucket, &key, &record, &inline, previous)?;
+            replace_current(txn, &bucket, &key, &record, &inline, previous, at_ms)?;
             Ok(MetaOutcome::Object(record))
         }
         MetaOp::DeleteObject { bucket, key, condition } => {
@@ -923,7 +929,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
                 return Ok(MetaOutcome::Deleted(false));
             };
             txn.open_table(objects_table(&objects_table_name(&bucket)))?.remove((key.as_bytes(), rank))?;
-            discard_chunks(txn, old.chunks())?;
+            discard_chunks(txn, old.chunks(), at_ms)?;
             add_usage(txn, &bucket, -i128::from(old.size_bytes), -1)?;
             Ok(MetaOutcome::Deleted(true))
         }
@@ -964,13 +970,13 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             parts.insert((upload_id.as_str(), part_number), records::encode(&record, &[]).as_slice())?;
             drop(parts);
             if let Some(old) = old {
-                discard_chunks(txn, std::slice::from_ref(&old.chunk))?;
+                discard_chunks(txn, std::slice::from_ref(&old.chunk), at_ms)?;
             }
             own_chunks(txn, std::slice::from_ref(&record.chunk))?;
             Ok(MetaOutcome::Done)
         }
         MetaOp::CompleteUpload { bucket, key, upload_id, request, now_ns } => {
-            complete_upload(txn, &bucket, &key, &upload_id, &request, now_ns)
+            complete_upload(txn, &bucket, &key, &upload_id, &request, now_ns, at_ms)
         }
         MetaOp::AbortUpload { bucket, key, upload_id } => {
             if !bucket_exists(txn, &bucket)? {
@@ -981,7 +987,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
             if !removed {
                 return Err(StoreError::NoSuchUpload);
             }
-            drop_parts(txn, &upload_id, &[])?;
+            drop_parts(txn, &upload_id, &[], at_ms)?;
             Ok(MetaOutcome::Done)
         }
         MetaOp::ReplaceKeys { bucket, updates } => {
@@ -1022,7 +1028,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
                 // The record stays (with its wrapped keys), so a read fails on the destroyed key
                 // with a clear error instead of "no such key"; its bytes, undecryptable for good,
                 // are freed. Discarding a chunk twice (on a later delete) is harmless.
-                discard_chunks(txn, record.chunks())?;
+                discard_chunks(txn, record.chunks(), at_ms)?;
                 txn.open_table(objects_table(&name))?
                     .insert((key.as_bytes(), rank), records::encode(&record, &[]).as_slice())?;
                 shredded += 1;
@@ -1040,7 +1046,7 @@ fn apply(txn: &WriteTransaction, op: MetaOp) -> StoreResult<MetaOutcome> {
 }
 
 /// Removes all part records of an upload; chunks of parts not in `keep` become garbage.
-fn drop_parts(txn: &WriteTransaction, upload_id: &str, keep: &[ChunkId]) -> StoreResult<()> {
+fn drop_parts(txn: &WriteTransaction, upload_id: &str, keep: &[ChunkId], at_ms: u64) -> StoreResult<()> {
     let mut parts = txn.open_table(PARTS)?;
     let mut discarded = Vec::new();
     let mut numbers = Vec::new();
@@ -1056,10 +1062,10 @@ fn drop_parts(txn: &WriteTransaction, upload_id: &str, keep: &[ChunkId]) -> Stor
         parts.remove((upload_id, n))?;
     }
     drop(parts);
-    discard_chunks(txn, &discarded)
+    discard_chunks(txn, &discarded, at_ms)
 }
 
-fn delete_bucket(txn: &WriteTransaction, bucket: &str) -> StoreResult<MetaOutcome> {
+fn delete_bucket(txn: &WriteTransaction, bucket: &str, at_ms: u64) -> StoreResult<MetaOutcome> {
     if !bucket_exists(txn, bucket)? {
         return Err(StoreError::NoSuchBucket);
     }
@@ -1083,7 +1089,7 @@ fn delete_bucket(txn: &WriteTransaction, bucket: &str) -> StoreResult<MetaOutcom
     }
     for (key, id) in ids {
         txn.open_table(UPLOADS)?.remove((bucket, key.as_slice(), id.as_str()))?;
-        drop_parts(txn, &id, &[])?;
+        drop_parts(txn, &id, &[], at_ms)?;
     }
     txn.delete_table(objects_table(&name))?;
     txn.open_table(BUCKETS)?.remove(bucket)?;
@@ -1098,6 +1104,7 @@ fn complete_upload(
     upload_id: &str,
     request: &CompleteRequest,
     now_ns: UnixNanos,
+    at_ms: u64,
 ) -> StoreResult<MetaOutcome> {
     if !bucket_exists(txn, bucket)? {
         return Err(StoreError::NoSuchBucket);
@@ -1187,9 +1194,9 @@ fn complete_upload(
     check_quota(txn, bucket, &record, previous.as_ref().map(|(_, r)| r))?;
     let kept: Vec<ChunkId> = chosen.iter().map(|p| p.chunk.id).collect();
     txn.open_table(UPLOADS)?.remove((bucket, key.as_bytes(), upload_id))?;
-    drop_parts(txn, upload_id, &kept)?;
+    drop_parts(txn, upload_id, &kept, at_ms)?;
     // The kept chunks move from the parts to the object: `replace_current` owns them again.
-    replace_current(txn, bucket, key, &record, &[], previous)?;
+    replace_current(txn, bucket, key, &record, &[], previous, at_ms)?;
     Ok(MetaOutcome::Object(Box::new(record)))
 }
 
@@ -1279,8 +1286,9 @@ mod tests {
         let mut bucket = BucketRecord::new(1, None, Some("acme".into()));
         bucket.public_access_block = Some(PublicAccessBlock { block_public_policy: true, ..Default::default() });
         let create = MetaOp::CreateBucket { bucket: "b".into(), record: bucket };
-        assert!(commit_batch(&db, vec![(create, None)], false).unwrap()[0].is_ok());
-        let change = |change| (MetaOp::UpdateBucket { bucket: "b".into(), change }, None);
+        assert!(commit_batch(&db, vec![Command { op: create, at_ms: 1, intent: None }], false).unwrap()[0].is_ok());
+        let change =
+            |change| Command { op: MetaOp::UpdateBucket { bucket: "b".into(), change }, at_ms: 2, intent: None };
         let results = commit_batch(
             &db,
             vec![
