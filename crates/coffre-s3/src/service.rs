@@ -456,8 +456,22 @@ fn sse_fields(e: &Encryption) -> (Option<ServerSideEncryption>, Option<SSEKMSKey
     }
 }
 
-fn copy_source(source: &CopySource) -> S3Result<(String, String)> {
+fn copy_source(source: &CopySource, headers: &http::HeaderMap) -> S3Result<(String, String)> {
+    // s3s decodes leniently ("%ZZ" stays "%ZZ"); AWS refuses a header that is not valid
+    // percent-encoding rather than copy from a key the client did not name.
+    let raw = headers.get("x-amz-copy-source").map(http::HeaderValue::as_bytes).unwrap_or_default();
+    let well_encoded = raw
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b != b'%' || raw.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
+    if !well_encoded {
+        return Err(s3_error!(InvalidArgument, "Invalid copy source encoding"));
+    }
     match source {
+        CopySource::Bucket { bucket, key, .. } if bucket.is_empty() || key.is_empty() => Err(s3_error!(
+            InvalidArgument,
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey"
+        )),
         CopySource::Bucket { bucket, key, version_id } => {
             if version_id.as_deref().is_some_and(|v| v != "null") {
                 return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
@@ -1109,7 +1123,7 @@ impl S3 for CoffreS3 {
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
         let key = parse_key(&input.key)?;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let (src_bucket, src_key) = copy_source(&input.copy_source, &req.headers)?;
         let condition = destination_condition(&req.headers)?;
         check_storage_class(input.storage_class.as_ref())?;
         refuse_object_lock!(input);
@@ -1492,7 +1506,7 @@ impl S3 for CoffreS3 {
         let part_number = PartNumber::parse(i64::from(input.part_number)).s3()?;
         let upload_id = UploadId::parse(&input.upload_id).s3()?;
         let upload = self.store.upload(&input.bucket, &input.key, &upload_id).s3()?;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let (src_bucket, src_key) = copy_source(&input.copy_source, &req.headers)?;
         let source = self.store.object(&src_bucket, &src_key).s3()?;
         copy_source_conditions(
             &source,

@@ -288,6 +288,10 @@ async fn bucket_settings_are_recorded_under_their_own_names() {
         Err(e) => e.as_service_error().and_then(|s| s.request_id()).unwrap().to_owned(),
     };
     ids.push(("GetPublicAccessBlock", id));
+    // A copy whose source is malformed is refused, and recorded as the copy it is.
+    let e = c.copy_object().bucket(&b).key("dest").copy_source(format!("{b}/")).send().await.unwrap_err();
+    assert_eq!(code(&e), "InvalidArgument");
+    ids.push(("CopyObject", e.as_service_error().and_then(|s| s.request_id()).unwrap().to_owned()));
     let records = server.audit_records_until(|records| ids.iter().all(|(_, id)| !records_of(records, id).is_empty()));
     for (operation, id) in &ids {
         let found = records_of(&records, id);
