@@ -6,9 +6,30 @@
 //! [`S3Op`], and every `match` on it is exhaustive, so a new operation does not compile until
 //! its action and names are chosen (no fall-through that gives it an action nobody chose).
 
-/// An operation Coffre implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum S3Op {
+/// Declares [`S3Op`] with its list of every operation and their S3 API names, from one list.
+macro_rules! operations {
+    ($($op:ident),+ $(,)?) => {
+        /// An operation Coffre implements.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum S3Op {
+            $($op),+
+        }
+
+        impl S3Op {
+            /// Every operation, for tables and tests.
+            pub const ALL: &'static [S3Op] = &[$(S3Op::$op),+];
+
+            /// The S3 API name: the audit record's operation and the metrics label.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(S3Op::$op => stringify!($op)),+
+                }
+            }
+        }
+    };
+}
+
+operations!(
     AbortMultipartUpload,
     CompleteMultipartUpload,
     CopyObject,
@@ -51,111 +72,13 @@ pub enum S3Op {
     PutPublicAccessBlock,
     UploadPart,
     UploadPartCopy,
-}
+);
 
 impl S3Op {
-    /// Every operation, for tables and tests.
-    pub const ALL: [S3Op; 42] = {
-        use S3Op::*;
-        [
-            AbortMultipartUpload,
-            CompleteMultipartUpload,
-            CopyObject,
-            CreateBucket,
-            CreateMultipartUpload,
-            DeleteBucket,
-            DeleteBucketEncryption,
-            DeleteBucketPolicy,
-            DeleteObject,
-            DeleteObjectTagging,
-            DeleteObjects,
-            DeletePublicAccessBlock,
-            GetBucketAcl,
-            GetBucketEncryption,
-            GetBucketLocation,
-            GetBucketLogging,
-            GetBucketPolicy,
-            GetBucketPolicyStatus,
-            GetBucketVersioning,
-            GetObject,
-            GetObjectAcl,
-            GetObjectTagging,
-            GetPublicAccessBlock,
-            HeadBucket,
-            HeadObject,
-            ListBuckets,
-            ListMultipartUploads,
-            ListObjectVersions,
-            ListObjects,
-            ListObjectsV2,
-            ListParts,
-            PostObject,
-            PutBucketAcl,
-            PutBucketEncryption,
-            PutBucketLogging,
-            PutBucketPolicy,
-            PutObject,
-            PutObjectAcl,
-            PutObjectTagging,
-            PutPublicAccessBlock,
-            UploadPart,
-            UploadPartCopy,
-        ]
-    };
-
     /// The operation s3s routed a request to, by its S3 API name; `None` for one Coffre does
     /// not implement (s3s answers those 501 NotImplemented).
     pub fn from_name(name: &str) -> Option<S3Op> {
-        S3Op::ALL.into_iter().find(|op| op.name() == name)
-    }
-
-    /// The S3 API name: the audit record's operation and the metrics label.
-    pub fn name(self) -> &'static str {
-        use S3Op::*;
-        match self {
-            AbortMultipartUpload => "AbortMultipartUpload",
-            CompleteMultipartUpload => "CompleteMultipartUpload",
-            CopyObject => "CopyObject",
-            CreateBucket => "CreateBucket",
-            CreateMultipartUpload => "CreateMultipartUpload",
-            DeleteBucket => "DeleteBucket",
-            DeleteBucketEncryption => "DeleteBucketEncryption",
-            DeleteBucketPolicy => "DeleteBucketPolicy",
-            DeleteObject => "DeleteObject",
-            DeleteObjectTagging => "DeleteObjectTagging",
-            DeleteObjects => "DeleteObjects",
-            DeletePublicAccessBlock => "DeletePublicAccessBlock",
-            GetBucketAcl => "GetBucketAcl",
-            GetBucketEncryption => "GetBucketEncryption",
-            GetBucketLocation => "GetBucketLocation",
-            GetBucketLogging => "GetBucketLogging",
-            GetBucketPolicy => "GetBucketPolicy",
-            GetBucketPolicyStatus => "GetBucketPolicyStatus",
-            GetBucketVersioning => "GetBucketVersioning",
-            GetObject => "GetObject",
-            GetObjectAcl => "GetObjectAcl",
-            GetObjectTagging => "GetObjectTagging",
-            GetPublicAccessBlock => "GetPublicAccessBlock",
-            HeadBucket => "HeadBucket",
-            HeadObject => "HeadObject",
-            ListBuckets => "ListBuckets",
-            ListMultipartUploads => "ListMultipartUploads",
-            ListObjectVersions => "ListObjectVersions",
-            ListObjects => "ListObjects",
-            ListObjectsV2 => "ListObjectsV2",
-            ListParts => "ListParts",
-            PostObject => "PostObject",
-            PutBucketAcl => "PutBucketAcl",
-            PutBucketEncryption => "PutBucketEncryption",
-            PutBucketLogging => "PutBucketLogging",
-            PutBucketPolicy => "PutBucketPolicy",
-            PutObject => "PutObject",
-            PutObjectAcl => "PutObjectAcl",
-            PutObjectTagging => "PutObjectTagging",
-            PutPublicAccessBlock => "PutPublicAccessBlock",
-            UploadPart => "UploadPart",
-            UploadPartCopy => "UploadPartCopy",
-        }
+        S3Op::ALL.iter().copied().find(|op| op.name() == name)
     }
 
     /// The IAM action the operation needs on the resource it names (bucket or object). A copy
@@ -320,7 +243,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), S3Op::ALL.len());
-        for op in S3Op::ALL {
+        for &op in S3Op::ALL {
             assert_eq!(S3Op::from_name(op.name()), Some(op));
         }
         assert_eq!(S3Op::from_name("PutBucketVersioning"), None);
@@ -382,7 +305,7 @@ mod tests {
 
     #[test]
     fn reads_do_not_mutate() {
-        for op in S3Op::ALL {
+        for &op in S3Op::ALL {
             let read = ["Get", "Head", "List"].iter().any(|p| op.name().starts_with(p));
             assert_eq!(op.mutates(), !read, "{}", op.name());
         }
