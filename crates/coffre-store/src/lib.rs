@@ -41,7 +41,7 @@ pub use coffre_crypto::{CustomerKey, CustomerKeyError};
 use crate::blob::{BlobStore, Published};
 pub use crate::changes::{AttributesChange, BucketChange};
 use crate::limits::PART_SIZE_BYTES_MAX;
-use crate::meta::{MetaOp, MetaOutcome, MetaStore};
+use crate::meta::{MetaOp, MetaStore};
 use coffre_crypto::KeyProvider;
 
 /// How the engine is set up.
@@ -323,8 +323,7 @@ impl Store {
 
     async fn commit_object(&self, op: MetaOp, published: &[records::ChunkRef]) -> StoreResult<ObjectRecord> {
         match self.meta.apply(op).await {
-            Ok(MetaOutcome::Object(record)) => Ok(*record),
-            Ok(_) => Err(StoreError::Corrupt { what: "unexpected metadata outcome".into() }),
+            Ok(outcome) => outcome.object(),
             Err(e) => {
                 // The data was published but is referenced by nothing: remove it now.
                 for c in published {
@@ -375,9 +374,7 @@ impl Store {
                 batch.iter().filter(|v| v.record.uses_key(key_id)).map(|v| (v.key.clone(), v.rank)).collect();
             if !versions.is_empty() {
                 let op = MetaOp::Shred { bucket, versions, key_id: key_id.to_owned() };
-                if let MetaOutcome::Count(n) = self.meta.apply(op).await? {
-                    total += n;
-                }
+                total += self.meta.apply(op).await?.count()?;
             }
         }
         Ok(total)
@@ -414,10 +411,8 @@ impl Store {
                     });
                 }
             }
-            if !updates.is_empty()
-                && let MetaOutcome::Count(n) = self.meta.apply(MetaOp::ReplaceKeys { bucket, updates }).await?
-            {
-                rewrapped += n;
+            if !updates.is_empty() {
+                rewrapped += self.meta.apply(MetaOp::ReplaceKeys { bucket, updates }).await?.count()?;
             }
             progress(examined);
         }
@@ -469,10 +464,7 @@ impl Store {
     /// Deletes the current version of a key. Deleting a missing key succeeds, as in S3.
     pub async fn delete_object(&self, bucket: &str, key: &str, condition: WriteCondition) -> StoreResult<bool> {
         let op = MetaOp::DeleteObject { bucket: bucket.to_owned(), key: key.to_owned(), condition };
-        match self.meta.apply(op).await? {
-            MetaOutcome::Deleted(existed) => Ok(existed),
-            _ => Ok(true),
-        }
+        self.meta.apply(op).await?.deleted()
     }
 
     /// Replaces the tags of the current version.

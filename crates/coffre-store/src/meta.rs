@@ -228,6 +228,48 @@ pub(crate) enum MetaOutcome {
     Count(u64),
 }
 
+impl MetaOutcome {
+    fn unexpected(&self, wanted: &str) -> StoreError {
+        let got = match self {
+            MetaOutcome::Done => "done",
+            MetaOutcome::Object(_) => "an object",
+            MetaOutcome::Deleted(_) => "a deletion",
+            MetaOutcome::Count(_) => "a count",
+        };
+        StoreError::Corrupt { what: format!("the metadata writer answered {got} where {wanted} was due") }
+    }
+
+    /// The object a write committed.
+    pub(crate) fn object(self) -> StoreResult<ObjectRecord> {
+        match self {
+            MetaOutcome::Object(record) => Ok(*record),
+            other @ (MetaOutcome::Done | MetaOutcome::Deleted(_) | MetaOutcome::Count(_)) => {
+                Err(other.unexpected("an object"))
+            }
+        }
+    }
+
+    /// Whether a delete found something to delete.
+    pub(crate) fn deleted(self) -> StoreResult<bool> {
+        match self {
+            MetaOutcome::Deleted(existed) => Ok(existed),
+            other @ (MetaOutcome::Done | MetaOutcome::Object(_) | MetaOutcome::Count(_)) => {
+                Err(other.unexpected("a deletion"))
+            }
+        }
+    }
+
+    /// How many versions a bulk change touched.
+    pub(crate) fn count(self) -> StoreResult<u64> {
+        match self {
+            MetaOutcome::Count(n) => Ok(n),
+            other @ (MetaOutcome::Done | MetaOutcome::Object(_) | MetaOutcome::Deleted(_)) => {
+                Err(other.unexpected("a count"))
+            }
+        }
+    }
+}
+
 /// An audit intent on its way into a commit.
 struct PendingIntent {
     key: String,
