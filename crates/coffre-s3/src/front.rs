@@ -381,7 +381,11 @@ pub(crate) fn rand_u64() -> u64 {
     h.finish()
 }
 
-/// The S3 operation a request is, for metrics and logs (s3s routes the real thing).
+/// The S3 operation a request looks like from its URL, before s3s routes it: it decides only
+/// how the front reads the body (object data streams, documents are read and checked) and names
+/// requests refused before s3s. Authorisation, the audit record and the metrics of a routed
+/// request use s3s's own routing ([`crate::operation::S3Op`]); issue 15 replaces this guess
+/// with one parse.
 pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str {
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or_default();
