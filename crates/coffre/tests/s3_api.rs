@@ -1186,3 +1186,55 @@ async fn a_conditional_delete_never_deletes_a_newer_version() {
         assert_eq!(body(got).await, newer, "round {round}: the newer version survives");
     }
 }
+
+/// Goal (issue 15): CompleteMultipartUpload decides its condition in its own commit. Two
+/// uploads of one key completed at once with `If-None-Match: *`: exactly one wins, the other
+/// gets 412, and the key holds the winner's object.
+#[tokio::test]
+async fn racing_completes_with_if_none_match_have_one_winner() {
+    let server = Server::start();
+    let c = server.client().await;
+    let b = bucket("race");
+    c.create_bucket().bucket(&b).send().await.unwrap();
+    for round in 0..5 {
+        let key = format!("k{round}");
+        let mut uploads = Vec::new();
+        for side in 0..2u64 {
+            let id =
+                c.create_multipart_upload().bucket(&b).key(&key).send().await.unwrap().upload_id().unwrap().to_owned();
+            let part = c
+                .upload_part()
+                .bucket(&b)
+                .key(&key)
+                .upload_id(&id)
+                .part_number(1)
+                .body(ByteStream::from(data(1000, side)))
+                .send()
+                .await
+                .unwrap();
+            uploads.push((id, part.e_tag().unwrap().to_owned()));
+        }
+        let complete = |(id, etag): (String, String)| {
+            c.complete_multipart_upload()
+                .bucket(&b)
+                .key(&key)
+                .upload_id(id)
+                .if_none_match("*")
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
+                        .build(),
+                )
+                .send()
+        };
+        let (first, second) = tokio::join!(complete(uploads[0].clone()), complete(uploads[1].clone()));
+        let (won, lost) = match (first, second) {
+            (Ok(w), Err(l)) | (Err(l), Ok(w)) => (w, l),
+            (Ok(_), Ok(_)) => panic!("round {round}: both completes won the same key"),
+            (Err(a), Err(_)) => panic!("round {round}: neither won: {}", code(&a)),
+        };
+        assert_eq!(code(&lost), "PreconditionFailed", "round {round}");
+        let head = c.head_object().bucket(&b).key(&key).send().await.unwrap();
+        assert_eq!(head.e_tag(), won.e_tag(), "round {round}: the key holds the winner");
+    }
+}
