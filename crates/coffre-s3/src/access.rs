@@ -335,12 +335,10 @@ impl S3Access for AccessControl {
                 S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
                 S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
             };
-            let operation = S3Op::from_name(cx.s3_op().name()).map(S3Op::name);
+            let operation = cx.s3_op().name();
             note.update(|e| {
-                if let Some(name) = operation {
-                    // As s3s routed it (the front's guess from the URL names only some).
-                    e.operation = name.to_owned();
-                }
+                // As s3s routed it (the front's guess from the URL names only some).
+                operation.clone_into(&mut e.operation);
                 e.actor = match caller.as_deref() {
                     Some(c) => Actor {
                         kind: if c.is_operator() { "operator" } else { "user" }.to_owned(),

@@ -43,8 +43,7 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// Refuses, from its headers alone, a document body that cannot be accepted.
 pub fn precheck(headers: &HeaderMap, requires_digest: bool) -> Result<(), S3Error> {
-    let length = header(headers, "x-amz-decoded-content-length").or_else(|| header(headers, "content-length"));
-    if length.and_then(|v| v.trim().parse::<u64>().ok()).is_some_and(|n| n > CONFIG_BODY_BYTES_MAX as u64) {
+    if request::announced_length(headers).is_some_and(|n| n > CONFIG_BODY_BYTES_MAX as u64) {
         return Err(too_large());
     }
     let has_digest = headers.contains_key("content-md5")

@@ -1,7 +1,8 @@
 //! The request layer in front of s3s: what s3s does not decide for us.
 //!
 //! - SigV2 is refused with the error AWS gives in regions that only accept SigV4.
-//! - Presigned URLs may not live longer than seven days (`X-Amz-Expires` ≤ 604800).
+//! - Presigned URLs may not live longer than seven days (`X-Amz-Expires` ≤ 604800, checked where
+//!   the signature is read: `crate::signing`).
 //! - When a region is configured, a request signed for another region is refused; when none
 //!   is, any region is accepted.
 //! - Every response carries a request id, and every request is counted and timed by operation
@@ -23,10 +24,6 @@ use crate::idle_body::IdleBody;
 use crate::operation::S3Op;
 use crate::signing::Signing;
 use tracing::Instrument as _;
-
-/// Longest lifetime of a presigned URL, in seconds (seven days).
-/// <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html>
-pub const PRESIGNED_EXPIRES_SECONDS_MAX: u64 = 604_800;
 
 /// What the front checks before s3s sees a request.
 #[derive(Debug, Clone)]
@@ -222,22 +219,7 @@ impl Front {
                     "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
                 ));
             }
-            Ok(Signing::Header(claim)) => claim,
-            Ok(Signing::Presigned(claim)) => {
-                let expires = form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
-                    .find(|(k, _)| k == "X-Amz-Expires")
-                    .map(|(_, v)| v.into_owned());
-                if let Some(expires) = expires
-                    && !expires.parse::<u64>().is_ok_and(|n| n <= PRESIGNED_EXPIRES_SECONDS_MAX)
-                {
-                    return Some(crate::errors::custom(
-                        "AuthorizationQueryParametersError",
-                        http::StatusCode::BAD_REQUEST,
-                        "X-Amz-Expires must be less than a week (in seconds) that is; 604800",
-                    ));
-                }
-                claim
-            }
+            Ok(Signing::Header(claim) | Signing::Presigned(claim)) => claim,
         };
         // As s3s does: over HTTP/2 the host is the `:authority`, which is not a header.
         let authority_is_host =
@@ -290,18 +272,9 @@ async fn prepare_body(
 ) -> Result<Result<Request<Body>, S3Error>, HttpError> {
     match operation {
         "PutObject" | "UploadPart" => {
-            let headers = req.headers();
-            let chunked = headers
-                .get(http::header::CONTENT_ENCODING)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|e| e.contains("aws-chunked"));
-            let announced = if chunked {
-                headers.get("x-amz-decoded-content-length")
-            } else {
-                headers.get(http::header::CONTENT_LENGTH)
-            };
-            let announced = announced.and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-            if announced.is_some_and(|n| n > coffre_store::limits::PART_SIZE_BYTES_MAX) {
+            if crate::request::announced_length(req.headers())
+                .is_some_and(|n| n > coffre_store::limits::PART_SIZE_BYTES_MAX)
+            {
                 return Ok(Err(crate::errors::to_s3(coffre_store::StoreError::EntityTooLarge)));
             }
             Ok(Ok(req.map(|body| Body::http_body_unsync(IdleBody::new(body, idle)))))

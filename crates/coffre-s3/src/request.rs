@@ -115,14 +115,19 @@ pub fn verify_digests(
     }
 }
 
-/// Checks the announced length of a body against what arrived.
-pub fn verify_length(headers: &HeaderMap, received: u64) -> S3Result<()> {
+/// The length of the data a body announces: `x-amz-decoded-content-length`, else
+/// `Content-Length` unless the body is aws-chunked (then Content-Length counts the framing).
+pub fn announced_length(headers: &HeaderMap) -> Option<u64> {
     let announced = header(headers, "x-amz-decoded-content-length").or_else(|| {
         let encoded = header(headers, "content-encoding").unwrap_or_default();
-        // With aws-chunked framing, Content-Length counts the framing, not the data.
         if encoded.contains("aws-chunked") { None } else { header(headers, "content-length") }
     });
-    if let Some(n) = announced.and_then(|v| v.trim().parse::<u64>().ok())
+    announced.and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// Checks the announced length of a body against what arrived.
+pub fn verify_length(headers: &HeaderMap, received: u64) -> S3Result<()> {
+    if let Some(n) = announced_length(headers)
         && n != received
     {
         return Err(s3_error!(

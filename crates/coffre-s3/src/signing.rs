@@ -11,6 +11,10 @@
 use http::{HeaderMap, Request, StatusCode};
 use s3s::{S3Error, S3ErrorCode};
 
+/// Longest lifetime of a presigned URL, in seconds (seven days).
+/// <https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html>
+pub const PRESIGNED_EXPIRES_SECONDS_MAX: u64 = 604_800;
+
 /// The signature scheme of a request and what it claims.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Signing {
@@ -105,7 +109,9 @@ pub fn read<B>(req: &Request<B>) -> Result<Signing, S3Error> {
     let credential = unique("X-Amz-Credential")?;
     let signed_headers = unique("X-Amz-SignedHeaders")?.split(';').map(str::to_owned).collect();
     let date = unique("X-Amz-Date")?;
-    unique("X-Amz-Expires")?;
+    if !unique("X-Amz-Expires")?.parse::<u64>().is_ok_and(|n| n <= PRESIGNED_EXPIRES_SECONDS_MAX) {
+        return Err(query_error("X-Amz-Expires must be less than a week (in seconds) that is; 604800"));
+    }
     unique("X-Amz-Signature")?;
     check_scope(&credential, Some(&date), query_error)?;
     Ok(Signing::Presigned(Claim { credential, signed_headers }))

@@ -72,6 +72,10 @@ impl SpaceGuard {
     /// Refuses new object data while free space is below the floor.
     pub fn check_data_write(&self) -> StoreResult<()> {
         let space = space_of(&self.dir).map_err(StoreError::io("read the free space of the data directory"))?;
+        self.refuse_below_floor(space)
+    }
+
+    fn refuse_below_floor(&self, space: Space) -> StoreResult<()> {
         let floor = self.floor(space.total);
         if floor > 0 && space.available < floor {
             return Err(StoreError::InsufficientStorage { available: space.available, floor });
@@ -92,16 +96,13 @@ impl SpaceGuard {
         if let Some(reason) = self.metadata_failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
             return Err(reason);
         }
-        match self.check_data_write() {
-            // Even with no floor, a disk this full takes no commit.
-            Ok(()) => match space_of(&self.dir) {
-                Ok(space) if space.available < FULL_BYTES => {
-                    Err(format!("the disk is full ({} bytes free)", space.available))
-                }
-                _ => Ok(()),
-            },
-            Err(e) => Err(e.to_string()),
+        let space = space_of(&self.dir).map_err(|e| format!("the free space of the data directory is unknown: {e}"))?;
+        self.refuse_below_floor(space).map_err(|e| e.to_string())?;
+        // Even with no floor, a disk this full takes no commit.
+        if space.available < FULL_BYTES {
+            return Err(format!("the disk is full ({} bytes free)", space.available));
         }
+        Ok(())
     }
 
     pub(crate) fn metadata_failed(&self, reason: String) {
