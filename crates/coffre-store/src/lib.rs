@@ -228,6 +228,7 @@ impl Store {
 
     /// Durably writes and removes identity records, all in one commit.
     pub async fn write_iam(&self, changes: Vec<(String, Option<Vec<u8>>)>) -> StoreResult<()> {
+        let changes = changes.into_iter().map(|(key, record)| (key, record.map(meta::Bytes64))).collect();
         self.meta.apply(MetaOp::WriteIam { changes }).await?;
         Ok(())
     }
@@ -315,7 +316,7 @@ impl Store {
             bucket: bucket.to_owned(),
             key: key.as_str().to_owned(),
             record: Box::new(record),
-            inline,
+            inline: meta::Bytes64(inline),
             condition,
         };
         self.commit_object(op, &published).await

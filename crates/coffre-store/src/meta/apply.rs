@@ -146,7 +146,7 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
             let mut table = txn.open_table(IAM)?;
             for (key, value) in changes {
                 match value {
-                    Some(v) => table.insert(key.as_str(), v.as_slice())?,
+                    Some(v) => table.insert(key.as_str(), v.0.as_slice())?,
                     None => table.remove(key.as_str())?,
                 };
             }
@@ -159,7 +159,7 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
             let previous = current_version(txn, &bucket, &key)?;
             condition.check(previous.as_ref().map(|(_, r)| r))?;
             check_quota(txn, &bucket, &record, previous.as_ref().map(|(_, r)| r))?;
-            replace_current(txn, &bucket, &key, &record, &inline, previous, at_ms)?;
+            replace_current(txn, &bucket, &key, &record, &inline.0, previous, at_ms)?;
             Ok(MetaOutcome::Object(record))
         }
         MetaOp::DeleteObject { bucket, key, condition } => {

@@ -20,7 +20,6 @@ use redb::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use crate::changes::{AttributesChange, BucketChange};
 use crate::checksum::{self, ChecksumAlgorithm, ChecksumType, PartChecksumInput};
 use crate::db_slot::{DbSlot, needs_reopen};
 use crate::error::{StoreError, StoreResult};
@@ -33,10 +32,13 @@ use crate::records::{
 use crate::space::SpaceGuard;
 
 mod apply;
+mod command;
 mod list;
 
 pub(crate) use apply::now_ms;
 use apply::{apply, read_usage};
+pub(crate) use command::{AuditIntent, Bytes64, Command, KeyUpdate, MetaOp};
+pub use command::{CompleteRequest, CompletedPart, WriteCondition};
 use list::list_table;
 pub use list::{ListEntry, ListPage, ListQuery};
 
@@ -69,154 +71,6 @@ fn objects_table(name: &str) -> TableDefinition<'_, VersionKey<'static>, &'stati
 /// Rank of a version in its key's list: newer versions sort first.
 fn version_rank(last_modified_ns: UnixNanos) -> u64 {
     u64::MAX - u64::try_from(last_modified_ns).unwrap_or(0)
-}
-
-/// A condition a write must meet, evaluated atomically with its commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteCondition {
-    /// Unconditional: last writer wins.
-    None,
-    /// `If-None-Match: *`: only if the key does not exist.
-    IfNoneMatchAny,
-    /// `If-Match: *`: only if the key exists.
-    IfMatchAny,
-    /// `If-Match: "etag"`: only if the current ETag is this one.
-    IfMatch(String),
-}
-
-impl WriteCondition {
-    fn check(&self, current: Option<&ObjectRecord>) -> StoreResult<()> {
-        match (self, current) {
-            (WriteCondition::None, _) => Ok(()),
-            (WriteCondition::IfNoneMatchAny, None) => Ok(()),
-            (WriteCondition::IfNoneMatchAny, Some(_)) => Err(StoreError::PreconditionFailed),
-            (WriteCondition::IfMatchAny | WriteCondition::IfMatch(_), None) => Err(StoreError::NoSuchKey),
-            (WriteCondition::IfMatchAny, Some(_)) => Ok(()),
-            (WriteCondition::IfMatch(etag), Some(cur)) if *etag == cur.etag => Ok(()),
-            (WriteCondition::IfMatch(_), Some(_)) => Err(StoreError::PreconditionFailed),
-        }
-    }
-}
-
-/// A part named in CompleteMultipartUpload.
-#[derive(Debug, Clone)]
-pub struct CompletedPart {
-    /// Part number.
-    pub part_number: u32,
-    /// ETag the client got for it, without quotes.
-    pub etag: String,
-    /// Checksum the client got for it, if it sends one back.
-    pub checksum_base64: Option<String>,
-}
-
-/// What CompleteMultipartUpload asks for.
-#[derive(Debug, Clone)]
-pub struct CompleteRequest {
-    /// The parts, in the client's order.
-    pub parts: Vec<CompletedPart>,
-    /// Condition on the key.
-    pub condition: WriteCondition,
-    /// A full-object checksum the client computed, to compare with ours.
-    pub expected_checksum: Option<(ChecksumAlgorithm, String)>,
-    /// Checksum type the client expects.
-    pub checksum_type: Option<ChecksumType>,
-    /// `x-amz-mp-object-size`, if sent.
-    pub expected_size_bytes: Option<u64>,
-}
-
-pub(crate) enum MetaOp {
-    CreateBucket {
-        bucket: String,
-        record: BucketRecord,
-    },
-    UpdateBucket {
-        bucket: String,
-        change: BucketChange,
-    },
-    DeleteBucket {
-        bucket: String,
-    },
-    PutObject {
-        bucket: String,
-        key: String,
-        record: Box<ObjectRecord>,
-        inline: Vec<u8>,
-        condition: WriteCondition,
-    },
-    DeleteObject {
-        bucket: String,
-        key: String,
-        condition: WriteCondition,
-    },
-    UpdateAttributes {
-        bucket: String,
-        key: String,
-        change: AttributesChange,
-    },
-    WriteIam {
-        changes: Vec<(String, Option<Vec<u8>>)>,
-    },
-    ForgetAuditIntents {
-        keys: Vec<String>,
-    },
-    CreateUpload {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        record: UploadRecord,
-    },
-    PutPart {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        part_number: u32,
-        record: PartRecord,
-    },
-    CompleteUpload {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        request: CompleteRequest,
-        now_ns: UnixNanos,
-    },
-    AbortUpload {
-        bucket: String,
-        key: String,
-        upload_id: String,
-    },
-    ForgetGarbage {
-        entries: Vec<(u64, ChunkId)>,
-    },
-    /// Replaces the wrapped data keys of object versions, if each is still the version read.
-    ReplaceKeys {
-        bucket: String,
-        updates: Vec<KeyUpdate>,
-    },
-    /// Crypto-shredding aftermath: frees the data of versions whose key was destroyed.
-    Shred {
-        bucket: String,
-        versions: Vec<(String, u64)>,
-        key_id: String,
-    },
-}
-
-/// New wrapped keys for one object version (see [`MetaOp::ReplaceKeys`]).
-pub(crate) struct KeyUpdate {
-    pub key: String,
-    pub rank: u64,
-    /// The version's Last-Modified when it was read: a changed version is left alone.
-    pub last_modified_ns: UnixNanos,
-    pub layout: DataLayout,
-}
-
-impl KeyUpdate {
-    fn layout_chunk_ids(&self) -> impl Iterator<Item = ChunkId> + '_ {
-        let chunks: &[ChunkRef] = match &self.layout {
-            DataLayout::Inline(_) => &[],
-            DataLayout::Chunks(c) => c,
-        };
-        chunks.iter().map(|c| c.id)
-    }
 }
 
 /// One object version as a scan returns it.
@@ -278,26 +132,10 @@ impl MetaOutcome {
     }
 }
 
-/// An audit intent on its way into a commit.
-struct PendingIntent {
-    key: String,
-    record: Vec<u8>,
-    committed: Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// A metadata change as the writer commits it: the operation and every input its commit uses
-/// besides the database (when it was asked for, the audit record to commit with it), so that
-/// applying it reads no clock and no task-local.
-pub(crate) struct Command {
-    op: MetaOp,
-    /// When the change was asked for (unix ms).
-    at_ms: u64,
-    /// The audit record to commit with the change (see [`crate::intent`]).
-    intent: Option<PendingIntent>,
-}
-
 struct Job {
     command: Command,
+    /// Set once the command's audit intent is durably committed.
+    intent_committed: Option<Arc<std::sync::atomic::AtomicBool>>,
     reply: oneshot::Sender<StoreResult<MetaOutcome>>,
 }
 
@@ -350,13 +188,12 @@ impl MetaStore {
 
     pub(crate) async fn apply(&self, op: MetaOp) -> StoreResult<MetaOutcome> {
         let (reply, answer) = oneshot::channel();
-        let intent = crate::intent::current().map(|i| PendingIntent {
-            record: (i.snapshot)(),
-            key: i.key,
-            committed: i.committed,
-        });
+        let (intent, intent_committed) = match crate::intent::current() {
+            Some(i) => (Some(AuditIntent { record: Bytes64((i.snapshot)()), key: i.key }), Some(i.committed)),
+            None => (None, None),
+        };
         let command = Command { op, at_ms: now_ms(), intent };
-        self.writer.send(Job { command, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
+        self.writer.send(Job { command, intent_committed, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 
@@ -605,11 +442,22 @@ fn writer_loop(slot: &DbSlot, mut rx: mpsc::Receiver<Job>, durable: bool) {
                 Err(_) => break,
             }
         }
-        let (commands, replies): (Vec<Command>, Vec<_>) = jobs.into_iter().map(|j| (j.command, j.reply)).unzip();
+        let mut commands = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            commands.push(job.command);
+            replies.push((job.reply, job.intent_committed));
+        }
         let committed = slot.get_or_reopen().and_then(|db| commit_batch(&db, commands, durable));
         match committed {
             Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
+                // A command that committed committed its intent with it (or was refused).
+                for ((_, flag), result) in replies.iter().zip(&results) {
+                    if let (Some(flag), Ok(_)) = (flag, result) {
+                        flag.store(true, std::sync::atomic::Ordering::Release);
+                    }
+                }
+                for ((reply, _), result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
             }
@@ -621,7 +469,7 @@ fn writer_loop(slot: &DbSlot, mut rx: mpsc::Receiver<Job>, durable: bool) {
                 // A full disk is the client's to know (507), not an internal error.
                 let out_of_space = e.is_out_of_space();
                 let message = e.to_string();
-                for reply in replies {
+                for (reply, _) in replies {
                     let _ = reply.send(Err(if out_of_space {
                         slot.space.insufficient()
                     } else {
@@ -646,17 +494,15 @@ fn commit_batch(db: &Database, commands: Vec<Command>, durable: bool) -> StoreRe
         })?;
     }
     let mut results = Vec::with_capacity(commands.len());
-    let mut committed_intents = Vec::new();
     for Command { op, at_ms, intent } in commands {
         let mut result = apply(&txn, op, at_ms);
-        if let (Ok(_), Some(intent)) = (&result, intent) {
-            match txn.open_table(AUDIT_INTENTS).and_then(|mut t| {
-                t.insert(intent.key.as_str(), (at_ms, intent.record.as_slice()))?;
+        if let (Ok(_), Some(intent)) = (&result, intent)
+            && let Err(e) = txn.open_table(AUDIT_INTENTS).and_then(|mut t| {
+                t.insert(intent.key.as_str(), (at_ms, intent.record.0.as_slice()))?;
                 Ok(())
-            }) {
-                Ok(()) => committed_intents.push(intent.committed),
-                Err(e) => result = Err(e.into()),
-            }
+            })
+        {
+            result = Err(e.into());
         }
         // Operations check every condition before they change anything, so a refused one
         // leaves the batch intact; a database failure midway poisons the whole batch.
@@ -667,9 +513,6 @@ fn commit_batch(db: &Database, commands: Vec<Command>, durable: bool) -> StoreRe
         results.push(result);
     }
     txn.commit()?;
-    for flag in committed_intents {
-        flag.store(true, std::sync::atomic::Ordering::Release);
-    }
     Ok(results)
 }
 
@@ -696,6 +539,7 @@ mod tests {
     /// around it commit.
     #[test]
     fn a_refused_command_in_a_batch_leaves_the_rest_committed() {
+        use crate::changes::BucketChange;
         use crate::records::{BucketLogging, PublicAccessBlock, Quota};
         let dir = tempfile::tempdir().unwrap();
         let space = Arc::new(SpaceGuard::new(dir.path(), crate::space::Reserve::Bytes(0)));
