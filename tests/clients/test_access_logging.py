@@ -104,3 +104,45 @@ def test_logs_go_only_to_a_bucket_of_the_same_tenant(server):
         assert e.value.response["Error"]["Code"] == "InvalidTargetBucketForLogging"
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=source)
+
+
+def test_logs_never_reach_a_target_another_tenant_recreated(server):
+    """A target bucket deleted by its tenant and re-created by another gets none of the first
+    tenant's logs: delivery writes only into a bucket the logged bucket's owner still owns."""
+    s3 = client(server)
+    hijacked_source, kept_source = unique_bucket("logged"), unique_bucket("logged")
+    hijacked_target, kept_target = unique_bucket("logs"), unique_bucket("logs")
+    for bucket in (hijacked_source, kept_source, hijacked_target, kept_target):
+        s3.create_bucket(Bucket=bucket)
+    for source, target in ((hijacked_source, hijacked_target), (kept_source, kept_target)):
+        s3.put_bucket_logging(Bucket=source, BucketLoggingStatus={
+            "LoggingEnabled": {"TargetBucket": target, "TargetPrefix": "access/"}})
+    # The target goes away (emptied of anything already delivered), and another tenant takes
+    # its name.
+    deadline = time.monotonic() + DELIVERY_DEADLINE_S
+    while True:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=hijacked_target):
+            for obj in page.get("Contents", []):
+                s3.delete_object(Bucket=hijacked_target, Key=obj["Key"])
+        try:
+            s3.delete_bucket(Bucket=hijacked_target)
+            break
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "BucketNotEmpty", e.response
+            assert time.monotonic() < deadline, "the target bucket could not be emptied"
+    other = server.admin_json("tenant", "create", unique_bucket("ten")[:30], "--admin-user", "mallory")
+    theirs = client(server, other["access_key_id"], other["secret_access_key"])
+    theirs.create_bucket(Bucket=hijacked_target)
+
+    s3.put_object(Bucket=hijacked_source, Key="secret-plan.txt", Body=b"x")
+    # A later request on the other logged bucket: once its line is delivered, every record
+    # before it (the hijacked bucket's) has been through delivery too.
+    marker = s3.put_object(Bucket=kept_source, Key="after", Body=b"y")["ResponseMetadata"]["RequestId"]
+    while True:
+        lines = delivered_lines(s3, kept_target, "access/")
+        if any(marker in line for line in lines):
+            break
+        assert time.monotonic() < deadline, f"the marker request was not delivered: {lines}"
+        time.sleep(0.5)  # polling interval for delivery, with a deadline
+    leaked = theirs.list_objects_v2(Bucket=hijacked_target).get("Contents", [])
+    assert leaked == [], f"another tenant's bucket received the logs: {leaked}"

@@ -53,7 +53,9 @@ fn tenant_of(state: &AdminState, path: &str) -> Option<String> {
     let mut parts = rest.split('/');
     match (parts.next(), parts.next()) {
         (Some("tenants"), Some(t)) => Some(t.to_owned()),
-        (Some("buckets"), Some(b)) => state.store.bucket(b).ok().and_then(|r| r.owner),
+        (Some("buckets"), Some(b)) => {
+            coffre_store::BucketName::parse(b).ok().and_then(|b| state.store.bucket(&b).ok()).and_then(|r| r.owner)
+        }
         _ => None,
     }
 }

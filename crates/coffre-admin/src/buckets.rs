@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use coffre_iam::{Role, Scope};
-use coffre_store::Quota;
+use coffre_store::{BucketName, Quota};
 use serde::{Deserialize, Serialize};
 
 use crate::{AdminState, ApiError, authorize, require_operator};
@@ -46,7 +46,12 @@ pub(crate) async fn tenant_usage(
             continue;
         }
         let usage = state.store.usage(&name)?;
-        buckets.push(BucketUsage { bucket: name, bytes: usage.bytes, objects: usage.objects, quota: record.quota });
+        buckets.push(BucketUsage {
+            bucket: name.to_string(),
+            bytes: usage.bytes,
+            objects: usage.objects,
+            quota: record.quota,
+        });
     }
     let total_bytes = buckets.iter().map(|b| b.bytes).sum();
     let total_objects = buckets.iter().map(|b| b.objects).sum();
@@ -68,9 +73,11 @@ pub(crate) async fn set_quota(
 ) -> Result<Json<BucketUsage>, ApiError> {
     let grant = authorize(&state, &headers, Scope::Quotas)?;
     let operator = require_operator(&grant)?;
+    let bucket = bucket_name(&bucket)?;
     let quota = Quota { max_bytes: body.max_bytes, max_objects: body.max_objects };
     let stored = (quota.max_bytes.is_some() || quota.max_objects.is_some()).then_some(quota);
-    state.store.update_bucket(&bucket, coffre_store::BucketChange::SetQuota(stored)).await?;
+    let permit = state.permits.bucket(coffre_store::permit::actions::SET_QUOTA, bucket.clone());
+    state.store.update_bucket(&permit, coffre_store::BucketChange::SetQuota(stored)).await?;
     tracing::info!(bucket = %bucket, operator = %operator.user, ?quota, "bucket quota set");
     bucket_usage(&state, bucket)
 }
@@ -82,11 +89,21 @@ pub(crate) async fn get_quota(
     Path(bucket): Path<String>,
 ) -> Result<Json<BucketUsage>, ApiError> {
     require_operator(&authorize(&state, &headers, Scope::Quotas)?)?;
-    bucket_usage(&state, bucket)
+    bucket_usage(&state, bucket_name(&bucket)?)
 }
 
-fn bucket_usage(state: &AdminState, bucket: String) -> Result<Json<BucketUsage>, ApiError> {
+/// A bucket named in a URL; no bucket has a name that does not parse.
+fn bucket_name(name: &str) -> Result<BucketName, ApiError> {
+    BucketName::parse(name).map_err(|_| coffre_store::StoreError::NoSuchBucket.into())
+}
+
+fn bucket_usage(state: &AdminState, bucket: BucketName) -> Result<Json<BucketUsage>, ApiError> {
     let record = state.store.bucket(&bucket)?;
     let usage = state.store.usage(&bucket)?;
-    Ok(Json(BucketUsage { bucket, bytes: usage.bytes, objects: usage.objects, quota: record.quota }))
+    Ok(Json(BucketUsage {
+        bucket: bucket.to_string(),
+        bytes: usage.bytes,
+        objects: usage.objects,
+        quota: record.quota,
+    }))
 }

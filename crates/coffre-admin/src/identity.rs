@@ -130,7 +130,7 @@ pub(crate) async fn delete_tenant(
         .buckets()?
         .into_iter()
         .filter(|(_, b)| b.owner.as_deref() == Some(tenant.as_str()))
-        .map(|(name, _)| name)
+        .map(|(name, _)| name.to_string())
         .collect();
     if !owned.is_empty() {
         return Err(ApiError(

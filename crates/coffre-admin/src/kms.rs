@@ -147,6 +147,7 @@ fn start_rewrap(state: &AdminState, id: &str) -> Result<(), ApiError> {
         map.insert(id.to_owned(), progress);
     }
     let (store, rewraps, id) = (Arc::clone(&state.store), Arc::clone(&state.rewraps), id.to_owned());
+    let permit = state.permits.service(coffre_store::permit::actions::ADMINISTER_KEYS);
     tokio::spawn(async move {
         let update = |f: &dyn Fn(&mut RewrapProgress)| {
             if let Ok(mut map) = rewraps.lock()
@@ -155,7 +156,7 @@ fn start_rewrap(state: &AdminState, id: &str) -> Result<(), ApiError> {
                 f(p);
             }
         };
-        let result = store.rewrap_key(&id, |done| update(&|p: &mut RewrapProgress| p.done = done)).await;
+        let result = store.rewrap_key(&permit, &id, |done| update(&|p: &mut RewrapProgress| p.done = done)).await;
         match result {
             Ok(n) => update(&|p: &mut RewrapProgress| {
                 p.rewrapped = n;
@@ -192,7 +193,8 @@ async fn destroy(state: &AdminState, id: &str) -> Result<DeletionAttestation, Ap
     let objects_affected = state.store.count_objects_with_key(id).map_err(ApiError::internal)?;
     state.keys.destroy(id)?;
     // Reclaim the space of what can never be read again.
-    let shredded = state.store.shred_key(id).await.map_err(ApiError::internal)?;
+    let permit = state.permits.service(coffre_store::permit::actions::ADMINISTER_KEYS);
+    let shredded = state.store.shred_key(&permit, id).await.map_err(ApiError::internal)?;
     tracing::info!(key = id, objects = shredded, "freed the data of objects under the destroyed key");
     let destroyed_unix_s = time::OffsetDateTime::now_utc().unix_timestamp();
     let statement = format!(

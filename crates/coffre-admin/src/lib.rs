@@ -39,6 +39,9 @@ pub struct AdminState {
     /// Signs deletion attestations with the node key.
     pub signer: Arc<LocalKeyProvider>,
     pub store: Arc<Store>,
+    /// Makes the engine's permits for what the admin API authorised (its token scopes and
+    /// roles): quotas, key administration.
+    pub permits: coffre_store::PermitIssuer,
     pub attestations_dir: std::path::PathBuf,
     /// Progress of the background re-wrap that follows each rotation, by key id.
     pub rewraps: Arc<std::sync::Mutex<std::collections::HashMap<String, RewrapProgress>>>,

@@ -19,13 +19,14 @@ use std::sync::{Arc, RwLock};
 
 use coffre_audit::{Actor, AuditNote, BreakGlassUse};
 use coffre_iam::{Decision, Directory, IamError, Policy, Principal, RequestContext, Role, evaluate};
-use coffre_store::{PublicAccessBlock, Store, StoreError};
+use coffre_store::{BucketName, ObjectKey, PermitIssuer, PublicAccessBlock, Store, StoreError, VersionId};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::{CopyObjectInput, CopySource, UploadPartCopyInput};
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
+use crate::authorised::{Authorised, CopySourceName};
 use crate::errors::StoreResultExt;
 use crate::front::Transport;
 use crate::operation::S3Op;
@@ -59,8 +60,8 @@ pub struct BucketAccessCache {
 
 impl BucketAccessCache {
     /// The settings of `bucket`, or `None` if it does not exist.
-    pub fn get(&self, store: &Store, bucket: &str) -> S3Result<Option<Arc<BucketAccess>>> {
-        if let Some(hit) = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket) {
+    pub fn get(&self, store: &Store, bucket: &BucketName) -> S3Result<Option<Arc<BucketAccess>>> {
+        if let Some(hit) = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket.as_str()) {
             return Ok(Some(Arc::clone(hit)));
         }
         let generation = self.generation.load(Ordering::Acquire);
@@ -73,7 +74,7 @@ impl BucketAccessCache {
         let policy = match record.policy.as_deref().map(Policy::parse).transpose() {
             Ok(p) => p.map(Arc::new),
             Err(e) => {
-                tracing::error!(bucket, error = %e, "stored bucket policy does not parse; denying");
+                tracing::error!(%bucket, error = %e, "stored bucket policy does not parse; denying");
                 return Err(s3_error!(AccessDenied, "Access Denied"));
             }
         };
@@ -86,16 +87,16 @@ impl BucketAccessCache {
         });
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.generation.load(Ordering::Acquire) == generation {
-            entries.insert(bucket.to_owned(), Arc::clone(&access));
+            entries.insert(bucket.as_str().to_owned(), Arc::clone(&access));
         }
         Ok(Some(access))
     }
 
     /// Forgets `bucket`'s settings after they changed.
-    pub fn invalidate(&self, bucket: &str) {
+    pub fn invalidate(&self, bucket: &BucketName) {
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.remove(bucket);
+        entries.remove(bucket.as_str());
     }
 }
 
@@ -105,12 +106,20 @@ pub struct AccessControl {
     directory: Arc<Directory>,
     store: Arc<Store>,
     buckets: Arc<BucketAccessCache>,
+    /// Makes the engine's permits for what this authorises (and nothing else in the S3 layer
+    /// can).
+    permits: PermitIssuer,
 }
 
 impl AccessControl {
-    /// Access control over `directory`, for buckets of `store`.
-    pub fn new(directory: Arc<Directory>, store: Arc<Store>, buckets: Arc<BucketAccessCache>) -> AccessControl {
-        AccessControl { directory, store, buckets }
+    /// Access control over `directory`, for buckets of `store`, issuing `permits`.
+    pub fn new(
+        directory: Arc<Directory>,
+        store: Arc<Store>,
+        buckets: Arc<BucketAccessCache>,
+        permits: PermitIssuer,
+    ) -> AccessControl {
+        AccessControl { directory, store, buckets, permits }
     }
 }
 
@@ -153,8 +162,8 @@ struct Decided {
 /// What one authorisation question is about.
 struct Question<'a> {
     action: String,
-    bucket: &'a str,
-    key: Option<&'a str>,
+    bucket: &'a BucketName,
+    key: Option<&'a ObjectKey>,
     context: HashMap<String, Vec<String>>,
     /// A canned ACL the request sets (`x-amz-acl`).
     sets_public_acl: bool,
@@ -206,7 +215,7 @@ impl AccessControl {
         let bucket_policy: Vec<&Policy> = bucket.policy.as_deref().into_iter().collect();
         if let Some(k) = q.key
             && identity_policies.iter().chain(&bucket_policy).any(|p| p.uses_condition_key("s3:existingobjecttag/"))
-            && let Ok(object) = self.store.object(q.bucket, k)
+            && let Ok(object) = self.store.object(q.bucket, k, None)
         {
             for (name, value) in &object.record.attributes.tags {
                 request
@@ -244,7 +253,7 @@ impl AccessControl {
         if !BREAK_GLASS_ACTIONS.contains(&q.action.as_str()) {
             return None;
         }
-        let grant = self.directory.break_glass_grant(operator, owner, q.bucket)?;
+        let grant = self.directory.break_glass_grant(operator, owner, q.bucket.as_str())?;
         tracing::warn!(
             target: "coffre::break_glass",
             grant = %grant.id,
@@ -252,7 +261,7 @@ impl AccessControl {
             approved_by = grant.approved_by.as_deref().unwrap_or(""),
             tenant = %owner,
             bucket = %q.bucket,
-            key = q.key.unwrap_or(""),
+            key = q.key.map_or("", ObjectKey::as_str),
             action = %q.action,
             "break-glass data access"
         );
@@ -266,7 +275,9 @@ impl AccessControl {
         }
         match (q.action.as_str(), q.key) {
             ("s3:ListBucket", None) => bucket.public_read,
-            ("s3:GetObject", Some(k)) => self.store.object(q.bucket, k).is_ok_and(|o| o.record.attributes.public_read),
+            ("s3:GetObject", Some(k)) => {
+                self.store.object(q.bucket, k, None).is_ok_and(|o| o.record.attributes.public_read)
+            }
             _ => false,
         }
     }
@@ -318,11 +329,11 @@ fn request_context(
 #[async_trait::async_trait]
 impl S3Access for AccessControl {
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        self.copy_source_read(&req.input.copy_source, &req.uri, &req.headers, &req.extensions)
+        self.copy_source_read(&req.input.copy_source, &req.uri, &req.headers, &mut req.extensions)
     }
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
-        self.copy_source_read(&req.input.copy_source, &req.uri, &req.headers, &req.extensions)
+        self.copy_source_read(&req.input.copy_source, &req.uri, &req.headers, &mut req.extensions)
     }
 
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
@@ -364,7 +375,7 @@ impl S3Access for AccessControl {
                 }),
                 // A refused attempt on a tenant's bucket is on that tenant's record too.
                 Err(_) => {
-                    let bucket = note.snapshot().bucket;
+                    let bucket = note.snapshot().bucket.and_then(|b| BucketName::parse(&b).ok());
                     let owner = bucket.and_then(|b| self.buckets.get(&self.store, &b).ok().flatten());
                     if let Some(owner) = owner {
                         note.update(|e| e.tenant = Some(owner.owner.clone()));
@@ -378,7 +389,8 @@ impl S3Access for AccessControl {
 }
 
 impl AccessControl {
-    /// Authorises the request; the decision about its bucket, if it names one.
+    /// Authorises the request; the decision about its bucket, if it names one. An allowed
+    /// request leaves its [`Authorised`] value (operation, names, permit) for the handler.
     async fn check_request(
         &self,
         cx: &mut S3AccessContext<'_>,
@@ -392,39 +404,25 @@ impl AccessControl {
         let Some(op) = S3Op::from_name(operation) else {
             return Err(s3_error!(NotImplemented, "{operation} is not implemented"));
         };
-        let action = op.iam_action().to_owned();
+        let action = op.iam_action();
         let sets_public_acl =
             cx.headers().get("x-amz-acl").and_then(|v| v.to_str().ok()).is_some_and(|v| v != "private");
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => {
                 // ListBuckets: any authenticated caller sees the buckets of its own tenant.
+                cx.extensions_mut().insert(Authorised::new(op, None));
                 return if caller.is_some() { Ok(None) } else { Err(denied()) };
             }
             S3Path::Bucket { bucket } => (bucket.to_string(), None),
             S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
-        if op == S3Op::CreateBucket {
-            return match caller.as_deref() {
-                Some(c) if c.tenant.is_some() => {
-                    let request = RequestContext {
-                        principal: Some(c.arn.clone()),
-                        account: c.tenant.clone(),
-                        action,
-                        resource: format!("arn:aws:s3:::{bucket}"),
-                        context: request_context(cx.uri(), cx.headers(), transport),
-                    };
-                    let policies: Vec<&Policy> = c.policies.iter().map(Arc::as_ref).collect();
-                    match evaluate(&policies, &request) {
-                        Decision::ExplicitDeny => Err(denied()),
-                        Decision::Allow => Ok(None),
-                        Decision::ImplicitDeny if c.role == Role::Admin => Ok(None),
-                        Decision::ImplicitDeny => Err(denied()),
-                    }
-                }
-                // Operators hold no data; anonymous callers create nothing.
-                _ => Err(denied()),
-            };
-        }
+        // The one parse of the names the operation acts on. No bucket can have a name that
+        // does not parse, so only CreateBucket says the name is invalid.
+        let bucket = match BucketName::parse(&bucket) {
+            Ok(b) => b,
+            Err(e) if op == S3Op::CreateBucket => return Err(e).s3(),
+            Err(_) => return Err(StoreError::NoSuchBucket).s3(),
+        };
         let key = match (op, key) {
             // A browser upload names its key in a form field (read ahead by the front).
             (S3Op::PostObject, None) => Some(
@@ -432,53 +430,122 @@ impl AccessControl {
             ),
             (_, k) => k,
         };
-        if op == S3Op::DeleteObjects {
+        let key = key.map(|k| ObjectKey::parse(&k)).transpose().s3()?;
+        let permit = match &key {
+            Some(k) => self.permits.object(action, bucket.clone(), k.clone()),
+            None => self.permits.bucket(action, bucket.clone()),
+        };
+        let decided = if op == S3Op::CreateBucket {
+            self.decide_create_bucket(caller.as_deref(), &bucket, request_context(cx.uri(), cx.headers(), transport))?;
+            None
+        } else if op == S3Op::DeleteObjects {
             // Decided key by key by the operation (see `KeyGate`).
             let owner = self.buckets.get(&self.store, &bucket)?.map(|b| b.owner.clone());
-            cx.extensions_mut().insert(KeyGate { access: self.clone(), caller, transport });
-            return Ok(Some(Decided { owner, break_glass: None }));
+            let gate = KeyGate { access: self.clone(), caller, transport, bucket: bucket.clone() };
+            cx.extensions_mut().insert(gate);
+            Some(Decided { owner, break_glass: None })
+        } else {
+            let context = request_context(cx.uri(), cx.headers(), transport);
+            let question =
+                Question { action: action.to_owned(), bucket: &bucket, key: key.as_ref(), context, sets_public_acl };
+            // CopyObject and UploadPartCopy also read their source: decided by
+            // `copy_source_read` once s3s has parsed it, on the very value the copy reads.
+            Some(self.decide(caller.as_deref(), &question)?)
+        };
+        cx.extensions_mut().insert(Authorised::new(op, Some(permit)));
+        Ok(decided)
+    }
+
+    /// CreateBucket: only a tenant's users create buckets, as their identity policies allow
+    /// (tenant admins by default); operators hold no data, anonymous callers create nothing.
+    fn decide_create_bucket(
+        &self,
+        caller: Option<&Principal>,
+        bucket: &BucketName,
+        context: HashMap<String, Vec<String>>,
+    ) -> S3Result<()> {
+        let Some(c) = caller.filter(|c| c.tenant.is_some()) else {
+            return Err(denied());
+        };
+        let request = RequestContext {
+            principal: Some(c.arn.clone()),
+            account: c.tenant.clone(),
+            action: S3Op::CreateBucket.iam_action().to_owned(),
+            resource: format!("arn:aws:s3:::{bucket}"),
+            context,
+        };
+        let policies: Vec<&Policy> = c.policies.iter().map(Arc::as_ref).collect();
+        match evaluate(&policies, &request) {
+            Decision::ExplicitDeny => Err(denied()),
+            Decision::Allow => Ok(()),
+            Decision::ImplicitDeny if c.role == Role::Admin => Ok(()),
+            Decision::ImplicitDeny => Err(denied()),
         }
-        let context = request_context(cx.uri(), cx.headers(), transport);
-        let question = Question { action, bucket: &bucket, key: key.as_deref(), context, sets_public_acl };
-        let decided = self.decide(caller.as_deref(), &question)?;
-        // CopyObject and UploadPartCopy also read their source: decided by `copy_source_read`
-        // once s3s has parsed it, on the very value the operation will copy from.
-        Ok(Some(decided))
     }
 }
 
 impl AccessControl {
     /// Whether the caller may read the source of a copy: `s3:GetObject` on exactly the bucket
     /// and key s3s parsed from `x-amz-copy-source` (and `s3:GetObjectVersion` too when it names
-    /// a version), the value the operation then copies from. Never a second parse of the header.
+    /// a version), parsed here once into the names the copy then reads from.
     fn copy_source_read(
         &self,
         source: &CopySource,
         uri: &http::Uri,
         headers: &http::HeaderMap,
-        extensions: &http::Extensions,
+        extensions: &mut http::Extensions,
     ) -> S3Result<()> {
-        let CopySource::Bucket { bucket, key, version_id } = source else {
-            // Access points and outposts are not served; the operation says so.
-            return Ok(());
-        };
+        let source = copy_source_name(source, headers)?;
         let caller = extensions.get::<Caller>().ok_or_else(denied)?.0.clone();
         let transport = extensions.get::<Transport>().copied();
         let mut actions = vec!["s3:GetObject"];
-        if version_id.is_some() {
+        if source.version.is_some() {
             actions.push("s3:GetObjectVersion");
         }
         for action in actions {
             let read = Question {
                 action: action.to_owned(),
-                bucket,
-                key: Some(key),
+                bucket: &source.bucket,
+                key: Some(&source.key),
                 context: request_context(uri, headers, transport),
                 sets_public_acl: false,
             };
             self.decide(caller.as_deref(), &read)?;
         }
-        Ok(())
+        match extensions.get_mut::<Authorised>() {
+            Some(authorised) => {
+                authorised.set_copy_source(source);
+                Ok(())
+            }
+            None => Err(denied()),
+        }
+    }
+}
+
+/// The source a copy names, in the engine's names. s3s decodes `x-amz-copy-source` leniently
+/// ("%ZZ" stays "%ZZ"); AWS refuses a header that is not valid percent-encoding rather than
+/// copy from a key the client did not name.
+fn copy_source_name(source: &CopySource, headers: &http::HeaderMap) -> S3Result<CopySourceName> {
+    let raw = headers.get("x-amz-copy-source").map(http::HeaderValue::as_bytes).unwrap_or_default();
+    let well_encoded = raw
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b != b'%' || raw.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
+    if !well_encoded {
+        return Err(s3_error!(InvalidArgument, "Invalid copy source encoding"));
+    }
+    match source {
+        CopySource::Bucket { bucket, key, .. } if bucket.is_empty() || key.is_empty() => Err(s3_error!(
+            InvalidArgument,
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey"
+        )),
+        CopySource::Bucket { bucket, key, version_id } => Ok(CopySourceName {
+            // No bucket has a name that does not parse, nor an object a key that does not.
+            bucket: BucketName::parse(bucket).map_err(|_| StoreError::NoSuchBucket).s3()?,
+            key: ObjectKey::parse(key).map_err(|_| StoreError::NoSuchKey).s3()?,
+            version: version_id.as_deref().map(VersionId::parse).transpose().s3()?,
+        }),
+        _ => Err(s3_error!(NotImplemented, "Copying from access points and outposts is not implemented")),
     }
 }
 
@@ -490,18 +557,23 @@ pub struct KeyGate {
     access: AccessControl,
     caller: Option<Arc<Principal>>,
     transport: Option<Transport>,
+    /// The bucket of the request.
+    bucket: BucketName,
 }
 
 impl KeyGate {
-    /// Whether the caller may do `action` on `bucket/key`.
-    pub fn allows(&self, action: &str, bucket: &str, key: &str) -> bool {
+    /// The engine's permit to delete `key` of the request's bucket, if the caller may.
+    pub fn delete_permit(&self, key: &str) -> S3Result<coffre_store::Permit> {
+        let key = ObjectKey::parse(key).s3()?;
+        let action = "s3:DeleteObject";
         let q = Question {
             action: action.to_owned(),
-            bucket,
-            key: Some(key),
+            bucket: &self.bucket,
+            key: Some(&key),
             context: transport_context(self.transport),
             sets_public_acl: false,
         };
-        self.access.decide(self.caller.as_deref(), &q).is_ok()
+        self.access.decide(self.caller.as_deref(), &q)?;
+        Ok(self.access.permits.object(action, self.bucket.clone(), key))
     }
 }

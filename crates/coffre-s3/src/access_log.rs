@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use coffre_audit::Record;
 use coffre_store::records::BucketLogging;
-use coffre_store::{Encryption, KeyWrap, ObjectAttributes, ObjectKey, Store, WriteCondition};
+use coffre_store::{BucketName, Encryption, KeyWrap, ObjectAttributes, ObjectKey, PermitIssuer, Store, WriteCondition};
 
 use crate::access::BucketAccessCache;
 
@@ -93,19 +93,21 @@ pub fn format_line(record: &Record, owner_id: &str) -> String {
 /// authorisation cache, which PutBucketLogging invalidates: a change applies from the next
 /// request on, and a record of an unlogged bucket costs a map lookup.
 fn target_of(buckets: &BucketAccessCache, store: &Store, bucket: &str) -> Option<(BucketLogging, String)> {
-    let access = buckets.get(store, bucket).ok()??;
+    let access = buckets.get(store, &BucketName::parse(bucket).ok()?).ok()??;
     let logging = access.logging.clone()?;
-    Some((logging, crate::service::canonical_id(Some(&access.owner))))
+    Some((logging, access.owner.clone()))
 }
 
 /// Collects records of logged buckets and writes them to their targets every `interval`.
 pub async fn deliver(
     store: Arc<Store>,
     buckets: Arc<BucketAccessCache>,
+    permits: PermitIssuer,
     mut records: tokio::sync::mpsc::Receiver<Record>,
     interval: Duration,
 ) {
-    let mut pending: HashMap<(String, String), String> = HashMap::new();
+    // (target bucket, prefix, owning tenant of the logged bucket) → lines.
+    let mut pending: HashMap<(String, String, String), String> = HashMap::new();
     let mut tick = tokio::time::interval(interval);
     tick.tick().await;
     loop {
@@ -117,14 +119,15 @@ pub async fn deliver(
                 }
                 let Some(bucket) = record.event.bucket.clone() else { continue };
                 if let Some((target, owner)) = target_of(&buckets, &store, &bucket) {
-                    let lines = pending.entry((target.target_bucket, target.target_prefix)).or_default();
-                    lines.push_str(&format_line(&record, &owner));
+                    let line = format_line(&record, &crate::service::canonical_id(Some(&owner)));
+                    let lines = pending.entry((target.target_bucket, target.target_prefix, owner)).or_default();
+                    lines.push_str(&line);
                     lines.push('\n');
                 }
             }
             _ = tick.tick() => {
-                for ((bucket, prefix), lines) in pending.drain() {
-                    if let Err(e) = write_log_object(&store, &bucket, &prefix, lines).await {
+                for ((bucket, prefix, owner), lines) in pending.drain() {
+                    if let Err(e) = write_log_object(&store, &permits, (&bucket, &owner), &prefix, lines).await {
                         tracing::warn!(bucket, error = %e, "server access log delivery failed");
                     }
                 }
@@ -133,22 +136,33 @@ pub async fn deliver(
     }
 }
 
-async fn write_log_object(store: &Store, bucket: &str, prefix: &str, lines: String) -> Result<(), String> {
+/// Writes one log object into `target`, a bucket of `owner` (the logged bucket's tenant): the
+/// write PutBucketLogging authorised, into a bucket that must still be that tenant's (a target
+/// deleted and re-created by another tenant gets nothing).
+async fn write_log_object(
+    store: &Store,
+    permits: &PermitIssuer,
+    (target, owner): (&str, &str),
+    prefix: &str,
+    lines: String,
+) -> Result<(), String> {
     let now = time::OffsetDateTime::now_utc();
     let format = time::macros::format_description!("[year]-[month]-[day]-[hour]-[minute]-[second]");
     let name = format!("{prefix}{}-{:016X}", now.format(&format).map_err(|e| e.to_string())?, crate::front::rand_u64());
     let key = ObjectKey::parse(&name).map_err(|e| e.to_string())?;
-    let record = store.bucket(bucket).map_err(|e| e.to_string())?;
+    let bucket = BucketName::parse(target).map_err(|e| e.to_string())?;
+    let record = store.bucket(&bucket).map_err(|e| e.to_string())?;
+    if record.owner.as_deref().unwrap_or(crate::access::LEGACY_OWNER) != owner {
+        return Err(format!("the target bucket is no longer owned by tenant {owner}"));
+    }
     let encryption = record.default_encryption.unwrap_or_else(|| Encryption::sse_s3(store.default_key_id()));
     let body = futures::stream::iter([Ok::<Bytes, coffre_store::BodyError>(Bytes::from(lines))]);
     let staged =
         store.stage(body, None, true, KeyWrap::Provider(&encryption.key_id)).await.map_err(|e| e.to_string())?;
     let mut attributes = ObjectAttributes::default();
     attributes.headers.content_type = Some("text/plain".to_owned());
-    store
-        .put_object(bucket, &key, staged, attributes, encryption, WriteCondition::None)
-        .await
-        .map_err(|e| e.to_string())?;
+    let permit = permits.object("s3:PutObject", bucket, key);
+    store.put_object(&permit, staged, attributes, encryption, WriteCondition::None).await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -4,10 +4,11 @@
 //! authorisation cache of its bucket.
 
 use coffre_iam::Policy;
-use coffre_store::{BucketChange, PublicAccessBlock};
+use coffre_store::{BucketChange, BucketName, PublicAccessBlock};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use crate::authorised::Authorised;
 use crate::errors::StoreResultExt;
 use crate::service::CoffreS3;
 
@@ -95,6 +96,20 @@ fn requested_public_read(acl: Option<&str>, policy: Option<&AccessControlPolicy>
 }
 
 impl CoffreS3 {
+    /// Changes the authorised bucket's access settings, and forgets authorisation's cached view
+    /// of them.
+    async fn change_access(&self, extensions: &http::Extensions, change: BucketChange) -> S3Result<()> {
+        let authorised = Authorised::of(extensions)?;
+        self.store.update_bucket(authorised.permit()?, change).await.s3()?;
+        self.buckets.invalidate(authorised.bucket()?);
+        Ok(())
+    }
+
+    /// The record of the authorised bucket.
+    fn authorised_bucket(&self, extensions: &http::Extensions) -> S3Result<coffre_store::BucketRecord> {
+        self.store.bucket(Authorised::of(extensions)?.bucket()?).s3()
+    }
+
     pub(crate) async fn do_put_bucket_policy(
         &self,
         req: S3Request<PutBucketPolicyInput>,
@@ -102,13 +117,12 @@ impl CoffreS3 {
         let input = req.input;
         let policy = Policy::parse(&input.policy).map_err(|e| s3_error!(MalformedPolicy, "{}", e.message))?;
         for statement_resource in resource_buckets(&input.policy) {
-            if statement_resource != input.bucket {
+            if statement_resource != Authorised::of(&req.extensions)?.bucket()?.as_str() {
                 return Err(s3_error!(MalformedPolicy, "Policy has invalid resource"));
             }
         }
         let change = BucketChange::SetPolicy { policy: input.policy.clone(), public: policy.is_public() };
-        self.store.update_bucket(&input.bucket, change).await.s3()?;
-        self.buckets.invalidate(&input.bucket);
+        self.change_access(&req.extensions, change).await?;
         Ok(S3Response::with_status(PutBucketPolicyOutput::default(), http::StatusCode::NO_CONTENT))
     }
 
@@ -116,7 +130,7 @@ impl CoffreS3 {
         &self,
         req: S3Request<GetBucketPolicyInput>,
     ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-        let bucket = self.store.bucket(&req.input.bucket).s3()?;
+        let bucket = self.authorised_bucket(&req.extensions)?;
         let policy = bucket.policy.ok_or_else(|| s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist"))?;
         Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) }))
     }
@@ -125,8 +139,7 @@ impl CoffreS3 {
         &self,
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-        self.store.update_bucket(&req.input.bucket, BucketChange::DeletePolicy).await.s3()?;
-        self.buckets.invalidate(&req.input.bucket);
+        self.change_access(&req.extensions, BucketChange::DeletePolicy).await?;
         Ok(S3Response::with_status(DeleteBucketPolicyOutput::default(), http::StatusCode::NO_CONTENT))
     }
 
@@ -134,7 +147,7 @@ impl CoffreS3 {
         &self,
         req: S3Request<GetBucketPolicyStatusInput>,
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-        let bucket = self.store.bucket(&req.input.bucket).s3()?;
+        let bucket = self.authorised_bucket(&req.extensions)?;
         let text = bucket.policy.ok_or_else(|| s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist"))?;
         let is_public = Policy::parse(&text).map(|p| p.is_public()).unwrap_or(false);
         Ok(S3Response::new(GetBucketPolicyStatusOutput {
@@ -146,7 +159,7 @@ impl CoffreS3 {
         &self,
         req: S3Request<GetBucketAclInput>,
     ) -> S3Result<S3Response<GetBucketAclOutput>> {
-        let bucket = self.store.bucket(&req.input.bucket).s3()?;
+        let bucket = self.authorised_bucket(&req.extensions)?;
         let owner = self.owner_of(bucket.owner.as_deref());
         Ok(S3Response::new(GetBucketAclOutput {
             grants: Some(acl_grants(&owner, bucket.public_read)),
@@ -164,8 +177,7 @@ impl CoffreS3 {
             input.acl.as_ref().map(BucketCannedACL::as_str),
             input.access_control_policy.as_ref(),
         )?;
-        self.store.update_bucket(&input.bucket, BucketChange::SetPublicRead { public }).await.s3()?;
-        self.buckets.invalidate(&input.bucket);
+        self.change_access(&req.extensions, BucketChange::SetPublicRead { public }).await?;
         Ok(S3Response::new(PutBucketAclOutput::default()))
     }
 
@@ -173,8 +185,10 @@ impl CoffreS3 {
         &self,
         req: S3Request<GetObjectAclInput>,
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
-        let bucket = self.store.bucket(&req.input.bucket).s3()?;
-        let object = self.store.object(&req.input.bucket, &req.input.key).s3()?;
+        let bucket = self.authorised_bucket(&req.extensions)?;
+        let (bucket_name, key) = Authorised::of(&req.extensions)?.object()?;
+        let version = req.input.version_id.as_deref().map(coffre_store::VersionId::parse).transpose().s3()?;
+        let object = self.store.object(bucket_name, key, version.as_ref()).s3()?;
         let owner = self.owner_of(bucket.owner.as_deref());
         Ok(S3Response::new(GetObjectAclOutput {
             grants: Some(acl_grants(&owner, object.record.attributes.public_read)),
@@ -193,7 +207,7 @@ impl CoffreS3 {
             input.acl.as_ref().map(ObjectCannedACL::as_str),
             input.access_control_policy.as_ref(),
         )?;
-        self.store.set_object_public_read(&input.bucket, &input.key, public).await.s3()?;
+        self.store.set_object_public_read(Authorised::of(&req.extensions)?.permit()?, public).await.s3()?;
         Ok(S3Response::new(PutObjectAclOutput::default()))
     }
 
@@ -205,9 +219,11 @@ impl CoffreS3 {
         let logging = match input.bucket_logging_status.logging_enabled {
             None => None,
             Some(l) => {
-                let source = self.store.bucket(&input.bucket).s3()?;
+                let source = self.authorised_bucket(&req.extensions)?;
                 // Logs go only to a bucket of the same tenant (S3 requires the owner's consent).
-                let same_owner = self.store.bucket(&l.target_bucket).ok().is_some_and(|t| t.owner == source.owner);
+                let target = BucketName::parse(&l.target_bucket).ok();
+                let same_owner =
+                    target.and_then(|t| self.store.bucket(&t).ok()).is_some_and(|t| t.owner == source.owner);
                 if !same_owner {
                     return Err(crate::errors::custom(
                         "InvalidTargetBucketForLogging",
@@ -221,8 +237,7 @@ impl CoffreS3 {
                 })
             }
         };
-        self.store.update_bucket(&input.bucket, BucketChange::SetLogging(logging)).await.s3()?;
-        self.buckets.invalidate(&input.bucket);
+        self.change_access(&req.extensions, BucketChange::SetLogging(logging)).await?;
         Ok(S3Response::new(PutBucketLoggingOutput::default()))
     }
 
@@ -230,7 +245,7 @@ impl CoffreS3 {
         &self,
         req: S3Request<GetBucketLoggingInput>,
     ) -> S3Result<S3Response<GetBucketLoggingOutput>> {
-        let bucket = self.store.bucket(&req.input.bucket).s3()?;
+        let bucket = self.authorised_bucket(&req.extensions)?;
         Ok(S3Response::new(GetBucketLoggingOutput {
             logging_enabled: bucket.logging.map(|l| LoggingEnabled {
                 target_bucket: l.target_bucket,
@@ -252,8 +267,7 @@ impl CoffreS3 {
             block_public_policy: c.block_public_policy.unwrap_or(false),
             restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
         };
-        self.store.update_bucket(&req.input.bucket, BucketChange::SetPublicAccessBlock(Some(block))).await.s3()?;
-        self.buckets.invalidate(&req.input.bucket);
+        self.change_access(&req.extensions, BucketChange::SetPublicAccessBlock(Some(block))).await?;
         Ok(S3Response::new(PutPublicAccessBlockOutput::default()))
     }
 
@@ -261,7 +275,7 @@ impl CoffreS3 {
         &self,
         req: S3Request<GetPublicAccessBlockInput>,
     ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
-        let bucket = self.store.bucket(&req.input.bucket).s3()?;
+        let bucket = self.authorised_bucket(&req.extensions)?;
         let b = bucket.public_access_block.ok_or_else(|| {
             crate::errors::custom(
                 "NoSuchPublicAccessBlockConfiguration",
@@ -283,8 +297,7 @@ impl CoffreS3 {
         &self,
         req: S3Request<DeletePublicAccessBlockInput>,
     ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
-        self.store.update_bucket(&req.input.bucket, BucketChange::SetPublicAccessBlock(None)).await.s3()?;
-        self.buckets.invalidate(&req.input.bucket);
+        self.change_access(&req.extensions, BucketChange::SetPublicAccessBlock(None)).await?;
         Ok(S3Response::with_status(DeletePublicAccessBlockOutput::default(), http::StatusCode::NO_CONTENT))
     }
 }

@@ -59,6 +59,12 @@ pub fn to_s3(err: StoreError) -> S3Error {
             NoSuchUpload,
             "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
         ),
+        E::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
+        E::NotPermitted { .. } => {
+            // A handler used the wrong permit: a bug, refused rather than acted on.
+            tracing::error!(error = %err, "engine call refused for its permit");
+            s3_error!(AccessDenied, "Access Denied")
+        }
         E::PreconditionFailed => {
             s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }

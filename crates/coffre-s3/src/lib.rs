@@ -7,6 +7,7 @@
 pub mod access;
 pub mod access_log;
 pub mod audit;
+pub mod authorised;
 pub mod bucket_access;
 pub mod config_body;
 pub mod convert;

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use coffre_store::limits::LIST_KEYS_MAX;
 use coffre_store::{
     BucketChange, BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, CustomerKey,
-    CustomerKeyError, Encryption, KeyWrap, ListEntry, ListPage, ListQuery, ObjectAttributes, ObjectKey, PartNumber,
-    SseMode, Store, StoredObject, UploadId, WriteCondition,
+    CustomerKeyError, Encryption, KeyWrap, ListEntry, ListPage, ListQuery, ObjectAttributes, PartNumber, SseMode,
+    Store, StoredObject, UploadId, VersionId, WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use crate::access::{BucketAccessCache, Caller, KeyGate};
+use crate::authorised::Authorised;
 use crate::bucket_access::canned_public_read;
 use crate::convert::{self, ChecksumFields, HeaderInput, body_stream, etag, size_i64, timestamp};
 use crate::errors::{StoreResultExt, to_s3};
@@ -55,7 +56,7 @@ impl CoffreS3 {
         Owner { id: Some(id), display_name: Some(tenant.unwrap_or(crate::access::LEGACY_OWNER).to_owned()) }
     }
 
-    fn bucket_owner(&self, bucket: &str) -> Owner {
+    fn bucket_owner(&self, bucket: &BucketName) -> Owner {
         let owner = self.buckets.get(&self.store, bucket).ok().flatten().map(|b| b.owner.clone());
         self.owner_of(owner.as_deref())
     }
@@ -65,7 +66,7 @@ impl CoffreS3 {
     /// key must exist and be enabled.
     fn encryption_for(
         &self,
-        bucket: &str,
+        bucket: &BucketName,
         sse: Option<&ServerSideEncryption>,
         kms_key_id: Option<&str>,
     ) -> S3Result<Encryption> {
@@ -98,7 +99,7 @@ impl CoffreS3 {
     /// fresh fingerprint of the key) if it does, else as [`Self::encryption_for`] decides.
     fn write_encryption(
         &self,
-        bucket: &str,
+        bucket: &BucketName,
         sse: Option<&ServerSideEncryption>,
         kms_key_id: Option<&str>,
         customer: Option<&CustomerKey>,
@@ -135,12 +136,9 @@ fn initiator(owner: Owner) -> Initiator {
     Initiator { id: owner.id, display_name: owner.display_name }
 }
 
-fn parse_bucket(name: &str) -> S3Result<BucketName> {
-    BucketName::parse(name).s3()
-}
-
-fn parse_key(key: &str) -> S3Result<ObjectKey> {
-    ObjectKey::parse(key).s3()
+/// The version a request names (`versionId`), as s3s read it.
+fn version(version_id: Option<&str>) -> S3Result<Option<VersionId>> {
+    version_id.map(VersionId::parse).transpose().s3()
 }
 
 fn max_keys(requested: Option<i32>) -> S3Result<usize> {
@@ -160,7 +158,7 @@ fn valid_region_name(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
-fn list_page(store: &Store, bucket: &str, query: &ListQuery) -> S3Result<ListPage> {
+fn list_page(store: &Store, bucket: &BucketName, query: &ListQuery) -> S3Result<ListPage> {
     if query.max_keys == 0 {
         // Still answer NoSuchBucket for a missing bucket.
         store.bucket(bucket).s3()?;
@@ -456,32 +454,6 @@ fn sse_fields(e: &Encryption) -> (Option<ServerSideEncryption>, Option<SSEKMSKey
     }
 }
 
-fn copy_source(source: &CopySource, headers: &http::HeaderMap) -> S3Result<(String, String)> {
-    // s3s decodes leniently ("%ZZ" stays "%ZZ"); AWS refuses a header that is not valid
-    // percent-encoding rather than copy from a key the client did not name.
-    let raw = headers.get("x-amz-copy-source").map(http::HeaderValue::as_bytes).unwrap_or_default();
-    let well_encoded = raw
-        .iter()
-        .enumerate()
-        .all(|(i, b)| *b != b'%' || raw.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
-    if !well_encoded {
-        return Err(s3_error!(InvalidArgument, "Invalid copy source encoding"));
-    }
-    match source {
-        CopySource::Bucket { bucket, key, .. } if bucket.is_empty() || key.is_empty() => Err(s3_error!(
-            InvalidArgument,
-            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey"
-        )),
-        CopySource::Bucket { bucket, key, version_id } => {
-            if version_id.as_deref().is_some_and(|v| v != "null") {
-                return Err(s3_error!(NoSuchVersion, "The specified version does not exist."));
-            }
-            Ok((bucket.to_string(), key.to_string()))
-        }
-        _ => Err(s3_error!(NotImplemented, "Copying from access points and outposts is not implemented")),
-    }
-}
-
 /// Evaluates the `x-amz-copy-source-if-*` conditions (all failures are 412 for copies).
 fn copy_source_conditions(
     object: &StoredObject,
@@ -613,10 +585,10 @@ impl S3 for CoffreS3 {
             .filter(|(name, b)| {
                 tenant.is_some()
                     && b.owner.as_deref().unwrap_or(crate::access::LEGACY_OWNER) == tenant.as_deref().unwrap_or("")
-                    && name.starts_with(&prefix)
+                    && name.as_str().starts_with(&prefix)
             })
             .map(|(name, b)| Bucket {
-                name: Some(name),
+                name: Some(name.to_string()),
                 creation_date: Some(timestamp(b.created_ns)),
                 bucket_region: Some(self.bucket_region(b.location)),
             })
@@ -645,7 +617,8 @@ impl S3 for CoffreS3 {
     }
 
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
-        let bucket = parse_bucket(&req.input.bucket)?;
+        let permit = Authorised::of(&req.extensions)?.permit()?;
+        let bucket = permit.bucket().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
         request::refuse_grants!(req.input, grant_write);
         if req.input.object_lock_enabled_for_bucket == Some(true) {
             // Not silently ignored: a bucket the client believes locked would not be.
@@ -676,9 +649,9 @@ impl S3 for CoffreS3 {
         }
         let tenant = caller_tenant(&req.extensions);
         let public_read = canned_public_read(req.input.acl.as_ref().map(BucketCannedACL::as_str))?;
-        match self.store.create_bucket(&bucket, location, tenant.clone(), public_read).await {
+        match self.store.create_bucket(permit, location, tenant.clone(), public_read).await {
             Err(coffre_store::StoreError::BucketAlreadyOwnedByYou)
-                if self.store.bucket(bucket.as_str()).ok().and_then(|b| b.owner) != tenant =>
+                if self.store.bucket(bucket).ok().and_then(|b| b.owner) != tenant =>
             {
                 return Err(s3_error!(
                     BucketAlreadyExists,
@@ -687,12 +660,12 @@ impl S3 for CoffreS3 {
             }
             other => other.s3()?,
         }
-        self.buckets.invalidate(bucket.as_str());
+        self.buckets.invalidate(bucket);
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
-        let b = self.store.bucket(&req.input.bucket).s3()?;
+        let b = self.store.bucket(Authorised::of(&req.extensions)?.bucket()?).s3()?;
         Ok(S3Response::new(HeadBucketOutput {
             bucket_region: Some(self.bucket_region(b.location)),
             ..Default::default()
@@ -700,8 +673,9 @@ impl S3 for CoffreS3 {
     }
 
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.store.delete_bucket(&req.input.bucket).await.s3()?;
-        self.buckets.invalidate(&req.input.bucket);
+        let permit = Authorised::of(&req.extensions)?.permit()?;
+        self.store.delete_bucket(permit).await.s3()?;
+        self.buckets.invalidate(Authorised::of(&req.extensions)?.bucket()?);
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 
@@ -709,7 +683,7 @@ impl S3 for CoffreS3 {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        let b = self.store.bucket(&req.input.bucket).s3()?;
+        let b = self.store.bucket(Authorised::of(&req.extensions)?.bucket()?).s3()?;
         Ok(S3Response::new(GetBucketLocationOutput {
             location_constraint: b.location.map(BucketLocationConstraint::from),
         }))
@@ -745,9 +719,10 @@ impl S3 for CoffreS3 {
                 return Err(s3_error!(InvalidArgument, "The encryption method specified is not supported: {}", other));
             }
         };
-        self.store.bucket(&input.bucket).s3()?;
+        let permit = Authorised::of(&req.extensions)?.permit()?;
+        self.store.bucket(Authorised::of(&req.extensions)?.bucket()?).s3()?;
         self.store.check_key(&e.key_id).s3()?;
-        self.store.update_bucket(&input.bucket, BucketChange::SetEncryption(Some(e))).await.s3()?;
+        self.store.update_bucket(permit, BucketChange::SetEncryption(Some(e))).await.s3()?;
         Ok(S3Response::new(PutBucketEncryptionOutput::default()))
     }
 
@@ -755,7 +730,7 @@ impl S3 for CoffreS3 {
         &self,
         req: S3Request<GetBucketEncryptionInput>,
     ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
-        let b = self.store.bucket(&req.input.bucket).s3()?;
+        let b = self.store.bucket(Authorised::of(&req.extensions)?.bucket()?).s3()?;
         // Every object is encrypted: without a configuration the default is SSE-S3, as in S3.
         let e = b.default_encryption.unwrap_or(Encryption::sse_s3(self.store.default_key_id()));
         let (algorithm, key_id) = sse_fields(&e);
@@ -773,7 +748,8 @@ impl S3 for CoffreS3 {
         &self,
         req: S3Request<DeleteBucketEncryptionInput>,
     ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
-        self.store.update_bucket(&req.input.bucket, BucketChange::SetEncryption(None)).await.s3()?;
+        let permit = Authorised::of(&req.extensions)?.permit()?;
+        self.store.update_bucket(permit, BucketChange::SetEncryption(None)).await.s3()?;
         Ok(S3Response::with_status(DeleteBucketEncryptionOutput::default(), http::StatusCode::NO_CONTENT))
     }
 
@@ -782,7 +758,7 @@ impl S3 for CoffreS3 {
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         // Versioning was never enabled: S3 answers with no Status element.
-        self.store.bucket(&req.input.bucket).s3()?;
+        self.store.bucket(Authorised::of(&req.extensions)?.bucket()?).s3()?;
         Ok(S3Response::new(GetBucketVersioningOutput::default()))
     }
 
@@ -790,7 +766,8 @@ impl S3 for CoffreS3 {
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        let key = parse_key(&input.key)?;
+        let permit = Authorised::of(&req.extensions)?.permit()?;
+        let (bucket, _) = Authorised::of(&req.extensions)?.object()?;
         require_content_length(&req.headers)?;
         check_storage_class(input.storage_class.as_ref())?;
         refuse_object_lock!(input);
@@ -802,10 +779,10 @@ impl S3 for CoffreS3 {
         let condition = request::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let checksum = checksum_request(&req.headers)?;
         // Fail before reading the body if the bucket is missing.
-        self.store.bucket(&input.bucket).s3()?;
+        self.store.bucket(bucket).s3()?;
         let customer = request_customer_key!(req, input)?;
         let encryption = self.write_encryption(
-            &input.bucket,
+            bucket,
             input.server_side_encryption.as_ref(),
             input.ssekms_key_id.as_deref(),
             customer.as_ref(),
@@ -832,8 +809,7 @@ impl S3 for CoffreS3 {
             tags,
             public_read,
         };
-        let record =
-            self.store.put_object(&input.bucket, &key, staged, attributes, encryption, condition).await.s3()?;
+        let record = self.store.put_object(permit, staged, attributes, encryption, condition).await.s3()?;
         let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
         let mut fields = ChecksumFields::default();
         if let (Some(a), Some(c)) = (checksum.algorithm, &record.checksum)
@@ -914,10 +890,8 @@ impl S3 for CoffreS3 {
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        if input.version_id.as_deref().is_some_and(|v| v != "null") {
-            return Err(s3_error!(NoSuchVersion));
-        }
-        let object = self.store.object(&input.bucket, &input.key).s3()?;
+        let (bucket, key) = Authorised::of(&req.extensions)?.object()?;
+        let object = self.store.object(bucket, key, version(input.version_id.as_deref())?.as_ref()).s3()?;
         note_encryption(&req.extensions, &object.record.encryption);
         let r = &object.record;
         let customer = request_customer_key!(req, input)?;
@@ -1000,10 +974,8 @@ impl S3 for CoffreS3 {
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        if input.version_id.as_deref().is_some_and(|v| v != "null") {
-            return Err(s3_error!(NoSuchVersion));
-        }
-        let object = self.store.object(&input.bucket, &input.key).s3()?;
+        let (bucket, key) = Authorised::of(&req.extensions)?.object()?;
+        let object = self.store.object(bucket, key, version(input.version_id.as_deref())?.as_ref()).s3()?;
         note_encryption(&req.extensions, &object.record.encryption);
         let r = &object.record;
         if let ReadVerdict::NotModified = request::read_conditions(
@@ -1059,19 +1031,16 @@ impl S3 for CoffreS3 {
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
-        if input.version_id.as_deref().is_some_and(|v| v != "null") {
-            // Deleting a version that never existed succeeds in S3 only for versioned buckets;
-            // unversioned buckets hold only "null".
-            return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
-        }
+        let permit = Authorised::of(&req.extensions)?.permit()?;
+        let version = version(input.version_id.as_deref())?;
         let condition = request::write_condition(input.if_match.as_ref(), None)?;
-        self.store.delete_object(&input.bucket, &input.key, condition).await.s3()?;
+        self.store.delete_object(permit, version.as_ref(), condition).await.s3()?;
         Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
     }
 
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
-        self.store.bucket(&input.bucket).s3()?;
+        self.store.bucket(Authorised::of(&req.extensions)?.bucket()?).s3()?;
         if input.delete.objects.len() > LIST_KEYS_MAX {
             return Err(s3_error!(
                 MalformedXML,
@@ -1083,17 +1052,11 @@ impl S3 for CoffreS3 {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for o in input.delete.objects {
-            let result = if !gate.allows("s3:DeleteObject", &input.bucket, &o.key) {
-                Err(s3_error!(AccessDenied, "Access Denied"))
-            } else if o.version_id.as_deref().is_some_and(|v| v != "null") {
-                Err(s3_error!(NoSuchVersion, "The specified version does not exist."))
-            } else {
-                match ObjectKey::parse(&o.key) {
-                    Ok(_) => {
-                        self.store.delete_object(&input.bucket, &o.key, WriteCondition::None).await.s3().map(|_| ())
-                    }
-                    Err(e) => Err(to_s3(e)),
+            let result = match (gate.delete_permit(&o.key), version(o.version_id.as_deref())) {
+                (Ok(permit), Ok(version)) => {
+                    self.store.delete_object(&permit, version.as_ref(), WriteCondition::None).await.s3().map(|_| ())
                 }
+                (Err(e), _) | (_, Err(e)) => Err(e),
             };
             match result {
                 Ok(()) => {
@@ -1122,14 +1085,15 @@ impl S3 for CoffreS3 {
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let key = parse_key(&input.key)?;
-        let (src_bucket, src_key) = copy_source(&input.copy_source, &req.headers)?;
+        let authorised = Authorised::of(&req.extensions)?;
+        let (permit, (bucket, key)) = (authorised.permit()?, authorised.object()?);
+        let src = authorised.copy_source()?;
         let condition = destination_condition(&req.headers)?;
         check_storage_class(input.storage_class.as_ref())?;
         refuse_object_lock!(input);
         request::refuse_grants!(input);
-        self.store.bucket(&input.bucket).s3()?;
-        let source = self.store.object(&src_bucket, &src_key).s3()?;
+        self.store.bucket(bucket).s3()?;
+        let source = self.store.object(&src.bucket, &src.key, src.version.as_ref()).s3()?;
         copy_source_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
@@ -1147,7 +1111,7 @@ impl S3 for CoffreS3 {
             Some("REPLACE") => true,
             Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
         };
-        let same_object = src_bucket == input.bucket && src_key == input.key;
+        let same_object = src.bucket == *bucket && src.key == *key;
         if same_object && !replace_metadata && input.checksum_algorithm.is_none() && input.storage_class.is_none() {
             return Err(s3_error!(
                 InvalidRequest,
@@ -1181,7 +1145,7 @@ impl S3 for CoffreS3 {
         let customer = request_customer_key!(req, input)?;
         let data = self.store.read(&source, 0..source.record.size_bytes, source_customer.as_ref()).s3()?;
         let encryption = self.write_encryption(
-            &input.bucket,
+            bucket,
             input.server_side_encryption.as_ref(),
             input.ssekms_key_id.as_deref(),
             customer.as_ref(),
@@ -1192,8 +1156,7 @@ impl S3 for CoffreS3 {
             .stage(copy_stream(data), algorithm, true, key_wrap(&encryption, customer.as_ref()))
             .await
             .s3()?;
-        let record =
-            self.store.put_object(&input.bucket, &key, staged, attributes, encryption, condition).await.s3()?;
+        let record = self.store.put_object(permit, staged, attributes, encryption, condition).await.s3()?;
         let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
         let fields = ChecksumFields::of(record.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
@@ -1217,7 +1180,8 @@ impl S3 for CoffreS3 {
         &self,
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-        let object = self.store.object(&req.input.bucket, &req.input.key).s3()?;
+        let (bucket, key) = Authorised::of(&req.extensions)?.object()?;
+        let object = self.store.object(bucket, key, version(req.input.version_id.as_deref())?.as_ref()).s3()?;
         let tag_set = object
             .record
             .attributes
@@ -1240,7 +1204,7 @@ impl S3 for CoffreS3 {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         let tags = request::validate_tags(tags)?;
-        self.store.set_tags(&input.bucket, &input.key, tags).await.s3()?;
+        self.store.set_tags(Authorised::of(&req.extensions)?.permit()?, tags).await.s3()?;
         Ok(S3Response::new(PutObjectTaggingOutput::default()))
     }
 
@@ -1248,7 +1212,7 @@ impl S3 for CoffreS3 {
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-        self.store.set_tags(&req.input.bucket, &req.input.key, Vec::new()).await.s3()?;
+        self.store.set_tags(Authorised::of(&req.extensions)?.permit()?, Vec::new()).await.s3()?;
         Ok(S3Response::with_status(DeleteObjectTaggingOutput::default(), http::StatusCode::NO_CONTENT))
     }
 
@@ -1256,6 +1220,7 @@ impl S3 for CoffreS3 {
 
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
+        let bucket = Authorised::of(&req.extensions)?.bucket()?;
         let url = is_url_encoding(input.encoding_type.as_ref())?;
         let query = ListQuery {
             prefix: input.prefix.clone().unwrap_or_default(),
@@ -1263,11 +1228,11 @@ impl S3 for CoffreS3 {
             start_after: input.marker.clone().filter(|m| !m.is_empty()),
             max_keys: max_keys(input.max_keys)?,
         };
-        let page = list_page(&self.store, &input.bucket, &query)?;
+        let page = list_page(&self.store, bucket, &query)?;
         let next_marker = (page.truncated && query.delimiter.is_some())
             .then(|| page.last_position().map(|p| encode_if(url, p.to_owned())))
             .flatten();
-        let parts = split_page(&page, url, Some(self.bucket_owner(&input.bucket)));
+        let parts = split_page(&page, url, Some(self.bucket_owner(bucket)));
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_if(url, query.prefix)),
@@ -1285,6 +1250,7 @@ impl S3 for CoffreS3 {
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
+        let bucket = Authorised::of(&req.extensions)?.bucket()?;
         let url = is_url_encoding(input.encoding_type.as_ref())?;
         let start_after = match input.continuation_token.as_deref() {
             Some(token) => Some(parse_continuation_token(token)?),
@@ -1296,8 +1262,8 @@ impl S3 for CoffreS3 {
             start_after,
             max_keys: max_keys(input.max_keys)?,
         };
-        let page = list_page(&self.store, &input.bucket, &query)?;
-        let owner = input.fetch_owner.unwrap_or(false).then(|| self.bucket_owner(&input.bucket));
+        let page = list_page(&self.store, bucket, &query)?;
+        let owner = input.fetch_owner.unwrap_or(false).then(|| self.bucket_owner(bucket));
         let parts = split_page(&page, url, owner);
         let key_count = parts.contents.len() + parts.prefixes.len();
         Ok(S3Response::new(ListObjectsV2Output {
@@ -1322,6 +1288,7 @@ impl S3 for CoffreS3 {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         let input = req.input;
+        let bucket = Authorised::of(&req.extensions)?.bucket()?;
         let url = is_url_encoding(input.encoding_type.as_ref())?;
         let query = ListQuery {
             prefix: input.prefix.clone().unwrap_or_default(),
@@ -1329,7 +1296,7 @@ impl S3 for CoffreS3 {
             start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
             max_keys: max_keys(input.max_keys)?,
         };
-        let page = list_page(&self.store, &input.bucket, &query)?;
+        let page = list_page(&self.store, bucket, &query)?;
         let mut versions = Vec::new();
         let mut prefixes = Vec::new();
         for entry in &page.entries {
@@ -1342,7 +1309,7 @@ impl S3 for CoffreS3 {
                     last_modified: Some(timestamp(record.last_modified_ns)),
                     size: Some(size_i64(record.size_bytes)),
                     storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
-                    owner: Some(self.bucket_owner(&input.bucket)),
+                    owner: Some(self.bucket_owner(bucket)),
                     checksum_algorithm: record.checksum.as_ref().map(|c| vec![convert::algorithm_dto(c.algorithm)]),
                     checksum_type: record.checksum.as_ref().map(|c| convert::checksum_type_dto(c.kind)),
                     ..Default::default()
@@ -1377,7 +1344,8 @@ impl S3 for CoffreS3 {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        let key = parse_key(&input.key)?;
+        let authorised = Authorised::of(&req.extensions)?;
+        let (permit, (bucket, key)) = (authorised.permit()?, authorised.object()?);
         check_storage_class(input.storage_class.as_ref())?;
         refuse_object_lock!(input);
         request::refuse_grants!(input);
@@ -1417,7 +1385,7 @@ impl S3 for CoffreS3 {
         }
         let customer = request_customer_key!(req, input)?;
         let encryption = self.write_encryption(
-            &input.bucket,
+            bucket,
             input.server_side_encryption.as_ref(),
             input.ssekms_key_id.as_deref(),
             customer.as_ref(),
@@ -1425,15 +1393,14 @@ impl S3 for CoffreS3 {
         note_encryption(&req.extensions, &encryption);
         let (server_side_encryption, ssekms_key_id) = sse_fields(&encryption);
         let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
-        let upload_id =
-            self.store.create_upload(&input.bucket, &key, attributes, algorithm, kind, encryption).await.s3()?;
+        let upload_id = self.store.create_upload(permit, attributes, algorithm, kind, encryption).await.s3()?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             server_side_encryption,
             ssekms_key_id,
             sse_customer_algorithm,
             sse_customer_key_md5,
-            bucket: Some(input.bucket),
-            key: Some(input.key),
+            bucket: Some(bucket.to_string()),
+            key: Some(key.to_string()),
             upload_id: Some(upload_id.as_str().to_owned()),
             checksum_algorithm: input.checksum_algorithm,
             checksum_type: kind
@@ -1447,9 +1414,11 @@ impl S3 for CoffreS3 {
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         let input = req.input;
+        let authorised = Authorised::of(&req.extensions)?;
+        let (permit, (bucket, key)) = (authorised.permit()?, authorised.object()?);
         let part_number = PartNumber::parse(i64::from(input.part_number)).s3()?;
         let upload_id = UploadId::parse(&input.upload_id).s3()?;
-        let upload = self.store.upload(&input.bucket, &input.key, &upload_id).s3()?;
+        let upload = self.store.upload(bucket, key, &upload_id).s3()?;
         let checksum = checksum_request(&req.headers)?;
         if let (Some(declared), Some(sent)) = (upload.checksum_algorithm, checksum.algorithm)
             && declared != sent
@@ -1480,7 +1449,7 @@ impl S3 for CoffreS3 {
             use base64::Engine as _;
             fields.set(a, base64::engine::general_purpose::STANDARD.encode(raw));
         }
-        let part = self.store.upload_part(&input.bucket, &input.key, &upload_id, part_number, staged).await.s3()?;
+        let part = self.store.upload_part(permit, &upload_id, part_number, staged).await.s3()?;
         let (server_side_encryption, ssekms_key_id) = sse_fields(&upload.encryption);
         let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
         Ok(S3Response::new(UploadPartOutput {
@@ -1503,11 +1472,13 @@ impl S3 for CoffreS3 {
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = req.input;
+        let authorised = Authorised::of(&req.extensions)?;
+        let (permit, (bucket, key)) = (authorised.permit()?, authorised.object()?);
         let part_number = PartNumber::parse(i64::from(input.part_number)).s3()?;
         let upload_id = UploadId::parse(&input.upload_id).s3()?;
-        let upload = self.store.upload(&input.bucket, &input.key, &upload_id).s3()?;
-        let (src_bucket, src_key) = copy_source(&input.copy_source, &req.headers)?;
-        let source = self.store.object(&src_bucket, &src_key).s3()?;
+        let upload = self.store.upload(bucket, key, &upload_id).s3()?;
+        let src = authorised.copy_source()?;
+        let source = self.store.object(&src.bucket, &src.key, src.version.as_ref()).s3()?;
         copy_source_conditions(
             &source,
             input.copy_source_if_match.as_ref(),
@@ -1532,7 +1503,7 @@ impl S3 for CoffreS3 {
             use base64::Engine as _;
             fields.set(a, base64::engine::general_purpose::STANDARD.encode(raw));
         }
-        let part = self.store.upload_part(&input.bucket, &input.key, &upload_id, part_number, staged).await.s3()?;
+        let part = self.store.upload_part(permit, &upload_id, part_number, staged).await.s3()?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(etag(&part.md5_hex)),
@@ -1552,7 +1523,8 @@ impl S3 for CoffreS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        let key = parse_key(&input.key)?;
+        let authorised = Authorised::of(&req.extensions)?;
+        let (permit, (bucket, key)) = (authorised.permit()?, authorised.object()?);
         let upload_id = UploadId::parse(&input.upload_id).s3()?;
         let condition = request::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let listed = input.multipart_upload.and_then(|m| m.parts).ok_or_else(|| {
@@ -1588,15 +1560,15 @@ impl S3 for CoffreS3 {
             checksum_type: input.checksum_type.as_ref().and_then(|t| ChecksumType::parse(t.as_str())),
             expected_size_bytes: input.mpu_object_size.and_then(|n| u64::try_from(n).ok()),
         };
-        let record = self.store.complete_upload(&input.bucket, &key, &upload_id, request).await.s3()?;
+        let record = self.store.complete_upload(permit, &upload_id, request).await.s3()?;
         let fields = ChecksumFields::of(record.checksum.as_ref());
         let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             server_side_encryption,
             ssekms_key_id,
-            bucket: Some(input.bucket.clone()),
-            key: Some(input.key.clone()),
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            bucket: Some(bucket.to_string()),
+            key: Some(key.to_string()),
+            location: Some(format!("/{bucket}/{key}")),
             e_tag: Some(etag(&record.etag)),
             checksum_crc32: fields.crc32,
             checksum_crc32c: fields.crc32c,
@@ -1613,14 +1585,15 @@ impl S3 for CoffreS3 {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let upload_id = UploadId::parse(&req.input.upload_id).s3()?;
-        self.store.abort_upload(&req.input.bucket, &req.input.key, &upload_id).await.s3()?;
+        self.store.abort_upload(Authorised::of(&req.extensions)?.permit()?, &upload_id).await.s3()?;
         Ok(S3Response::with_status(AbortMultipartUploadOutput::default(), http::StatusCode::NO_CONTENT))
     }
 
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
+        let (bucket, key) = Authorised::of(&req.extensions)?.object()?;
         let upload_id = UploadId::parse(&input.upload_id).s3()?;
-        let upload = self.store.upload(&input.bucket, &input.key, &upload_id).s3()?;
+        let upload = self.store.upload(bucket, key, &upload_id).s3()?;
         let max = match input.max_parts {
             None => 1000,
             Some(n) if n < 0 => {
@@ -1651,7 +1624,7 @@ impl S3 for CoffreS3 {
                 }
             })
             .collect();
-        let owner = self.bucket_owner(&input.bucket);
+        let owner = self.bucket_owner(bucket);
         Ok(S3Response::new(ListPartsOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -1674,6 +1647,7 @@ impl S3 for CoffreS3 {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let input = req.input;
+        let bucket = Authorised::of(&req.extensions)?.bucket()?;
         let url = is_url_encoding(input.encoding_type.as_ref())?;
         let max = match input.max_uploads {
             None => 1000,
@@ -1687,7 +1661,7 @@ impl S3 for CoffreS3 {
         let all = self
             .store
             .uploads(
-                &input.bucket,
+                bucket,
                 &prefix,
                 input.key_marker.as_deref().filter(|m| !m.is_empty()),
                 input.upload_id_marker.as_deref().filter(|m| !m.is_empty()),
@@ -1724,8 +1698,8 @@ impl S3 for CoffreS3 {
                         key: Some(encode_if(url, key)),
                         upload_id: Some(id),
                         initiated: Some(timestamp(record.initiated_ns)),
-                        owner: Some(self.bucket_owner(&input.bucket)),
-                        initiator: Some(initiator(self.bucket_owner(&input.bucket))),
+                        owner: Some(self.bucket_owner(bucket)),
+                        initiator: Some(initiator(self.bucket_owner(bucket))),
                         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                         checksum_algorithm: record.checksum_algorithm.map(convert::algorithm_dto),
                         ..Default::default()

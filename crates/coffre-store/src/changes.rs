@@ -31,6 +31,19 @@ pub enum BucketChange {
 }
 
 impl BucketChange {
+    /// The actions a [`crate::Permit`] for this change may allow.
+    pub(crate) fn actions(&self) -> &'static [&'static str] {
+        match self {
+            BucketChange::SetPolicy { .. } => &["s3:PutBucketPolicy"],
+            BucketChange::DeletePolicy => &["s3:DeleteBucketPolicy"],
+            BucketChange::SetPublicRead { .. } => &["s3:PutBucketAcl"],
+            BucketChange::SetPublicAccessBlock(_) => &["s3:PutBucketPublicAccessBlock"],
+            BucketChange::SetLogging(_) => &["s3:PutBucketLogging"],
+            BucketChange::SetEncryption(_) => &["s3:PutEncryptionConfiguration"],
+            BucketChange::SetQuota(_) => &[crate::permit::actions::SET_QUOTA],
+        }
+    }
+
     /// Applies the change to `bucket`, or refuses it and leaves `bucket` as it was.
     pub(crate) fn apply(self, bucket: &mut BucketRecord) -> StoreResult<()> {
         let blocks = |check: fn(&PublicAccessBlock) -> bool| bucket.public_access_block.as_ref().is_some_and(check);

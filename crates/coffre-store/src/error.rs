@@ -80,6 +80,18 @@ pub enum StoreError {
     /// No such multipart upload.
     #[error("the specified multipart upload does not exist")]
     NoSuchUpload,
+    /// No such version of the key.
+    #[error("the specified version does not exist")]
+    NoSuchVersion,
+    /// An engine call was made with a permit for another action or resource: a bug in the
+    /// caller, refused (fail closed).
+    #[error("a permit for {action} does not allow this call (it needs {wanted})")]
+    NotPermitted {
+        /// The action the permit allows.
+        action: &'static str,
+        /// What the call needs.
+        wanted: String,
+    },
     /// A conditional write lost: the object changed or exists.
     #[error("at least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,

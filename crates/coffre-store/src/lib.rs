@@ -15,6 +15,7 @@ pub mod intent;
 pub mod limits;
 pub mod meta;
 pub mod names;
+pub mod permit;
 pub mod records;
 pub mod space;
 
@@ -30,7 +31,8 @@ pub use crate::blob::{BodyError, KeyWrap, StagedData};
 pub use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType};
 pub use crate::error::{StoreError, StoreResult};
 pub use crate::meta::{CompleteRequest, CompletedPart, ListEntry, ListPage, ListQuery, WriteCondition};
-pub use crate::names::{BucketName, ObjectKey, PartNumber, UploadId};
+pub use crate::names::{BucketName, ObjectKey, PartNumber, UploadId, VersionId};
+pub use crate::permit::{Permit, PermitIssuer};
 pub use crate::records::{
     BucketRecord, ContentHeaders, DataLayout, Encryption, ObjectAttributes, ObjectRecord, PartRecord,
     PublicAccessBlock, Quota, SealedInline, SseMode, UnixNanos, UploadRecord, Usage,
@@ -78,6 +80,8 @@ pub struct Store {
     blobs: BlobStore,
     keys: Arc<dyn KeyProvider>,
     started: SystemTime,
+    /// Whether [`Store::take_permit_issuer`] handed the issuer out.
+    issuer_taken: std::sync::atomic::AtomicBool,
 }
 
 /// Iterates over all object versions, bucket by bucket, 256 at a time.
@@ -129,7 +133,21 @@ impl Store {
             config.metadata_cache_bytes,
             Arc::clone(&space),
         )?;
-        Ok(Arc::new(Store { space, meta, blobs, keys: Arc::clone(&config.keys), started: SystemTime::now() }))
+        Ok(Arc::new(Store {
+            space,
+            meta,
+            blobs,
+            keys: Arc::clone(&config.keys),
+            started: SystemTime::now(),
+            issuer_taken: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// The issuer of [`Permit`]s, for the process's authorisers: handed out once (the server
+    /// gives it to its authorisers at start), `None` after that.
+    pub fn take_permit_issuer(&self) -> Option<PermitIssuer> {
+        let taken = self.issuer_taken.swap(true, std::sync::atomic::Ordering::AcqRel);
+        (!taken).then(PermitIssuer::new)
     }
 
     /// `Ok` while the engine takes writes; otherwise why not (disk below its reserved floor,
@@ -182,14 +200,15 @@ impl Store {
 
     // ---- buckets
 
-    /// Creates a bucket owned by the tenant `owner`.
+    /// Creates the permit's bucket, owned by the tenant `owner`.
     pub async fn create_bucket(
         &self,
-        bucket: &BucketName,
+        permit: &Permit,
         location: Option<String>,
         owner: Option<String>,
         public_read: bool,
     ) -> StoreResult<()> {
+        let bucket = permit.for_bucket(&["s3:CreateBucket"])?;
         let mut record = BucketRecord::new(now_ns(), location, owner);
         record.public_read = public_read;
         self.meta.apply(MetaOp::CreateBucket { bucket: bucket.as_str().to_owned(), record }).await?;
@@ -198,14 +217,15 @@ impl Store {
 
     /// Changes a bucket's record (policy, ACL, public access block, quota, encryption) in one
     /// commit; `change` may refuse with an error, and then nothing changes.
-    pub async fn update_bucket(&self, bucket: &str, change: BucketChange) -> StoreResult<()> {
-        self.meta.apply(MetaOp::UpdateBucket { bucket: bucket.to_owned(), change }).await?;
+    pub async fn update_bucket(&self, permit: &Permit, change: BucketChange) -> StoreResult<()> {
+        let bucket = permit.for_bucket(change.actions())?;
+        self.meta.apply(MetaOp::UpdateBucket { bucket: bucket.as_str().to_owned(), change }).await?;
         Ok(())
     }
 
     /// What a bucket's current objects hold.
-    pub fn usage(&self, bucket: &str) -> StoreResult<Usage> {
-        self.meta.usage(bucket)
+    pub fn usage(&self, bucket: &BucketName) -> StoreResult<Usage> {
+        self.meta.usage(bucket.as_str())
     }
 
     /// Audit intents committed before `before_ms` (unix ms), see [`intent`].
@@ -233,20 +253,21 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes an empty bucket (aborting its unfinished uploads).
-    pub async fn delete_bucket(&self, bucket: &str) -> StoreResult<()> {
-        self.meta.apply(MetaOp::DeleteBucket { bucket: bucket.to_owned() }).await?;
+    /// Deletes the permit's bucket, if empty (aborting its unfinished uploads).
+    pub async fn delete_bucket(&self, permit: &Permit) -> StoreResult<()> {
+        let bucket = permit.for_bucket(&["s3:DeleteBucket"])?;
+        self.meta.apply(MetaOp::DeleteBucket { bucket: bucket.as_str().to_owned() }).await?;
         Ok(())
     }
 
     /// A bucket's record.
-    pub fn bucket(&self, bucket: &str) -> StoreResult<BucketRecord> {
-        self.meta.bucket(bucket)?.ok_or(StoreError::NoSuchBucket)
+    pub fn bucket(&self, bucket: &BucketName) -> StoreResult<BucketRecord> {
+        self.meta.bucket(bucket.as_str())?.ok_or(StoreError::NoSuchBucket)
     }
 
     /// All buckets by name.
-    pub fn buckets(&self) -> StoreResult<Vec<(String, BucketRecord)>> {
-        self.meta.buckets()
+    pub fn buckets(&self) -> StoreResult<Vec<(BucketName, BucketRecord)>> {
+        Ok(self.meta.buckets()?.into_iter().map(|(name, record)| (BucketName::stored(name), record)).collect())
     }
 
     // ---- objects
@@ -280,16 +301,17 @@ impl Store {
         }
     }
 
-    /// Commits staged data as the new current version of `key`, if `condition` holds at commit.
+    /// Commits staged data as the new current version of the permit's key, if `condition`
+    /// holds at commit.
     pub async fn put_object(
         &self,
-        bucket: &str,
-        key: &ObjectKey,
+        permit: &Permit,
         mut staged: StagedData,
         attributes: ObjectAttributes,
         encryption: Encryption,
         condition: WriteCondition,
     ) -> StoreResult<ObjectRecord> {
+        let (bucket, key) = permit.for_object(&["s3:PutObject"])?;
         // Fail fast before publishing data into a bucket that does not exist.
         self.bucket(bucket)?;
         let (layout, inline) = match self.blobs.publish(&mut staged).await? {
@@ -313,7 +335,7 @@ impl Store {
             completed_upload: None,
         };
         let op = MetaOp::PutObject {
-            bucket: bucket.to_owned(),
+            bucket: bucket.as_str().to_owned(),
             key: key.as_str().to_owned(),
             record: Box::new(record),
             inline: meta::Bytes64(inline),
@@ -335,9 +357,18 @@ impl Store {
         }
     }
 
-    /// The current version of a key.
-    pub fn object(&self, bucket: &str, key: &str) -> StoreResult<StoredObject> {
-        let (record, inline) = self.meta.object(bucket, key)?;
+    /// A version of a key: the current one, or the one named (unversioned buckets hold only
+    /// the null version).
+    pub fn object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        version: Option<&VersionId>,
+    ) -> StoreResult<StoredObject> {
+        if version.is_some_and(|v| !v.is_null()) {
+            return Err(StoreError::NoSuchVersion);
+        }
+        let (record, inline) = self.meta.object(bucket.as_str(), key.as_str())?;
         Ok(StoredObject { record, inline: Bytes::from(inline) })
     }
 
@@ -367,7 +398,8 @@ impl Store {
 
     /// Frees the data of every object whose key was destroyed (crypto-shredding aftermath).
     /// Returns how many object versions were shredded.
-    pub async fn shred_key(&self, key_id: &str) -> StoreResult<u64> {
+    pub async fn shred_key(&self, permit: &Permit, key_id: &str) -> StoreResult<u64> {
+        permit.for_service(&[permit::actions::ADMINISTER_KEYS])?;
         let mut total = 0;
         for batch in self.version_batches()? {
             let (bucket, batch) = batch?;
@@ -386,7 +418,7 @@ impl Store {
     fn version_batches(&self) -> StoreResult<VersionBatches<'_>> {
         Ok(VersionBatches {
             meta: &self.meta,
-            buckets: self.buckets()?.into_iter().map(|(b, _)| b).collect(),
+            buckets: self.meta.buckets()?.into_iter().map(|(b, _)| b).collect(),
             after: None,
         })
     }
@@ -395,7 +427,8 @@ impl Store {
     /// current version, without touching the data. Calls `progress` with the number of object
     /// versions examined so far. Objects stay readable throughout: each record is replaced
     /// atomically, and only if it was not overwritten meanwhile.
-    pub async fn rewrap_key(&self, key_id: &str, progress: impl Fn(u64)) -> StoreResult<u64> {
+    pub async fn rewrap_key(&self, permit: &Permit, key_id: &str, progress: impl Fn(u64)) -> StoreResult<u64> {
+        permit.for_service(&[permit::actions::ADMINISTER_KEYS])?;
         let mut examined = 0;
         let mut rewrapped = 0;
         for batch in self.version_batches()? {
@@ -462,45 +495,57 @@ impl Store {
         self.keys.default_key_id().to_owned()
     }
 
-    /// Deletes the current version of a key. Deleting a missing key succeeds, as in S3.
-    pub async fn delete_object(&self, bucket: &str, key: &str, condition: WriteCondition) -> StoreResult<bool> {
-        let op = MetaOp::DeleteObject { bucket: bucket.to_owned(), key: key.to_owned(), condition };
+    /// Deletes the current version of the permit's key (or the version named: unversioned
+    /// buckets hold only the null version). Deleting a missing key succeeds, as in S3.
+    pub async fn delete_object(
+        &self,
+        permit: &Permit,
+        version: Option<&VersionId>,
+        condition: WriteCondition,
+    ) -> StoreResult<bool> {
+        let (bucket, key) = permit.for_object(&["s3:DeleteObject"])?;
+        if version.is_some_and(|v| !v.is_null()) {
+            return Err(StoreError::invalid_argument("Invalid version id specified"));
+        }
+        let op = MetaOp::DeleteObject { bucket: bucket.as_str().to_owned(), key: key.as_str().to_owned(), condition };
         self.meta.apply(op).await?.deleted()
     }
 
     /// Replaces the tags of the current version.
-    pub async fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreResult<()> {
-        self.update_attributes(bucket, key, AttributesChange::SetTags(tags)).await
+    pub async fn set_tags(&self, permit: &Permit, tags: Vec<(String, String)>) -> StoreResult<()> {
+        let actions = ["s3:PutObjectTagging", "s3:DeleteObjectTagging"];
+        self.update_attributes(permit, &actions, AttributesChange::SetTags(tags)).await
     }
 
     /// Sets an object's canned ACL (`public-read` or `private`).
-    pub async fn set_object_public_read(&self, bucket: &str, key: &str, public_read: bool) -> StoreResult<()> {
-        self.update_attributes(bucket, key, AttributesChange::SetPublicRead(public_read)).await
+    pub async fn set_object_public_read(&self, permit: &Permit, public_read: bool) -> StoreResult<()> {
+        self.update_attributes(permit, &["s3:PutObjectAcl"], AttributesChange::SetPublicRead(public_read)).await
     }
 
-    async fn update_attributes(&self, bucket: &str, key: &str, change: AttributesChange) -> StoreResult<()> {
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+    async fn update_attributes(&self, permit: &Permit, actions: &[&str], change: AttributesChange) -> StoreResult<()> {
+        let (bucket, key) = permit.for_object(actions)?;
+        let (bucket, key) = (bucket.as_str().to_owned(), key.as_str().to_owned());
         self.meta.apply(MetaOp::UpdateAttributes { bucket, key, change }).await?;
         Ok(())
     }
 
     /// One page of a listing.
-    pub fn list(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {
-        self.meta.list_objects(bucket, query)
+    pub fn list(&self, bucket: &BucketName, query: &ListQuery) -> StoreResult<ListPage> {
+        self.meta.list_objects(bucket.as_str(), query)
     }
 
     // ---- multipart uploads
 
-    /// Starts a multipart upload.
+    /// Starts a multipart upload of the permit's key.
     pub async fn create_upload(
         &self,
-        bucket: &str,
-        key: &ObjectKey,
+        permit: &Permit,
         attributes: ObjectAttributes,
         checksum_algorithm: Option<ChecksumAlgorithm>,
         checksum_type: Option<ChecksumType>,
         encryption: Encryption,
     ) -> StoreResult<UploadId> {
+        let (bucket, key) = permit.for_object(&["s3:PutObject"])?;
         if let (Some(a), Some(ChecksumType::FullObject)) = (checksum_algorithm, checksum_type)
             && !a.supports_full_object()
         {
@@ -514,7 +559,7 @@ impl Store {
         let record = UploadRecord { initiated_ns: now, attributes, checksum_algorithm, checksum_type, encryption };
         self.meta
             .apply(MetaOp::CreateUpload {
-                bucket: bucket.to_owned(),
+                bucket: bucket.as_str().to_owned(),
                 key: key.as_str().to_owned(),
                 upload_id: upload_id.as_str().to_owned(),
                 record,
@@ -524,19 +569,19 @@ impl Store {
     }
 
     /// An upload in progress.
-    pub fn upload(&self, bucket: &str, key: &str, upload_id: &UploadId) -> StoreResult<UploadRecord> {
-        self.meta.upload(bucket, key, upload_id.as_str())
+    pub fn upload(&self, bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> StoreResult<UploadRecord> {
+        self.meta.upload(bucket.as_str(), key.as_str(), upload_id.as_str())
     }
 
-    /// Stores one part.
+    /// Stores one part of an upload of the permit's key.
     pub async fn upload_part(
         &self,
-        bucket: &str,
-        key: &str,
+        permit: &Permit,
         upload_id: &UploadId,
         part_number: PartNumber,
         mut staged: StagedData,
     ) -> StoreResult<PartRecord> {
+        let (bucket, key) = permit.for_object(&["s3:PutObject"])?;
         let upload = self.upload(bucket, key, upload_id)?;
         let Published::Chunk(chunk) = self.blobs.publish(&mut staged).await? else {
             return Err(StoreError::Corrupt { what: "a part was staged inline".into() });
@@ -554,8 +599,8 @@ impl Store {
             chunk: chunk.clone(),
         };
         let op = MetaOp::PutPart {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
+            bucket: bucket.as_str().to_owned(),
+            key: key.as_str().to_owned(),
             upload_id: upload_id.as_str().to_owned(),
             part_number: part_number.get(),
             record: record.clone(),
@@ -567,16 +612,16 @@ impl Store {
         Ok(record)
     }
 
-    /// Completes an upload into an object, if the request's condition holds at commit.
+    /// Completes an upload into the permit's key, if the request's condition holds at commit.
     pub async fn complete_upload(
         &self,
-        bucket: &str,
-        key: &ObjectKey,
+        permit: &Permit,
         upload_id: &UploadId,
         request: CompleteRequest,
     ) -> StoreResult<ObjectRecord> {
+        let (bucket, key) = permit.for_object(&["s3:PutObject"])?;
         let op = MetaOp::CompleteUpload {
-            bucket: bucket.to_owned(),
+            bucket: bucket.as_str().to_owned(),
             key: key.as_str().to_owned(),
             upload_id: upload_id.as_str().to_owned(),
             request,
@@ -586,11 +631,12 @@ impl Store {
     }
 
     /// Aborts an upload; its parts become garbage.
-    pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &UploadId) -> StoreResult<()> {
+    pub async fn abort_upload(&self, permit: &Permit, upload_id: &UploadId) -> StoreResult<()> {
+        let (bucket, key) = permit.for_object(&["s3:AbortMultipartUpload"])?;
         self.meta
             .apply(MetaOp::AbortUpload {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
+                bucket: bucket.as_str().to_owned(),
+                key: key.as_str().to_owned(),
                 upload_id: upload_id.as_str().to_owned(),
             })
             .await?;
@@ -605,11 +651,11 @@ impl Store {
     /// Uploads in progress in a bucket: `(key, upload id, record)` in key then creation order.
     pub fn uploads(
         &self,
-        bucket: &str,
+        bucket: &BucketName,
         prefix: &str,
         key_marker: Option<&str>,
         upload_id_marker: Option<&str>,
     ) -> StoreResult<Vec<(String, String, UploadRecord)>> {
-        self.meta.uploads(bucket, prefix, key_marker, upload_id_marker)
+        self.meta.uploads(bucket.as_str(), prefix, key_marker, upload_id_marker)
     }
 }

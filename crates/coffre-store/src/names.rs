@@ -45,6 +45,11 @@ impl BucketName {
         Ok(BucketName(name.to_owned()))
     }
 
+    /// A name read back from the engine's own database, where only parsed names are written.
+    pub(crate) fn stored(name: String) -> BucketName {
+        BucketName(name)
+    }
+
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -108,6 +113,46 @@ impl UploadId {
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A version of an object as a client names it (`versionId`): `null`, the version that writes
+/// to a bucket without versioning make, or an id the engine assigned.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VersionId {
+    /// The null version.
+    Null,
+    /// An assigned version id.
+    Assigned(String),
+}
+
+impl VersionId {
+    /// Parses a version id received from a client.
+    pub fn parse(id: &str) -> StoreResult<VersionId> {
+        match id {
+            "null" => Ok(VersionId::Null),
+            // Assigned ids are URL-safe text; anything else cannot name a version.
+            _ if !id.is_empty()
+                && id.len() <= 1024
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~+/=".contains(&b)) =>
+            {
+                Ok(VersionId::Assigned(id.to_owned()))
+            }
+            _ => Err(StoreError::invalid_argument("Invalid version id specified")),
+        }
+    }
+
+    /// Whether it names the null version.
+    pub fn is_null(&self) -> bool {
+        matches!(self, VersionId::Null)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            VersionId::Null => "null",
+            VersionId::Assigned(id) => id,
+        }
     }
 }
 

@@ -90,11 +90,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     directory.install_root(&root.access_key, &root.secret_key);
     directory.set_break_glass_cooldown_s(config.break_glass_cooldown_s).context("set the break-glass cool-down")?;
     let bucket_access = Arc::new(BucketAccessCache::default());
+    // The engine's permits are made by the authorisers only: the S3 access control, the admin
+    // API and access-log delivery (the writes PutBucketLogging authorised).
+    let permits = store.take_permit_issuer().context("the engine's permit issuer was already taken")?;
     let s3 =
         CoffreS3::new(Arc::clone(&store), FrontConfig { region: config.region.clone() }, Arc::clone(&bucket_access));
     let mut builder = S3ServiceBuilder::new(s3);
-    builder.set_auth(AccessControl::new(Arc::clone(&directory), Arc::clone(&store), Arc::clone(&bucket_access)));
-    builder.set_access(AccessControl::new(Arc::clone(&directory), Arc::clone(&store), Arc::clone(&bucket_access)));
+    let access =
+        AccessControl::new(Arc::clone(&directory), Arc::clone(&store), Arc::clone(&bucket_access), permits.clone());
+    builder.set_auth(access.clone());
+    builder.set_access(access);
     if let Some(domain) = &config.domain {
         builder.set_host(coffre_s3::BucketDomain::new(domain));
     }
@@ -109,6 +114,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let access_log_delivery = tokio::spawn(coffre_s3::access_log::deliver(
         Arc::clone(&store),
         bucket_access,
+        permits.clone(),
         access_log_rx,
         config.access_log_flush_interval,
     ));
@@ -185,6 +191,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         keys,
         signer: local,
         store: Arc::clone(&store),
+        permits,
         attestations_dir: config.data_dir.join("keys").join("attestations"),
         rewraps: Arc::default(),
         audit: audit.clone(),
