@@ -305,3 +305,145 @@ async fn bucket_settings_are_recorded_under_their_own_names() {
     assert!(!metrics.contains("OtherBucketOperation"), "a bucket setting was counted as OtherBucketOperation");
     c.delete_bucket().bucket(&b).send().await.unwrap();
 }
+
+/// The request id of an SDK call that must succeed.
+macro_rules! ok_id {
+    ($call:expr) => {
+        $call.send().await.unwrap().request_id().unwrap().to_owned()
+    };
+}
+
+/// Goal (issue 15): every operation Coffre implements is on the audit trail, and in
+/// `/metrics`, under its own S3 API name — the name s3s routed the request to, whether the
+/// operation succeeded or not.
+#[tokio::test]
+async fn every_operation_is_recorded_under_its_own_name() {
+    use aws_sdk_s3::types::{
+        BucketCannedAcl, BucketLoggingStatus, CompletedMultipartUpload, CompletedPart, Delete, LoggingEnabled,
+        ObjectCannedAcl, ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption,
+        ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+    };
+    let server = Server::start_with(&["--audit-checkpoint-seconds", "1"]);
+    let c = server.client().await;
+    let b = bucket("every-op");
+    let mut ids: Vec<(&str, String)> = Vec::new();
+    ids.push(("CreateBucket", ok_id!(c.create_bucket().bucket(&b))));
+    ids.push(("HeadBucket", ok_id!(c.head_bucket().bucket(&b))));
+    ids.push(("GetBucketLocation", ok_id!(c.get_bucket_location().bucket(&b))));
+    ids.push(("ListBuckets", ok_id!(c.list_buckets())));
+    ids.push(("PutObject", ok_id!(c.put_object().bucket(&b).key("k").body(ByteStream::from_static(b"hello")))));
+    ids.push(("HeadObject", ok_id!(c.head_object().bucket(&b).key("k"))));
+    ids.push(("GetObject", ok_id!(c.get_object().bucket(&b).key("k"))));
+    let tagging = Tagging::builder().tag_set(Tag::builder().key("a").value("b").build().unwrap()).build().unwrap();
+    ids.push(("PutObjectTagging", ok_id!(c.put_object_tagging().bucket(&b).key("k").tagging(tagging))));
+    ids.push(("GetObjectTagging", ok_id!(c.get_object_tagging().bucket(&b).key("k"))));
+    ids.push(("DeleteObjectTagging", ok_id!(c.delete_object_tagging().bucket(&b).key("k"))));
+    ids.push(("PutObjectAcl", ok_id!(c.put_object_acl().bucket(&b).key("k").acl(ObjectCannedAcl::Private))));
+    ids.push(("GetObjectAcl", ok_id!(c.get_object_acl().bucket(&b).key("k"))));
+    ids.push(("CopyObject", ok_id!(c.copy_object().bucket(&b).key("k2").copy_source(format!("{b}/k")))));
+    ids.push(("ListObjects", ok_id!(c.list_objects().bucket(&b))));
+    ids.push(("ListObjectsV2", ok_id!(c.list_objects_v2().bucket(&b))));
+    ids.push(("ListObjectVersions", ok_id!(c.list_object_versions().bucket(&b))));
+
+    let created = c.create_multipart_upload().bucket(&b).key("m").send().await.unwrap();
+    ids.push(("CreateMultipartUpload", created.request_id().unwrap().to_owned()));
+    let upload = created.upload_id().unwrap().to_owned();
+    let part = c
+        .upload_part()
+        .bucket(&b)
+        .key("m")
+        .upload_id(&upload)
+        .part_number(1)
+        .body(ByteStream::from_static(b"part"))
+        .send()
+        .await
+        .unwrap();
+    ids.push(("UploadPart", part.request_id().unwrap().to_owned()));
+    ids.push(("ListParts", ok_id!(c.list_parts().bucket(&b).key("m").upload_id(&upload))));
+    ids.push(("ListMultipartUploads", ok_id!(c.list_multipart_uploads().bucket(&b))));
+    let done = CompletedMultipartUpload::builder()
+        .parts(CompletedPart::builder().part_number(1).e_tag(part.e_tag().unwrap()).build())
+        .build();
+    ids.push((
+        "CompleteMultipartUpload",
+        ok_id!(c.complete_multipart_upload().bucket(&b).key("m").upload_id(&upload).multipart_upload(done)),
+    ));
+    let copied_into = c.create_multipart_upload().bucket(&b).key("m2").send().await.unwrap();
+    let second = copied_into.upload_id().unwrap().to_owned();
+    ids.push((
+        "UploadPartCopy",
+        ok_id!(
+            c.upload_part_copy().bucket(&b).key("m2").upload_id(&second).part_number(1).copy_source(format!("{b}/k"))
+        ),
+    ));
+    ids.push(("AbortMultipartUpload", ok_id!(c.abort_multipart_upload().bucket(&b).key("m2").upload_id(&second))));
+
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:DeleteBucket","Resource":"arn:aws:s3:::{b}"}}]}}"#
+    );
+    ids.push(("PutBucketPolicy", ok_id!(c.put_bucket_policy().bucket(&b).policy(policy))));
+    ids.push(("GetBucketPolicy", ok_id!(c.get_bucket_policy().bucket(&b))));
+    ids.push(("GetBucketPolicyStatus", ok_id!(c.get_bucket_policy_status().bucket(&b))));
+    ids.push(("DeleteBucketPolicy", ok_id!(c.delete_bucket_policy().bucket(&b))));
+    ids.push(("PutBucketAcl", ok_id!(c.put_bucket_acl().bucket(&b).acl(BucketCannedAcl::Private))));
+    ids.push(("GetBucketAcl", ok_id!(c.get_bucket_acl().bucket(&b))));
+    let block = PublicAccessBlockConfiguration::builder().block_public_policy(true).build();
+    ids.push((
+        "PutPublicAccessBlock",
+        ok_id!(c.put_public_access_block().bucket(&b).public_access_block_configuration(block)),
+    ));
+    ids.push(("GetPublicAccessBlock", ok_id!(c.get_public_access_block().bucket(&b))));
+    ids.push(("DeletePublicAccessBlock", ok_id!(c.delete_public_access_block().bucket(&b))));
+    let by_default =
+        ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build().unwrap();
+    let encryption = ServerSideEncryptionConfiguration::builder()
+        .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build())
+        .build()
+        .unwrap();
+    ids.push((
+        "PutBucketEncryption",
+        ok_id!(c.put_bucket_encryption().bucket(&b).server_side_encryption_configuration(encryption)),
+    ));
+    ids.push(("GetBucketEncryption", ok_id!(c.get_bucket_encryption().bucket(&b))));
+    ids.push(("DeleteBucketEncryption", ok_id!(c.delete_bucket_encryption().bucket(&b))));
+    let logging = BucketLoggingStatus::builder()
+        .logging_enabled(LoggingEnabled::builder().target_bucket(&b).target_prefix("logs/").build().unwrap())
+        .build();
+    ids.push(("PutBucketLogging", ok_id!(c.put_bucket_logging().bucket(&b).bucket_logging_status(logging))));
+    ids.push(("GetBucketLogging", ok_id!(c.get_bucket_logging().bucket(&b))));
+    ids.push(("GetBucketVersioning", ok_id!(c.get_bucket_versioning().bucket(&b))));
+    let delete = Delete::builder().objects(ObjectIdentifier::builder().key("k2").build().unwrap()).build().unwrap();
+    ids.push(("DeleteObjects", ok_id!(c.delete_objects().bucket(&b).delete(delete))));
+    ids.push(("DeleteObject", ok_id!(c.delete_object().bucket(&b).key("k"))));
+    // A browser form upload (here refused: a form without a key field).
+    let form = "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nhello\r\n--XYZ--\r\n";
+    let posted = reqwest::Client::new()
+        .post(format!("{}/{b}", server.endpoint()))
+        .header("content-type", "multipart/form-data; boundary=XYZ")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 400);
+    ids.push(("PostObject", posted.headers()["x-amz-request-id"].to_str().unwrap().to_owned()));
+    // The bucket still holds `m` (and perhaps its logs): refused, and recorded as the delete.
+    let refused = c.delete_bucket().bucket(&b).send().await.unwrap_err();
+    assert_eq!(code(&refused), "BucketNotEmpty");
+    ids.push(("DeleteBucket", refused.as_service_error().and_then(|e| e.request_id()).unwrap().to_owned()));
+
+    let mut covered: Vec<&str> = ids.iter().map(|(name, _)| *name).collect();
+    covered.sort_unstable();
+    let mut all: Vec<&str> = coffre_s3::operation::S3Op::ALL.iter().map(|op| op.name()).collect();
+    all.sort_unstable();
+    assert_eq!(covered, all, "the test drives every operation Coffre implements, once");
+    let records = server.audit_records_until(|records| ids.iter().all(|(_, id)| !records_of(records, id).is_empty()));
+    for (operation, id) in &ids {
+        let found = records_of(&records, id);
+        assert_eq!(found.len(), 1, "{operation}: {found:?}");
+        assert_eq!(found[0]["operation"], *operation, "{}", found[0]);
+    }
+    let (_, metrics) = server.admin_get("/metrics").await;
+    for (operation, _) in &ids {
+        assert!(metrics.contains(&format!("operation=\"{operation}\"")), "{operation} not in /metrics");
+    }
+}
