@@ -292,18 +292,25 @@ async fn bucket_settings_are_recorded_under_their_own_names() {
     let e = c.copy_object().bucket(&b).key("dest").copy_source(format!("{b}/")).send().await.unwrap_err();
     assert_eq!(code(&e), "InvalidArgument");
     ids.push(("CopyObject", e.as_service_error().and_then(|s| s.request_id()).unwrap().to_owned()));
+    let metrics = assert_recorded_under_their_names(&server, &ids).await;
+    assert!(!metrics.contains("OtherBucketOperation"), "a bucket setting was counted as OtherBucketOperation");
+    c.delete_bucket().bucket(&b).send().await.unwrap();
+}
+
+/// Checks that each request `(operation, request id)` has exactly one audit record, naming its
+/// operation, and that each operation is counted in `/metrics`; returns the metrics text.
+async fn assert_recorded_under_their_names(server: &Server, ids: &[(&str, String)]) -> String {
     let records = server.audit_records_until(|records| ids.iter().all(|(_, id)| !records_of(records, id).is_empty()));
-    for (operation, id) in &ids {
+    for (operation, id) in ids {
         let found = records_of(&records, id);
         assert_eq!(found.len(), 1, "{operation}: {found:?}");
         assert_eq!(found[0]["operation"], *operation, "{}", found[0]);
     }
     let (_, metrics) = server.admin_get("/metrics").await;
-    for (operation, _) in &ids {
+    for (operation, _) in ids {
         assert!(metrics.contains(&format!("operation=\"{operation}\"")), "{operation} not in /metrics");
     }
-    assert!(!metrics.contains("OtherBucketOperation"), "a bucket setting was counted as OtherBucketOperation");
-    c.delete_bucket().bucket(&b).send().await.unwrap();
+    metrics
 }
 
 /// The request id of an SDK call that must succeed.
@@ -436,14 +443,5 @@ async fn every_operation_is_recorded_under_its_own_name() {
     let mut all: Vec<&str> = coffre_s3::operation::S3Op::ALL.iter().map(|op| op.name()).collect();
     all.sort_unstable();
     assert_eq!(covered, all, "the test drives every operation Coffre implements, once");
-    let records = server.audit_records_until(|records| ids.iter().all(|(_, id)| !records_of(records, id).is_empty()));
-    for (operation, id) in &ids {
-        let found = records_of(&records, id);
-        assert_eq!(found.len(), 1, "{operation}: {found:?}");
-        assert_eq!(found[0]["operation"], *operation, "{}", found[0]);
-    }
-    let (_, metrics) = server.admin_get("/metrics").await;
-    for (operation, _) in &ids {
-        assert!(metrics.contains(&format!("operation=\"{operation}\"")), "{operation} not in /metrics");
-    }
+    assert_recorded_under_their_names(&server, &ids).await;
 }
