@@ -357,8 +357,9 @@ impl Store {
         }
     }
 
-    /// A version of a key: the current one, or the one named (unversioned buckets hold only
-    /// the null version).
+    /// A version of a key: the current one, or the one named. Buckets hold only the null
+    /// version so far, so any other id is not one the engine could have assigned: refused as
+    /// AWS refuses an id that is not one of its own (400 InvalidArgument).
     pub fn object(
         &self,
         bucket: &BucketName,
@@ -366,7 +367,7 @@ impl Store {
         version: Option<&VersionId>,
     ) -> StoreResult<StoredObject> {
         if version.is_some_and(|v| !v.is_null()) {
-            return Err(StoreError::NoSuchVersion);
+            return Err(StoreError::invalid_argument("Invalid version id specified"));
         }
         let (record, inline) = self.meta.object(bucket.as_str(), key.as_str())?;
         Ok(StoredObject { record, inline: Bytes::from(inline) })

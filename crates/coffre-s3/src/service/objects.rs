@@ -86,7 +86,62 @@ fn parse_tagging_xml(xml: &str) -> S3Result<Vec<(String, String)>> {
     )
 }
 
+/// What a GET or HEAD serves of an object: the byte range, its `Content-Range` and part count,
+/// and the checksums it answers with (only for the whole object, when asked).
+struct ReadPlan {
+    range: std::ops::Range<u64>,
+    content_range: Option<String>,
+    parts_count: Option<i32>,
+    fields: ChecksumFields,
+}
+
+/// The [`ReadPlan`] of a GET or HEAD input (their fields share names, not a type), once its
+/// conditions (`If-Match`, `If-None-Match`, …) hold.
+macro_rules! read_plan {
+    ($object:expr, $input:expr) => {
+        plan_read(
+            $object,
+            [$input.if_match.as_ref(), $input.if_none_match.as_ref()],
+            [$input.if_unmodified_since.as_ref(), $input.if_modified_since.as_ref()],
+            $input.range.as_ref(),
+            $input.part_number,
+            $input.checksum_mode.is_some(),
+        )
+    };
+}
+
+fn plan_read(
+    object: &StoredObject,
+    [if_match, if_none_match]: [Option<&ETagCondition>; 2],
+    [if_unmodified_since, if_modified_since]: [Option<&Timestamp>; 2],
+    range: Option<&Range>,
+    part_number: Option<i32>,
+    checksum_mode: bool,
+) -> S3Result<ReadPlan> {
+    let r = &object.record;
+    if let ReadVerdict::NotModified =
+        request::read_conditions(r, if_match, if_unmodified_since, if_none_match, if_modified_since)?
+    {
+        return Err(not_modified(r));
+    }
+    let (range, content_range, parts_count) = read_range(object, range, part_number)?;
+    let fields = if content_range.is_none() && checksum_mode {
+        ChecksumFields::of(r.checksum.as_ref())
+    } else {
+        ChecksumFields::default()
+    };
+    Ok(ReadPlan { range, content_range, parts_count, fields })
+}
+
 impl CoffreS3 {
+    /// The version of the authorised key that a read names, its KMS key noted for the audit.
+    fn object_to_read(&self, extensions: &http::Extensions, version_id: Option<&str>) -> S3Result<StoredObject> {
+        let (bucket, key) = Authorised::of(extensions)?.object()?;
+        let object = self.store.object(bucket, key, version(version_id)?.as_ref()).s3()?;
+        note_encryption(extensions, &object.record.encryption);
+        Ok(object)
+    }
+
     pub(super) async fn do_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
         let permit = Authorised::of(&req.extensions)?.permit()?;
@@ -219,29 +274,13 @@ impl CoffreS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let (bucket, key) = Authorised::of(&req.extensions)?.object()?;
-        let object = self.store.object(bucket, key, version(input.version_id.as_deref())?.as_ref()).s3()?;
-        note_encryption(&req.extensions, &object.record.encryption);
+        let object = self.object_to_read(&req.extensions, input.version_id.as_deref())?;
         let r = &object.record;
         let customer = request_customer_key!(req, input)?;
         self.store.check_customer_key(&r.encryption, customer.as_ref()).s3()?;
         let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
-        if let ReadVerdict::NotModified = request::read_conditions(
-            r,
-            input.if_match.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-        )? {
-            return Err(not_modified(r));
-        }
-        let (range, content_range, parts_count) = read_range(&object, input.range.as_ref(), input.part_number)?;
+        let ReadPlan { range, content_range, parts_count, fields } = read_plan!(&object, input)?;
         let whole = content_range.is_none();
-        let fields = if whole && input.checksum_mode.is_some() {
-            ChecksumFields::of(r.checksum.as_ref())
-        } else {
-            ChecksumFields::default()
-        };
         let h = &r.attributes.headers;
         let mut resp = S3Response::new(HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
@@ -303,26 +342,9 @@ impl CoffreS3 {
 
     pub(super) async fn do_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let (bucket, key) = Authorised::of(&req.extensions)?.object()?;
-        let object = self.store.object(bucket, key, version(input.version_id.as_deref())?.as_ref()).s3()?;
-        note_encryption(&req.extensions, &object.record.encryption);
+        let object = self.object_to_read(&req.extensions, input.version_id.as_deref())?;
         let r = &object.record;
-        if let ReadVerdict::NotModified = request::read_conditions(
-            r,
-            input.if_match.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-        )? {
-            return Err(not_modified(r));
-        }
-        let (range, content_range, parts_count) = read_range(&object, input.range.as_ref(), input.part_number)?;
-        let whole = content_range.is_none();
-        let fields = if whole && input.checksum_mode.is_some() {
-            ChecksumFields::of(r.checksum.as_ref())
-        } else {
-            ChecksumFields::default()
-        };
+        let ReadPlan { range, content_range, parts_count, fields } = read_plan!(&object, input)?;
         let length = range.end - range.start;
         let customer = request_customer_key!(req, input)?;
         let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
