@@ -22,7 +22,7 @@ use coffre_iam::{Decision, Directory, IamError, Policy, Principal, RequestContex
 use coffre_store::{BucketName, ObjectKey, PermitIssuer, PublicAccessBlock, Store, StoreError, VersionId};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::dto::{CopyObjectInput, CopySource, UploadPartCopyInput};
+use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectInput, GetObjectInput, HeadObjectInput, UploadPartCopyInput};
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
@@ -142,8 +142,9 @@ impl S3Auth for AccessControl {
 }
 
 /// Read-only actions an approved break-glass grant allows.
-const BREAK_GLASS_ACTIONS: [&str; 7] = [
+const BREAK_GLASS_ACTIONS: [&str; 8] = [
     "s3:GetObject",
+    "s3:GetObjectVersion",
     "s3:ListBucket",
     "s3:ListBucketVersions",
     "s3:GetObjectTagging",
@@ -275,7 +276,7 @@ impl AccessControl {
         }
         match (q.action.as_str(), q.key) {
             ("s3:ListBucket", None) => bucket.public_read,
-            ("s3:GetObject", Some(k)) => {
+            ("s3:GetObject" | "s3:GetObjectVersion", Some(k)) => {
                 self.store.object(q.bucket, k, None).is_ok_and(|o| o.record.attributes.public_read)
             }
             _ => false,
@@ -334,6 +335,22 @@ impl S3Access for AccessControl {
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
         self.copy_source_read(&req.input.copy_source, &req.uri, &req.headers, &mut req.extensions)
+    }
+
+    // A request naming a version needs the action for versions, as in AWS.
+    async fn get_object(&self, req: &mut S3Request<GetObjectInput>) -> S3Result<()> {
+        let named = req.input.version_id.is_some();
+        self.version_action(named, "s3:GetObjectVersion", &req.uri, &req.headers, &mut req.extensions)
+    }
+
+    async fn head_object(&self, req: &mut S3Request<HeadObjectInput>) -> S3Result<()> {
+        let named = req.input.version_id.is_some();
+        self.version_action(named, "s3:GetObjectVersion", &req.uri, &req.headers, &mut req.extensions)
+    }
+
+    async fn delete_object(&self, req: &mut S3Request<DeleteObjectInput>) -> S3Result<()> {
+        let named = req.input.version_id.is_some();
+        self.version_action(named, "s3:DeleteObjectVersion", &req.uri, &req.headers, &mut req.extensions)
     }
 
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
@@ -522,6 +539,39 @@ impl AccessControl {
     }
 }
 
+impl AccessControl {
+    /// For a request that names a version (`named`): decides `action` on its object too, and
+    /// makes the request's permit one for `action` (the engine's calls on a named version
+    /// need it).
+    fn version_action(
+        &self,
+        named: bool,
+        action: &'static str,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        extensions: &mut http::Extensions,
+    ) -> S3Result<()> {
+        if !named {
+            return Ok(());
+        }
+        let caller = extensions.get::<Caller>().ok_or_else(denied)?.0.clone();
+        let transport = extensions.get::<Transport>().copied();
+        let authorised = extensions.get_mut::<Authorised>().ok_or_else(denied)?;
+        let (bucket, key) = authorised.object()?;
+        let (bucket, key) = (bucket.clone(), key.clone());
+        let question = Question {
+            action: action.to_owned(),
+            bucket: &bucket,
+            key: Some(&key),
+            context: request_context(uri, headers, transport),
+            sets_public_acl: false,
+        };
+        self.decide(caller.as_deref(), &question)?;
+        authorised.set_permit(self.permits.object(action, bucket, key));
+        Ok(())
+    }
+}
+
 /// The source a copy names, in the engine's names. s3s decodes `x-amz-copy-source` leniently
 /// ("%ZZ" stays "%ZZ"); AWS refuses a header that is not valid percent-encoding rather than
 /// copy from a key the client did not name.
@@ -562,10 +612,11 @@ pub struct KeyGate {
 }
 
 impl KeyGate {
-    /// The engine's permit to delete `key` of the request's bucket, if the caller may.
-    pub fn delete_permit(&self, key: &str) -> S3Result<coffre_store::Permit> {
+    /// The engine's permit to delete `key` of the request's bucket (a version of it when
+    /// `version` is set: `s3:DeleteObjectVersion`), if the caller may.
+    pub fn delete_permit(&self, key: &str, version: bool) -> S3Result<coffre_store::Permit> {
         let key = ObjectKey::parse(key).s3()?;
-        let action = "s3:DeleteObject";
+        let action = if version { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
         let q = Question {
             action: action.to_owned(),
             bucket: &self.bucket,

@@ -38,6 +38,10 @@ impl Authorised {
         Authorised { op, permit, copy_source: None }
     }
 
+    pub(crate) fn set_permit(&mut self, permit: Permit) {
+        self.permit = Some(permit);
+    }
+
     pub(crate) fn set_copy_source(&mut self, source: CopySourceName) {
         self.copy_source = Some(source);
     }

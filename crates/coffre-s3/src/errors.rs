@@ -60,6 +60,22 @@ pub fn to_s3(err: StoreError) -> S3Error {
             "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
         ),
         E::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
+        E::DeleteMarker { version_id, named } => {
+            // As AWS: the latest version deleted is 404 NoSuchKey, a marker named by its id is
+            // 405; both say it is a delete marker, and which.
+            let mut e = if named {
+                s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource.")
+            } else {
+                s3_error!(NoSuchKey, "The specified key does not exist.")
+            };
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+            if let Ok(v) = http::HeaderValue::from_str(version_id.as_deref().unwrap_or("null")) {
+                headers.insert("x-amz-version-id", v);
+            }
+            e.set_headers(headers);
+            e
+        }
         E::NotPermitted { .. } => {
             // A handler used the wrong permit: a bug, refused rather than acted on.
             tracing::error!(error = %err, "engine call refused for its permit");

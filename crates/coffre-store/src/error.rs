@@ -80,6 +80,15 @@ pub enum StoreError {
     /// No such multipart upload.
     #[error("the specified multipart upload does not exist")]
     NoSuchUpload,
+    /// The version asked for is a delete marker: the key's latest (`named: false`, answered
+    /// 404 NoSuchKey) or the one named by its id (405 MethodNotAllowed).
+    #[error("the specified key does not exist")]
+    DeleteMarker {
+        /// The marker's version id (`None`: the null version).
+        version_id: Option<String>,
+        /// Whether the request named the version.
+        named: bool,
+    },
     /// No such version of the key.
     #[error("the specified version does not exist")]
     NoSuchVersion,

@@ -30,7 +30,7 @@ use futures::Stream;
 pub use crate::blob::{BodyError, KeyWrap, StagedData};
 pub use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType};
 pub use crate::error::{StoreError, StoreResult};
-pub use crate::meta::{CompleteRequest, CompletedPart, ListEntry, ListPage, ListQuery, WriteCondition};
+pub use crate::meta::{CompleteRequest, CompletedPart, Deletion, ListEntry, ListPage, ListQuery, WriteCondition};
 pub use crate::names::{BucketName, ObjectKey, PartNumber, UploadId, VersionId};
 pub use crate::permit::{Permit, PermitIssuer};
 pub use crate::records::{
@@ -357,20 +357,22 @@ impl Store {
         }
     }
 
-    /// A version of a key: the current one, or the one named. Buckets hold only the null
-    /// version so far, so any other id is not one the engine could have assigned: refused as
-    /// AWS refuses an id that is not one of its own (400 InvalidArgument).
+    /// A version of a key: the latest one, or the one named (`null`: the null version). A
+    /// delete marker is not an object: [`StoreError::DeleteMarker`] says which it is.
     pub fn object(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         version: Option<&VersionId>,
     ) -> StoreResult<StoredObject> {
-        if version.is_some_and(|v| !v.is_null()) {
-            return Err(StoreError::invalid_argument("Invalid version id specified"));
+        match self.meta.version(bucket.as_str(), key.as_str(), version)? {
+            (records::Version::Object(record), inline) => {
+                Ok(StoredObject { record: *record, inline: Bytes::from(inline) })
+            }
+            (records::Version::DeleteMarker(m), _) => {
+                Err(StoreError::DeleteMarker { version_id: m.version_id, named: version.is_some() })
+            }
         }
-        let (record, inline) = self.meta.object(bucket.as_str(), key.as_str())?;
-        Ok(StoredObject { record, inline: Bytes::from(inline) })
     }
 
     /// Streams a byte range of an object, decrypting only the segments it touches. Keys are
@@ -404,8 +406,11 @@ impl Store {
         let mut total = 0;
         for batch in self.version_batches()? {
             let (bucket, batch) = batch?;
-            let versions: Vec<(String, u64)> =
-                batch.iter().filter(|v| v.record.uses_key(key_id)).map(|v| (v.key.clone(), v.rank)).collect();
+            let versions: Vec<(String, u64)> = batch
+                .iter()
+                .filter(|v| v.object().is_some_and(|o| o.uses_key(key_id)))
+                .map(|v| (v.key.clone(), v.rank))
+                .collect();
             if !versions.is_empty() {
                 let op = MetaOp::Shred { bucket, versions, key_id: key_id.to_owned() };
                 total += self.meta.apply(op).await?.count()?;
@@ -435,13 +440,13 @@ impl Store {
         for batch in self.version_batches()? {
             let (bucket, batch) = batch?;
             let mut updates = Vec::new();
-            for v in batch.iter().filter(|v| v.record.uses_key(key_id)) {
+            for (v, record) in batch.iter().filter_map(|v| Some((v, v.object()?))).filter(|(_, o)| o.uses_key(key_id)) {
                 examined += 1;
-                if let Some(layout) = self.rewrapped_layout(&v.record.layout, key_id)? {
+                if let Some(layout) = self.rewrapped_layout(&record.layout, key_id)? {
                     updates.push(meta::KeyUpdate {
                         key: v.key.clone(),
                         rank: v.rank,
-                        last_modified_ns: v.record.last_modified_ns,
+                        last_modified_ns: record.last_modified_ns,
                         layout,
                     });
                 }
@@ -496,19 +501,23 @@ impl Store {
         self.keys.default_key_id().to_owned()
     }
 
-    /// Deletes the current version of the permit's key (or the version named: unversioned
-    /// buckets hold only the null version). Deleting a missing key succeeds, as in S3.
+    /// Deletes the permit's key: the version named (`s3:DeleteObjectVersion`), or without one
+    /// its current version (`s3:DeleteObject`), hidden behind a new delete marker when
+    /// versioning is on. Deleting a missing key succeeds, as in S3.
     pub async fn delete_object(
         &self,
         permit: &Permit,
         version: Option<&VersionId>,
         condition: WriteCondition,
-    ) -> StoreResult<bool> {
-        let (bucket, key) = permit.for_object(&["s3:DeleteObject"])?;
-        if version.is_some_and(|v| !v.is_null()) {
-            return Err(StoreError::invalid_argument("Invalid version id specified"));
-        }
-        let op = MetaOp::DeleteObject { bucket: bucket.as_str().to_owned(), key: key.as_str().to_owned(), condition };
+    ) -> StoreResult<Deletion> {
+        let actions: &[&str] = if version.is_some() { &["s3:DeleteObjectVersion"] } else { &["s3:DeleteObject"] };
+        let (bucket, key) = permit.for_object(actions)?;
+        let op = MetaOp::DeleteObject {
+            bucket: bucket.as_str().to_owned(),
+            key: key.as_str().to_owned(),
+            condition,
+            version: version.cloned(),
+        };
         self.meta.apply(op).await?.deleted()
     }
 

@@ -118,7 +118,7 @@ impl UploadId {
 
 /// A version of an object as a client names it (`versionId`): `null`, the version that writes
 /// to a bucket without versioning make, or an id the engine assigned.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum VersionId {
     /// The null version.
     Null,

@@ -17,14 +17,45 @@ use crate::error::{StoreError, StoreResult};
 
 /// Current format version of all records.
 const RECORD_FORMAT_V1: u8 = 1;
+/// The format of a delete marker in a bucket's version list, whose other rows are object
+/// records of [`RECORD_FORMAT_V1`]: the first byte tells the two apart.
+const DELETE_MARKER_FORMAT_V1: u8 = 2;
 
 /// Encodes a record with an optional payload.
 pub(crate) fn encode<T: Serialize>(record: &T, payload: &[u8]) -> Vec<u8> {
+    encode_as(RECORD_FORMAT_V1, record, payload)
+}
+
+/// Encodes a row of a bucket's version list.
+pub(crate) fn encode_version(version: &Version, payload: &[u8]) -> Vec<u8> {
+    match version {
+        Version::Object(record) => encode_as(RECORD_FORMAT_V1, record, payload),
+        Version::DeleteMarker(marker) => encode_as(DELETE_MARKER_FORMAT_V1, marker, &[]),
+    }
+}
+
+/// Decodes a row of a bucket's version list, verifying its checksum.
+pub(crate) fn decode_version(bytes: &[u8]) -> StoreResult<(Version, &[u8])> {
+    let (format, json, payload) = decode_frame(bytes)?;
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt { what: format!("metadata record: {e}") };
+    match format {
+        RECORD_FORMAT_V1 => Ok((Version::Object(Box::new(serde_json::from_slice(json).map_err(corrupt)?)), payload)),
+        DELETE_MARKER_FORMAT_V1 => Ok((Version::DeleteMarker(serde_json::from_slice(json).map_err(corrupt)?), payload)),
+        _ => Err(StoreError::Corrupt { what: "metadata record: unknown format version".into() }),
+    }
+}
+
+/// Whether a row of a version list is a delete marker, from its first byte (no decoding).
+pub(crate) fn is_delete_marker(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&DELETE_MARKER_FORMAT_V1)
+}
+
+fn encode_as<T: Serialize>(format: u8, record: &T, payload: &[u8]) -> Vec<u8> {
     // Invariant: records are plain structs of strings, numbers and maps, which always serialize.
     #[allow(clippy::expect_used)]
     let json = serde_json::to_vec(record).expect("Invariant: records always serialize");
     let mut out = Vec::with_capacity(1 + 4 + json.len() + payload.len() + 4);
-    out.push(RECORD_FORMAT_V1);
+    out.push(format);
     #[allow(clippy::cast_possible_truncation)] // records are far below 4 GiB
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&json);
@@ -36,21 +67,28 @@ pub(crate) fn encode<T: Serialize>(record: &T, payload: &[u8]) -> Vec<u8> {
 
 /// Decodes a record, verifying its checksum; returns the record and its payload.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<(T, &[u8])> {
+    let (format, json, payload) = decode_frame(bytes)?;
+    if format != RECORD_FORMAT_V1 {
+        return Err(StoreError::Corrupt { what: "metadata record: unknown format version".into() });
+    }
+    let record =
+        serde_json::from_slice(json).map_err(|e| StoreError::Corrupt { what: format!("metadata record: {e}") })?;
+    Ok((record, payload))
+}
+
+/// A record's frame, its checksum verified: `(format, json, payload)`.
+fn decode_frame(bytes: &[u8]) -> StoreResult<(u8, &[u8], &[u8])> {
     let corrupt = |what: &str| StoreError::Corrupt { what: format!("metadata record: {what}") };
     let (body, crc) = bytes.split_at_checked(bytes.len().saturating_sub(4)).ok_or_else(|| corrupt("too short"))?;
     let crc = u32::from_le_bytes(crc.try_into().map_err(|_| corrupt("too short"))?);
     if record_crc(body) != crc {
         return Err(corrupt("checksum mismatch"));
     }
-    let (&version, rest) = body.split_first().ok_or_else(|| corrupt("empty"))?;
-    if version != RECORD_FORMAT_V1 {
-        return Err(corrupt("unknown format version"));
-    }
+    let (&format, rest) = body.split_first().ok_or_else(|| corrupt("empty"))?;
     let (len, rest) = rest.split_at_checked(4).ok_or_else(|| corrupt("truncated header"))?;
     let len = u32::from_le_bytes(len.try_into().map_err(|_| corrupt("truncated header"))?) as usize;
     let (json, payload) = rest.split_at_checked(len).ok_or_else(|| corrupt("truncated body"))?;
-    let record = serde_json::from_slice(json).map_err(|e| corrupt(&e.to_string()))?;
-    Ok((record, payload))
+    Ok((format, json, payload))
 }
 
 fn record_crc(bytes: &[u8]) -> u32 {
@@ -91,6 +129,19 @@ pub struct BucketRecord {
     /// Server access logging (PutBucketLogging), if on.
     #[serde(default)]
     pub logging: Option<BucketLogging>,
+    /// Versioning, once it was ever set (a bucket never goes back to unversioned). Added after
+    /// format v1's first records: absent in older ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<Versioning>,
+}
+
+/// A bucket's versioning state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Every write makes a new version; deletes write delete markers.
+    Enabled,
+    /// Writes replace the null version; versions made before are kept.
+    Suspended,
 }
 
 /// Where a bucket's server access logs go.
@@ -113,6 +164,7 @@ impl BucketRecord {
             public_access_block: None,
             quota: None,
             logging: None,
+            versioning: None,
         }
     }
 }
@@ -310,6 +362,52 @@ pub struct ObjectRecord {
     /// Added after format v1's first records: absent in older ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_upload: Option<Box<CompletedUpload>>,
+}
+
+/// A delete marker: the latest version of a key deleted in a versioned bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteMarker {
+    /// `None` is the null version (a delete in a suspended bucket).
+    pub version_id: Option<String>,
+    /// When the delete happened.
+    pub last_modified_ns: UnixNanos,
+}
+
+/// A row of a bucket's version list: an object version or a delete marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Version {
+    /// An object version.
+    Object(Box<ObjectRecord>),
+    /// A delete marker.
+    DeleteMarker(DeleteMarker),
+}
+
+impl Version {
+    /// The version id (`None`: the null version).
+    pub fn version_id(&self) -> Option<&str> {
+        match self {
+            Version::Object(o) => o.version_id.as_deref(),
+            Version::DeleteMarker(m) => m.version_id.as_deref(),
+        }
+    }
+
+    /// The object, unless this is a delete marker.
+    pub fn object(&self) -> Option<&ObjectRecord> {
+        match self {
+            Version::Object(o) => Some(o),
+            Version::DeleteMarker(_) => None,
+        }
+    }
+
+    /// Chunk files the version owns.
+    pub fn chunks(&self) -> &[ChunkRef] {
+        self.object().map_or(&[], ObjectRecord::chunks)
+    }
+
+    /// Bytes it counts in usage and quotas.
+    pub fn size_bytes(&self) -> u64 {
+        self.object().map_or(0, |o| o.size_bytes)
+    }
 }
 
 /// The CompleteMultipartUpload that made an object.

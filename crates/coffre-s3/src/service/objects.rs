@@ -388,8 +388,13 @@ impl CoffreS3 {
         let permit = Authorised::of(&req.extensions)?.permit()?;
         let version = version(input.version_id.as_deref())?;
         let condition = request::write_condition(input.if_match.as_ref(), None)?;
-        self.store.delete_object(permit, version.as_ref(), condition).await.s3()?;
-        Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
+        let deletion = self.store.delete_object(permit, version.as_ref(), condition).await.s3()?;
+        let output = DeleteObjectOutput {
+            delete_marker: deletion.delete_marker.then_some(true),
+            version_id: deletion.version.as_ref().map(|v| v.as_str().to_owned()),
+            ..Default::default()
+        };
+        Ok(S3Response::with_status(output, http::StatusCode::NO_CONTENT))
     }
 
     pub(super) async fn do_delete_objects(
@@ -409,19 +414,23 @@ impl CoffreS3 {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for o in input.delete.objects {
-            let result = match (gate.delete_permit(&o.key), version(o.version_id.as_deref())) {
+            let result = match (gate.delete_permit(&o.key, o.version_id.is_some()), version(o.version_id.as_deref())) {
                 (Ok(permit), Ok(version)) => {
-                    self.store.delete_object(&permit, version.as_ref(), WriteCondition::None).await.s3().map(|_| ())
+                    self.store.delete_object(&permit, version.as_ref(), WriteCondition::None).await.s3()
                 }
                 (Err(e), _) | (_, Err(e)) => Err(e),
             };
             match result {
-                Ok(()) => {
+                Ok(deletion) => {
                     if !quiet {
+                        // A marker written (no version named) or deleted (named) is reported
+                        // as AWS does.
+                        let marker_id = deletion.version.as_ref().map(|v| v.as_str().to_owned());
                         deleted.push(DeletedObject {
                             key: Some(o.key),
+                            delete_marker: deletion.delete_marker.then_some(true),
+                            delete_marker_version_id: marker_id.filter(|_| deletion.delete_marker),
                             version_id: o.version_id,
-                            ..Default::default()
                         });
                     }
                 }

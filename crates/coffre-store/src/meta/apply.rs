@@ -2,7 +2,10 @@
 //! commit. Each function checks what it requires before it writes, so a refused command
 //! leaves its commit batch intact.
 
+use super::versions::{self, current_object};
 use super::*;
+use crate::VersionId;
+use crate::records::Version;
 
 /// Now, in unix milliseconds.
 pub(crate) fn now_ms() -> u64 {
@@ -10,7 +13,7 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// Moves chunks from "referenced" to the garbage queue.
-fn discard_chunks(txn: &WriteTransaction, chunks: &[ChunkRef], at_ms: u64) -> StoreResult<()> {
+pub(super) fn discard_chunks(txn: &WriteTransaction, chunks: &[ChunkRef], at_ms: u64) -> StoreResult<()> {
     if chunks.is_empty() {
         return Ok(());
     }
@@ -24,7 +27,7 @@ fn discard_chunks(txn: &WriteTransaction, chunks: &[ChunkRef], at_ms: u64) -> St
     Ok(())
 }
 
-fn own_chunks(txn: &WriteTransaction, chunks: &[ChunkRef]) -> StoreResult<()> {
+pub(super) fn own_chunks(txn: &WriteTransaction, chunks: &[ChunkRef]) -> StoreResult<()> {
     let mut owned = txn.open_table(CHUNKS)?;
     for c in chunks {
         owned.insert(&c.id.0[..], ())?;
@@ -34,20 +37,6 @@ fn own_chunks(txn: &WriteTransaction, chunks: &[ChunkRef]) -> StoreResult<()> {
 
 fn bucket_exists(txn: &WriteTransaction, bucket: &str) -> StoreResult<bool> {
     Ok(txn.open_table(BUCKETS)?.get(bucket)?.is_some())
-}
-
-/// The current version of a key inside a write transaction: its table key rank and record.
-fn current_version(txn: &WriteTransaction, bucket: &str, key: &str) -> StoreResult<Option<(u64, ObjectRecord)>> {
-    let name = objects_table_name(bucket);
-    let table = txn.open_table(objects_table(&name))?;
-    let mut range = table.range((key.as_bytes(), 0)..=(key.as_bytes(), u64::MAX))?;
-    match range.next() {
-        Some(entry) => {
-            let (k, v) = entry?;
-            Ok(Some((k.value().1, records::decode::<ObjectRecord>(v.value())?.0)))
-        }
-        None => Ok(None),
-    }
 }
 
 /// Refuses a write that would take the bucket past its quota (before anything changes).
@@ -77,7 +66,7 @@ pub(super) fn read_usage(table: &impl ReadableTable<&'static str, (u64, u64)>, b
     Ok(table.get(bucket)?.map(|v| v.value()).map(|(bytes, objects)| Usage { bytes, objects }).unwrap_or_default())
 }
 
-fn add_usage(txn: &WriteTransaction, bucket: &str, bytes: i128, objects: i64) -> StoreResult<()> {
+pub(super) fn add_usage(txn: &WriteTransaction, bucket: &str, bytes: i128, objects: i64) -> StoreResult<()> {
     let mut table = txn.open_table(USAGE)?;
     let now = read_usage(&table, bucket)?;
     let apply = |v: u64, d: i128| u64::try_from((i128::from(v) + d).max(0)).unwrap_or(u64::MAX);
@@ -85,30 +74,64 @@ fn add_usage(txn: &WriteTransaction, bucket: &str, bytes: i128, objects: i64) ->
     Ok(())
 }
 
-/// Replaces the current ("null") version of a key with `record`.
-fn replace_current(
+/// Commits `record` as the key's new version (or its new null version, replacing the old one,
+/// when versioning is not on), within the bucket's quota.
+fn commit_object(
     txn: &WriteTransaction,
-    bucket: &str,
-    key: &str,
-    record: &ObjectRecord,
+    (bucket, key): (&str, &str),
+    mut record: ObjectRecord,
     inline: &[u8],
-    previous: Option<(u64, ObjectRecord)>,
     at_ms: u64,
-) -> StoreResult<()> {
-    let name = objects_table_name(bucket);
-    let (mut bytes_delta, mut objects_delta) = (i128::from(record.size_bytes), 1);
-    if let Some((rank, old)) = previous {
-        txn.open_table(objects_table(&name))?.remove((key.as_bytes(), rank))?;
-        discard_chunks(txn, old.chunks(), at_ms)?;
-        bytes_delta -= i128::from(old.size_bytes);
-        objects_delta -= 1;
+) -> StoreResult<MetaOutcome> {
+    let placement = versions::place(txn, bucket, key)?;
+    check_quota(txn, bucket, &record, placement.replaced_object())?;
+    let make = |version_id| {
+        record.version_id = version_id;
+        Version::Object(Box::new(record))
+    };
+    match versions::write(txn, (bucket, key), placement, make, inline, at_ms)? {
+        Version::Object(record) => Ok(MetaOutcome::Object(record)),
+        Version::DeleteMarker(_) => Err(StoreError::Corrupt { what: "an object write made a delete marker".into() }),
     }
-    add_usage(txn, bucket, bytes_delta, objects_delta)?;
-    own_chunks(txn, record.chunks())?;
-    let bytes = records::encode(record, inline);
-    txn.open_table(objects_table(&name))?
-        .insert((key.as_bytes(), version_rank(record.last_modified_ns)), bytes.as_slice())?;
-    Ok(())
+}
+
+/// Deletes a key's version (`version`), or, without one, its current version: removed when
+/// versioning was never on, hidden behind a new delete marker when it is.
+fn delete_object(
+    txn: &WriteTransaction,
+    (bucket, key): (&str, &str),
+    version: Option<VersionId>,
+    condition: &WriteCondition,
+    at_ms: u64,
+) -> StoreResult<MetaOutcome> {
+    let state = versions::versioning(txn, bucket)?;
+    // Evaluated in the commit that deletes: no writer can slip in between.
+    condition.check(current_object(txn, bucket, key)?.as_ref().map(|(_, r)| r))?;
+    if let Some(version) = version {
+        let name = objects_table_name(bucket);
+        let id = match &version {
+            VersionId::Null => None,
+            VersionId::Assigned(id) => Some(id.as_str()),
+        };
+        let found = versions::find(&txn.open_table(objects_table(&name))?, key, id)?;
+        let Some((rank, old, _)) = found else {
+            return Ok(MetaOutcome::Deleted(Deletion { existed: false, version: Some(version), delete_marker: false }));
+        };
+        versions::remove(txn, bucket, key, (rank, &old), at_ms)?;
+        let delete_marker = matches!(old, Version::DeleteMarker(_));
+        return Ok(MetaOutcome::Deleted(Deletion { existed: true, version: Some(version), delete_marker }));
+    }
+    if state.is_none() {
+        let Some((rank, old)) = versions::latest(txn, bucket, key)? else {
+            return Ok(MetaOutcome::Deleted(Deletion { existed: false, version: None, delete_marker: false }));
+        };
+        versions::remove(txn, bucket, key, (rank, &old), at_ms)?;
+        return Ok(MetaOutcome::Deleted(Deletion { existed: true, version: None, delete_marker: false }));
+    }
+    let placement = versions::place(txn, bucket, key)?;
+    let marker = versions::write(txn, (bucket, key), placement, |id| versions::marker(id, at_ms), &[], at_ms)?;
+    let version = Some(marker.version_id().map_or(VersionId::Null, |id| VersionId::Assigned(id.to_owned())));
+    Ok(MetaOutcome::Deleted(Deletion { existed: true, version, delete_marker: true }))
 }
 
 pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResult<MetaOutcome> {
@@ -156,40 +179,26 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
             if !bucket_exists(txn, &bucket)? {
                 return Err(StoreError::NoSuchBucket);
             }
-            let previous = current_version(txn, &bucket, &key)?;
-            condition.check(previous.as_ref().map(|(_, r)| r))?;
-            check_quota(txn, &bucket, &record, previous.as_ref().map(|(_, r)| r))?;
-            replace_current(txn, &bucket, &key, &record, &inline.0, previous, at_ms)?;
-            Ok(MetaOutcome::Object(record))
+            condition.check(current_object(txn, &bucket, &key)?.as_ref().map(|(_, r)| r))?;
+            commit_object(txn, (&bucket, &key), *record, &inline.0, at_ms)
         }
-        MetaOp::DeleteObject { bucket, key, condition } => {
-            if !bucket_exists(txn, &bucket)? {
-                return Err(StoreError::NoSuchBucket);
-            }
-            let current = current_version(txn, &bucket, &key)?;
-            // Evaluated in the commit that deletes: no writer can slip in between.
-            condition.check(current.as_ref().map(|(_, r)| r))?;
-            let Some((rank, old)) = current else {
-                return Ok(MetaOutcome::Deleted(false));
-            };
-            txn.open_table(objects_table(&objects_table_name(&bucket)))?.remove((key.as_bytes(), rank))?;
-            discard_chunks(txn, old.chunks(), at_ms)?;
-            add_usage(txn, &bucket, -i128::from(old.size_bytes), -1)?;
-            Ok(MetaOutcome::Deleted(true))
+        MetaOp::DeleteObject { bucket, key, condition, version } => {
+            delete_object(txn, (&bucket, &key), version, &condition, at_ms)
         }
         MetaOp::UpdateAttributes { bucket, key, change } => {
             if !bucket_exists(txn, &bucket)? {
                 return Err(StoreError::NoSuchBucket);
             }
-            let (rank, mut record) = current_version(txn, &bucket, &key)?.ok_or(StoreError::NoSuchKey)?;
+            let (rank, mut record) = current_object(txn, &bucket, &key)?.ok_or(StoreError::NoSuchKey)?;
             let name = objects_table_name(&bucket);
             let mut table = txn.open_table(objects_table(&name))?;
             let inline = match table.get((key.as_bytes(), rank))? {
-                Some(v) => records::decode::<ObjectRecord>(v.value())?.1.to_vec(),
+                Some(v) => records::decode_version(v.value())?.1.to_vec(),
                 None => return Err(StoreError::NoSuchKey),
             };
             change.apply(&mut record.attributes);
-            table.insert((key.as_bytes(), rank), records::encode(&record, &inline).as_slice())?;
+            let row = records::encode_version(&Version::Object(Box::new(record)), &inline);
+            table.insert((key.as_bytes(), rank), row.as_slice())?;
             Ok(MetaOutcome::Done)
         }
         MetaOp::CreateUpload { bucket, key, upload_id, record } => {
@@ -240,10 +249,10 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
             let mut replaced = 0u64;
             for u in updates {
                 let current = match table.get((u.key.as_bytes(), u.rank))? {
-                    Some(v) => {
-                        let (record, payload) = records::decode::<ObjectRecord>(v.value())?;
-                        (record, payload.to_vec())
-                    }
+                    Some(v) => match records::decode_version(v.value())? {
+                        (Version::Object(record), payload) => (*record, payload.to_vec()),
+                        (Version::DeleteMarker(_), _) => continue,
+                    },
                     None => continue,
                 };
                 let (mut record, payload) = current;
@@ -252,7 +261,8 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
                     continue; // overwritten meanwhile: the new version has new keys anyway
                 }
                 record.layout = u.layout;
-                table.insert((u.key.as_bytes(), u.rank), records::encode(&record, &payload).as_slice())?;
+                let row = records::encode_version(&Version::Object(Box::new(record)), &payload);
+                table.insert((u.key.as_bytes(), u.rank), row.as_slice())?;
                 replaced += 1;
             }
             Ok(MetaOutcome::Count(replaced))
@@ -262,10 +272,10 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
             let mut shredded = 0u64;
             for (key, rank) in versions {
                 let found = match txn.open_table(objects_table(&name))?.get((key.as_bytes(), rank))? {
-                    Some(v) => Some(records::decode::<ObjectRecord>(v.value())?.0),
-                    None => None,
+                    Some(v) => records::decode_version(v.value())?.0,
+                    None => continue,
                 };
-                let Some(record) = found else { continue };
+                let Version::Object(record) = found else { continue };
                 if !record.uses_key(&key_id) {
                     continue;
                 }
@@ -273,8 +283,8 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
                 // with a clear error instead of "no such key"; its bytes, undecryptable for good,
                 // are freed. Discarding a chunk twice (on a later delete) is harmless.
                 discard_chunks(txn, record.chunks(), at_ms)?;
-                txn.open_table(objects_table(&name))?
-                    .insert((key.as_bytes(), rank), records::encode(&record, &[]).as_slice())?;
+                let row = records::encode_version(&Version::Object(record), &[]);
+                txn.open_table(objects_table(&name))?.insert((key.as_bytes(), rank), row.as_slice())?;
                 shredded += 1;
             }
             Ok(MetaOutcome::Count(shredded))
@@ -336,6 +346,7 @@ fn delete_bucket(txn: &WriteTransaction, bucket: &str, at_ms: u64) -> StoreResul
         drop_parts(txn, &id, &[], at_ms)?;
     }
     txn.delete_table(objects_table(&name))?;
+    txn.open_table(versions::SEQUENCES)?.remove(bucket)?;
     txn.open_table(BUCKETS)?.remove(bucket)?;
     txn.open_table(USAGE)?.remove(bucket)?;
     Ok(MetaOutcome::Done)
@@ -359,7 +370,7 @@ fn complete_upload(
         None => {
             // The same Complete again (a retry after a timeout): the object it made, unchanged,
             // as AWS answers. Another part list for a completed upload finds no upload.
-            let done = current_version(txn, bucket, key)?.map(|(_, r)| r).filter(|r| {
+            let done = current_object(txn, bucket, key)?.map(|(_, r)| r).filter(|r| {
                 r.completed_upload.as_ref().is_some_and(|c| c.upload_id == upload_id && c.parts_sha256 == parts_sha256)
             });
             return match done {
@@ -414,8 +425,7 @@ fn complete_upload(
         )));
     }
     let checksum = multipart_checksum(&upload, &chosen, request)?;
-    let previous = current_version(txn, bucket, key)?;
-    request.condition.check(previous.as_ref().map(|(_, r)| r))?;
+    request.condition.check(current_object(txn, bucket, key)?.as_ref().map(|(_, r)| r))?;
 
     let mut md5s = Vec::with_capacity(chosen.len());
     for p in &chosen {
@@ -435,13 +445,12 @@ fn complete_upload(
         encryption: upload.encryption.clone(),
         completed_upload: Some(Box::new(records::CompletedUpload { upload_id: upload_id.to_owned(), parts_sha256 })),
     };
-    check_quota(txn, bucket, &record, previous.as_ref().map(|(_, r)| r))?;
+    check_quota(txn, bucket, &record, versions::place(txn, bucket, key)?.replaced_object())?;
     let kept: Vec<ChunkId> = chosen.iter().map(|p| p.chunk.id).collect();
     txn.open_table(UPLOADS)?.remove((bucket, key.as_bytes(), upload_id))?;
     drop_parts(txn, upload_id, &kept, at_ms)?;
-    // The kept chunks move from the parts to the object: `replace_current` owns them again.
-    replace_current(txn, bucket, key, &record, &[], previous, at_ms)?;
-    Ok(MetaOutcome::Object(Box::new(record)))
+    // The kept chunks move from the parts to the object, which owns them again.
+    commit_object(txn, (bucket, key), record, &[], at_ms)
 }
 
 /// What identifies a Complete's part list: SHA-256 of `number:etag` lines, in order.

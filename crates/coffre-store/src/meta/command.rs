@@ -97,6 +97,10 @@ pub(crate) enum MetaOp {
         bucket: String,
         key: String,
         condition: WriteCondition,
+        /// The version to delete; without one, the current version (hidden behind a delete
+        /// marker when versioning is on). Added after v1's first commands.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<crate::VersionId>,
     },
     UpdateAttributes {
         bucket: String,

@@ -111,7 +111,11 @@ pub(super) fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
                 return Ok(page);
             }
             if last_key.as_deref() == Some(key_bytes) {
-                continue; // an older version of a key already listed
+                continue; // an older version of a key already seen
+            }
+            last_key = Some(key_bytes.to_vec());
+            if records::is_delete_marker(v.value()) {
+                continue; // deleted: its latest version is a delete marker
             }
             let key = String::from_utf8_lossy(key_bytes).into_owned();
             if page.entries.len() == query.max_keys {
@@ -126,9 +130,10 @@ pub(super) fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
                 }
                 break;
             }
-            let (record, _) = records::decode::<ObjectRecord>(v.value())?;
-            page.entries.push(ListEntry::Object { key, record: Box::new(record) });
-            last_key = Some(key_bytes.to_vec());
+            let Version::Object(record) = records::decode_version(v.value())?.0 else {
+                continue;
+            };
+            page.entries.push(ListEntry::Object { key, record });
         }
         match reseek {
             Some(next) => {

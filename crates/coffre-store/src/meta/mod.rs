@@ -28,12 +28,14 @@ use crate::limits::{
 };
 use crate::records::{
     self, BucketRecord, ChunkId, ChunkRef, DataLayout, ObjectRecord, PartRecord, UnixNanos, UploadRecord, Usage,
+    Version,
 };
 use crate::space::SpaceGuard;
 
 mod apply;
 mod command;
 mod list;
+mod versions;
 
 pub(crate) use apply::now_ms;
 use apply::{apply, read_usage};
@@ -68,25 +70,39 @@ fn objects_table(name: &str) -> TableDefinition<'_, VersionKey<'static>, &'stati
     TableDefinition::new(name)
 }
 
-/// Rank of a version in its key's list: newer versions sort first.
-fn version_rank(last_modified_ns: UnixNanos) -> u64 {
-    u64::MAX - u64::try_from(last_modified_ns).unwrap_or(0)
-}
-
-/// One object version as a scan returns it.
+/// One row of a version list as a scan returns it.
 pub struct ScannedVersion {
     /// Object key.
     pub key: String,
     /// Version rank in the table.
     pub rank: u64,
-    /// Its record.
-    pub record: ObjectRecord,
+    /// The version (or delete marker).
+    pub version: Version,
+}
+
+impl ScannedVersion {
+    /// The object version, unless the row is a delete marker.
+    pub fn object(&self) -> Option<&ObjectRecord> {
+        self.version.object()
+    }
+}
+
+/// What a DeleteObject did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// Whether it found something to delete (or hide behind a delete marker).
+    pub existed: bool,
+    /// The version deleted, or the delete marker written; `None` in a bucket that never had
+    /// versioning.
+    pub version: Option<crate::VersionId>,
+    /// Whether the version deleted, or the one written, is a delete marker.
+    pub delete_marker: bool,
 }
 
 pub(crate) enum MetaOutcome {
     Done,
     Object(Box<ObjectRecord>),
-    Deleted(bool),
+    Deleted(Deletion),
     Count(u64),
 }
 
@@ -111,8 +127,8 @@ impl MetaOutcome {
         }
     }
 
-    /// Whether a delete found something to delete.
-    pub(crate) fn deleted(self) -> StoreResult<bool> {
+    /// What a delete did.
+    pub(crate) fn deleted(self) -> StoreResult<Deletion> {
         match self {
             MetaOutcome::Deleted(existed) => Ok(existed),
             other @ (MetaOutcome::Done | MetaOutcome::Object(_) | MetaOutcome::Count(_)) => {
@@ -175,6 +191,7 @@ impl MetaStore {
             txn.open_table(USAGE)?;
             txn.open_table(IAM)?;
             txn.open_table(AUDIT_INTENTS)?;
+            txn.open_table(versions::SEQUENCES)?;
             txn.commit()?;
         }
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE_DEPTH);
@@ -255,20 +272,36 @@ impl MetaStore {
         Ok(out)
     }
 
-    /// The current version of a key, with its inline payload.
-    pub fn object(&self, bucket: &str, key: &str) -> StoreResult<(ObjectRecord, Vec<u8>)> {
+    /// A version of a key, with its inline payload: the latest one (NoSuchKey if none), or the
+    /// one named (NoSuchVersion if none).
+    pub fn version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&crate::VersionId>,
+    ) -> StoreResult<(Version, Vec<u8>)> {
         let txn = self.read()?;
         require_bucket(&txn, bucket)?;
         let name = objects_table_name(bucket);
         let table = txn.open_table(objects_table(&name))?;
-        let mut range = table.range((key.as_bytes(), 0)..=(key.as_bytes(), u64::MAX))?;
-        match range.next() {
-            Some(entry) => {
-                let (_, v) = entry?;
-                let (record, payload) = records::decode::<ObjectRecord>(v.value())?;
-                Ok((record, payload.to_vec()))
+        let id = match version {
+            None => {
+                let mut range = table.range((key.as_bytes(), 0)..=(key.as_bytes(), u64::MAX))?;
+                return match range.next() {
+                    Some(entry) => {
+                        let (_, v) = entry?;
+                        let (version, payload) = records::decode_version(v.value())?;
+                        Ok((version, payload.to_vec()))
+                    }
+                    None => Err(StoreError::NoSuchKey),
+                };
             }
-            None => Err(StoreError::NoSuchKey),
+            Some(crate::VersionId::Null) => None,
+            Some(crate::VersionId::Assigned(id)) => Some(id.as_str()),
+        };
+        match versions::find(&table, key, id)? {
+            Some((_, version, payload)) => Ok((version, payload)),
+            None => Err(StoreError::NoSuchVersion),
         }
     }
 
@@ -377,11 +410,8 @@ impl MetaStore {
         for entry in table.range::<VersionKey<'_>>((start, Bound::Unbounded))? {
             let (k, v) = entry?;
             let (key, rank) = k.value();
-            out.push(ScannedVersion {
-                key: String::from_utf8_lossy(key).into_owned(),
-                rank,
-                record: records::decode::<ObjectRecord>(v.value())?.0,
-            });
+            let key = String::from_utf8_lossy(key).into_owned();
+            out.push(ScannedVersion { key, rank, version: records::decode_version(v.value())?.0 });
             if out.len() == max {
                 break;
             }
@@ -399,8 +429,8 @@ impl MetaStore {
             let table = txn.open_table(objects_table(&name))?;
             for entry in table.iter()? {
                 let (_, v) = entry?;
-                let (record, _) = records::decode::<ObjectRecord>(v.value())?;
-                count += u64::from(record.uses_key(key_id));
+                let (version, _) = records::decode_version(v.value())?;
+                count += u64::from(version.object().is_some_and(|o| o.uses_key(key_id)));
             }
         }
         Ok(count)

@@ -105,7 +105,12 @@ fn samples() -> Vec<Command> {
             inline: Bytes64(b"\x00sealed\xff".to_vec()),
             condition: WriteCondition::IfNoneMatchAny,
         },
-        MetaOp::DeleteObject { bucket: bucket(), key: key(), condition: WriteCondition::IfMatch("etag".into()) },
+        MetaOp::DeleteObject {
+            bucket: bucket(),
+            key: key(),
+            condition: WriteCondition::IfMatch("etag".into()),
+            version: Some(crate::VersionId::Assigned("ffffe9a0c6e7f3ff".into())),
+        },
         MetaOp::UpdateAttributes {
             bucket: bucket(),
             key: key(),

@@ -1,0 +1,173 @@
+//! A key's version list inside a write: which version is current, where a new one goes, and
+//! how one is added or removed with its chunks and usage kept in step.
+//!
+//! A bucket's table of versions is keyed by `(key, rank)`; ranks ascend from the newest
+//! version to the oldest, so the first row of a key is its latest version. A rank comes from
+//! the bucket's version sequence, assigned inside the command (never from a clock read while
+//! applying): `sequence = max(last + 1, the command's time in ns)`, `rank = u64::MAX -
+//! sequence`. The same command on the same state gives the same rank on every replica, ranks
+//! never collide, and a version written now sorts newer than the versions of earlier releases
+//! (whose rank came from their Last-Modified in ns). An assigned version id is the rank in 16
+//! hex digits, so ids sort newest first within a key and name their row directly.
+
+use super::apply::{add_usage, discard_chunks, own_chunks};
+use super::*;
+use crate::records::{DeleteMarker, Version, Versioning};
+
+/// `bucket` → the last version sequence number assigned in it.
+pub(super) const SEQUENCES: TableDefinition<&str, u64> = TableDefinition::new("version_sequences");
+
+/// The version id of a rank.
+pub(crate) fn version_id_of(rank: u64) -> String {
+    format!("{rank:016x}")
+}
+
+/// The rank a version id names, if it is one the engine could have assigned.
+pub(crate) fn rank_of(version_id: &str) -> Option<u64> {
+    (version_id.len() == 16 && version_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| u64::from_str_radix(version_id, 16).ok())
+        .flatten()
+}
+
+/// The bucket's versioning state; NoSuchBucket if it does not exist.
+pub(super) fn versioning(txn: &WriteTransaction, bucket: &str) -> StoreResult<Option<Versioning>> {
+    match txn.open_table(BUCKETS)?.get(bucket)? {
+        Some(v) => Ok(records::decode::<BucketRecord>(v.value())?.0.versioning),
+        None => Err(StoreError::NoSuchBucket),
+    }
+}
+
+/// The next rank of `bucket` (see the module doc).
+pub(super) fn next_rank(txn: &WriteTransaction, bucket: &str, at_ms: u64) -> StoreResult<u64> {
+    let mut table = txn.open_table(SEQUENCES)?;
+    let last = table.get(bucket)?.map_or(0, |v| v.value());
+    let sequence = last.saturating_add(1).max(at_ms.saturating_mul(1_000_000));
+    table.insert(bucket, sequence)?;
+    Ok(u64::MAX - sequence)
+}
+
+/// A key's latest version, with its rank.
+pub(super) fn latest(txn: &WriteTransaction, bucket: &str, key: &str) -> StoreResult<Option<(u64, Version)>> {
+    let name = objects_table_name(bucket);
+    let table = txn.open_table(objects_table(&name))?;
+    let mut range = table.range((key.as_bytes(), 0)..=(key.as_bytes(), u64::MAX))?;
+    match range.next() {
+        Some(entry) => {
+            let (k, v) = entry?;
+            Ok(Some((k.value().1, records::decode_version(v.value())?.0)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The key's current object: its latest version, unless that is a delete marker.
+pub(super) fn current_object(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+) -> StoreResult<Option<(u64, ObjectRecord)>> {
+    Ok(match latest(txn, bucket, key)? {
+        Some((rank, Version::Object(record))) => Some((rank, *record)),
+        Some((_, Version::DeleteMarker(_))) | None => None,
+    })
+}
+
+/// The version `version_id` names (`None`: the null version), with its rank and payload.
+pub(super) fn find(
+    table: &impl ReadableTable<VersionKey<'static>, &'static [u8]>,
+    key: &str,
+    version_id: Option<&str>,
+) -> StoreResult<Option<(u64, Version, Vec<u8>)>> {
+    if let Some(id) = version_id {
+        let Some(rank) = rank_of(id) else {
+            return Err(StoreError::invalid_argument("Invalid version id specified"));
+        };
+        return match table.get((key.as_bytes(), rank))? {
+            Some(v) => {
+                let (version, payload) = records::decode_version(v.value())?;
+                Ok(Some((rank, version, payload.to_vec())))
+            }
+            None => Ok(None),
+        };
+    }
+    // The null version: at most one per key, anywhere in its list.
+    for entry in table.range((key.as_bytes(), 0)..=(key.as_bytes(), u64::MAX))? {
+        let (k, v) = entry?;
+        let (version, payload) = records::decode_version(v.value())?;
+        if version.version_id().is_none() {
+            return Ok(Some((k.value().1, version, payload.to_vec())));
+        }
+    }
+    Ok(None)
+}
+
+/// Removes one version, freeing its chunks and its share of the bucket's usage.
+pub(super) fn remove(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    (rank, version): (u64, &Version),
+    at_ms: u64,
+) -> StoreResult<()> {
+    txn.open_table(objects_table(&objects_table_name(bucket)))?.remove((key.as_bytes(), rank))?;
+    discard_chunks(txn, version.chunks(), at_ms)?;
+    if let Version::Object(o) = version {
+        add_usage(txn, bucket, -i128::from(o.size_bytes), -1)?;
+    }
+    Ok(())
+}
+
+/// What a new version of a key replaces, as the bucket's versioning decides: nothing when
+/// versioning is on, else the null version (if any). Reads only: a command checks all it
+/// requires before it writes.
+pub(super) struct Placement {
+    versioned: bool,
+    pub replaced: Option<(u64, Version)>,
+}
+
+impl Placement {
+    /// The object the new version replaces, for quotas.
+    pub fn replaced_object(&self) -> Option<&ObjectRecord> {
+        self.replaced.as_ref().and_then(|(_, v)| v.object())
+    }
+}
+
+/// Where a new version of `key` goes.
+pub(super) fn place(txn: &WriteTransaction, bucket: &str, key: &str) -> StoreResult<Placement> {
+    if versioning(txn, bucket)? == Some(Versioning::Enabled) {
+        return Ok(Placement { versioned: true, replaced: None });
+    }
+    let name = objects_table_name(bucket);
+    let replaced = find(&txn.open_table(objects_table(&name))?, key, None)?.map(|(r, v, _)| (r, v));
+    Ok(Placement { versioned: false, replaced })
+}
+
+/// Writes the version `make` builds from its id (`None`: the null version) where `placement`
+/// says, replacing the null version it names; returns it.
+pub(super) fn write(
+    txn: &WriteTransaction,
+    (bucket, key): (&str, &str),
+    placement: Placement,
+    make: impl FnOnce(Option<String>) -> Version,
+    inline: &[u8],
+    at_ms: u64,
+) -> StoreResult<Version> {
+    let rank = next_rank(txn, bucket, at_ms)?;
+    let version = make(placement.versioned.then(|| version_id_of(rank)));
+    if let Some((old_rank, old)) = &placement.replaced {
+        remove(txn, bucket, key, (*old_rank, old), at_ms)?;
+    }
+    if let Version::Object(o) = &version {
+        add_usage(txn, bucket, i128::from(o.size_bytes), 1)?;
+        own_chunks(txn, o.chunks())?;
+    }
+    txn.open_table(objects_table(&objects_table_name(bucket)))?
+        .insert((key.as_bytes(), rank), records::encode_version(&version, inline).as_slice())?;
+    Ok(version)
+}
+
+/// A delete marker with `version_id`, made at `at_ms`.
+pub(super) fn marker(version_id: Option<String>, at_ms: u64) -> Version {
+    let last_modified_ns = i64::try_from(at_ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+    Version::DeleteMarker(DeleteMarker { version_id, last_modified_ns })
+}
