@@ -661,9 +661,16 @@ NOT_IMPLEMENTED = [
               b"<URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee>"
               b"<Permission>WRITE</Permission></Grant></AccessControlList>"
               b"</AccessControlPolicy>"),
-    Case("put-bucket-versioning-enabled", "PUT", "/{bucket}", 501, "NotImplemented",
+    Case("put-bucket-versioning-mfa-delete", "PUT", "/{bucket}", 501, "NotImplemented",
          query="versioning",
-         body=b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"),
+         body=b"<VersioningConfiguration><Status>Enabled</Status><MfaDelete>Enabled</MfaDelete>"
+              b"</VersioningConfiguration>"),
+    Case("put-bucket-versioning-unknown-status", "PUT", "/{bucket}", 400,
+         "IllegalVersioningConfigurationException", query="versioning",
+         body=b"<VersioningConfiguration><Status>Sometimes</Status></VersioningConfiguration>"),
+    Case("put-bucket-versioning-no-status", "PUT", "/{bucket}", 400,
+         "IllegalVersioningConfigurationException", query="versioning",
+         body=b"<VersioningConfiguration></VersioningConfiguration>"),
     Case("put-object-lock-configuration", "PUT", "/{bucket}", 501, "NotImplemented",
          query="object-lock", body=b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled"
                                     b"</ObjectLockEnabled></ObjectLockConfiguration>"),

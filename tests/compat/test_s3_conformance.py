@@ -370,7 +370,6 @@ def test_get_bucket_versioning_nonexistent(s3):
 @pytest.mark.parametrize(
     "op,kwargs",
     [
-        ("put_bucket_versioning", {"VersioningConfiguration": {"Status": "Enabled"}}),
         ("put_bucket_cors", {"CORSConfiguration": {"CORSRules": [
             {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
         ("put_bucket_lifecycle_configuration", {"LifecycleConfiguration": {"Rules": [

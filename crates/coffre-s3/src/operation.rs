@@ -66,6 +66,7 @@ operations!(
     PutBucketEncryption,
     PutBucketLogging,
     PutBucketPolicy,
+    PutBucketVersioning,
     PutObject,
     PutObjectAcl,
     PutObjectTagging,
@@ -102,6 +103,7 @@ impl S3Op {
             DeleteBucketPolicy => "s3:DeleteBucketPolicy",
             GetBucketPolicy => "s3:GetBucketPolicy",
             PutBucketPolicy => "s3:PutBucketPolicy",
+            PutBucketVersioning => "s3:PutBucketVersioning",
             GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
             DeleteObject | DeleteObjects => "s3:DeleteObject",
             DeleteObjectTagging => "s3:DeleteObjectTagging",
@@ -164,6 +166,7 @@ impl S3Op {
             PutBucketEncryption => "REST.PUT.ENCRYPTION",
             PutBucketLogging => "REST.PUT.LOGGING_STATUS",
             PutBucketPolicy => "REST.PUT.BUCKETPOLICY",
+            PutBucketVersioning => "REST.PUT.VERSIONING",
             PutObject => "REST.PUT.OBJECT",
             PutObjectTagging => "REST.PUT.OBJECT_TAGGING",
             PutPublicAccessBlock => "REST.PUT.PUBLIC_ACCESS_BLOCK",
@@ -212,6 +215,7 @@ impl S3Op {
             | PutBucketEncryption
             | PutBucketLogging
             | PutBucketPolicy
+            | PutBucketVersioning
             | PutObject
             | PutObjectAcl
             | PutObjectTagging
@@ -246,7 +250,7 @@ mod tests {
         for &op in S3Op::ALL {
             assert_eq!(S3Op::from_name(op.name()), Some(op));
         }
-        assert_eq!(S3Op::from_name("PutBucketVersioning"), None);
+        assert_eq!(S3Op::from_name("PutBucketLifecycleConfiguration"), None);
     }
 
     /// The table users rely on: an action changed here is a policy that stops (or starts)
@@ -290,6 +294,7 @@ mod tests {
             (S3Op::PutBucketEncryption, "s3:PutEncryptionConfiguration", "REST.PUT.ENCRYPTION"),
             (S3Op::PutBucketLogging, "s3:PutBucketLogging", "REST.PUT.LOGGING_STATUS"),
             (S3Op::PutBucketPolicy, "s3:PutBucketPolicy", "REST.PUT.BUCKETPOLICY"),
+            (S3Op::PutBucketVersioning, "s3:PutBucketVersioning", "REST.PUT.VERSIONING"),
             (S3Op::PutObject, "s3:PutObject", "REST.PUT.OBJECT"),
             (S3Op::PutObjectAcl, "s3:PutObjectAcl", "REST.PUT.ACL"),
             (S3Op::PutObjectTagging, "s3:PutObjectTagging", "REST.PUT.OBJECT_TAGGING"),

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StoreError, StoreResult};
-use crate::records::{BucketLogging, BucketRecord, Encryption, ObjectAttributes, PublicAccessBlock, Quota};
+use crate::records::{BucketLogging, BucketRecord, Encryption, ObjectAttributes, PublicAccessBlock, Quota, Versioning};
 
 /// A change to a bucket's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,8 @@ pub enum BucketChange {
     SetEncryption(Option<Encryption>),
     /// Sets (or removes) the quota.
     SetQuota(Option<Quota>),
+    /// Turns versioning on or suspends it (a bucket never goes back to unversioned).
+    SetVersioning(Versioning),
 }
 
 impl BucketChange {
@@ -41,6 +43,7 @@ impl BucketChange {
             BucketChange::SetLogging(_) => &["s3:PutBucketLogging"],
             BucketChange::SetEncryption(_) => &["s3:PutEncryptionConfiguration"],
             BucketChange::SetQuota(_) => &[crate::permit::actions::SET_QUOTA],
+            BucketChange::SetVersioning(_) => &["s3:PutBucketVersioning"],
         }
     }
 
@@ -80,6 +83,10 @@ impl BucketChange {
             }
             BucketChange::SetQuota(quota) => {
                 bucket.quota = quota;
+                Ok(())
+            }
+            BucketChange::SetVersioning(state) => {
+                bucket.versioning = Some(state);
                 Ok(())
             }
         }

@@ -30,12 +30,15 @@ use futures::Stream;
 pub use crate::blob::{BodyError, KeyWrap, StagedData};
 pub use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType};
 pub use crate::error::{StoreError, StoreResult};
-pub use crate::meta::{CompleteRequest, CompletedPart, Deletion, ListEntry, ListPage, ListQuery, WriteCondition};
+pub use crate::meta::{
+    CompleteRequest, CompletedPart, Deletion, ListEntry, ListPage, ListQuery, VersionEntry, VersionPage, VersionQuery,
+    WriteCondition,
+};
 pub use crate::names::{BucketName, ObjectKey, PartNumber, UploadId, VersionId};
 pub use crate::permit::{Permit, PermitIssuer};
 pub use crate::records::{
-    BucketRecord, ContentHeaders, DataLayout, Encryption, ObjectAttributes, ObjectRecord, PartRecord,
-    PublicAccessBlock, Quota, SealedInline, SseMode, UnixNanos, UploadRecord, Usage,
+    BucketRecord, ContentHeaders, DataLayout, DeleteMarker, Encryption, ObjectAttributes, ObjectRecord, PartRecord,
+    PublicAccessBlock, Quota, SealedInline, SseMode, UnixNanos, UploadRecord, Usage, Version, Versioning,
 };
 pub use coffre_crypto::CryptoError;
 pub use coffre_crypto::{CustomerKey, CustomerKeyError};
@@ -542,6 +545,11 @@ impl Store {
     /// One page of a listing.
     pub fn list(&self, bucket: &BucketName, query: &ListQuery) -> StoreResult<ListPage> {
         self.meta.list_objects(bucket.as_str(), query)
+    }
+
+    /// One page of a bucket's version list (ListObjectVersions).
+    pub fn list_versions(&self, bucket: &BucketName, query: &VersionQuery) -> StoreResult<VersionPage> {
+        self.meta.list_versions(bucket.as_str(), query)
     }
 
     // ---- multipart uploads

@@ -418,6 +418,10 @@ async fn every_operation_is_recorded_under_its_own_name() {
         .build();
     ids.push(("PutBucketLogging", ok_id!(c.put_bucket_logging().bucket(&b).bucket_logging_status(logging))));
     ids.push(("GetBucketLogging", ok_id!(c.get_bucket_logging().bucket(&b))));
+    let suspended = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+        .build();
+    ids.push(("PutBucketVersioning", ok_id!(c.put_bucket_versioning().bucket(&b).versioning_configuration(suspended))));
     ids.push(("GetBucketVersioning", ok_id!(c.get_bucket_versioning().bucket(&b))));
     let delete = Delete::builder().objects(ObjectIdentifier::builder().key("k2").build().unwrap()).build().unwrap();
     ids.push(("DeleteObjects", ok_id!(c.delete_objects().bucket(&b).delete(delete))));

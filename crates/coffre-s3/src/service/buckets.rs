@@ -208,8 +208,39 @@ impl CoffreS3 {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        // Versioning was never enabled: S3 answers with no Status element.
-        self.store.bucket(Authorised::of(&req.extensions)?.bucket()?).s3()?;
-        Ok(S3Response::new(GetBucketVersioningOutput::default()))
+        // A bucket that never had versioning answers with no Status element, as in S3.
+        let bucket = self.store.bucket(Authorised::of(&req.extensions)?.bucket()?).s3()?;
+        let status = bucket.versioning.map(|v| {
+            BucketVersioningStatus::from_static(match v {
+                Versioning::Enabled => BucketVersioningStatus::ENABLED,
+                Versioning::Suspended => BucketVersioningStatus::SUSPENDED,
+            })
+        });
+        Ok(S3Response::new(GetBucketVersioningOutput { status, mfa_delete: None }))
+    }
+
+    pub(super) async fn do_put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let input = req.input;
+        let configuration = input.versioning_configuration;
+        if input.mfa.is_some() || configuration.mfa_delete.as_ref().is_some_and(|m| m.as_str() == "Enabled") {
+            return Err(s3_error!(NotImplemented, "MFA Delete is not supported: Coffre has no MFA devices"));
+        }
+        let state = match configuration.status.as_ref().map(BucketVersioningStatus::as_str) {
+            Some("Enabled") => Versioning::Enabled,
+            Some("Suspended") => Versioning::Suspended,
+            _ => {
+                return Err(crate::errors::custom(
+                    "IllegalVersioningConfigurationException",
+                    http::StatusCode::BAD_REQUEST,
+                    "The Versioning element must be specified, as Enabled or Suspended",
+                ));
+            }
+        };
+        let permit = Authorised::of(&req.extensions)?.permit()?;
+        self.store.update_bucket(permit, BucketChange::SetVersioning(state)).await.s3()?;
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
     }
 }

@@ -138,36 +138,68 @@ impl CoffreS3 {
         let input = req.input;
         let bucket = Authorised::of(&req.extensions)?.bucket()?;
         let url = is_url_encoding(input.encoding_type.as_ref())?;
-        let query = ListQuery {
+        let key_marker = input.key_marker.clone().filter(|m| !m.is_empty());
+        let version_id_marker = input.version_id_marker.clone().filter(|m| !m.is_empty());
+        if version_id_marker.is_some() && key_marker.is_none() {
+            return Err(s3_error!(InvalidArgument, "A version-id marker cannot be specified without a key marker."));
+        }
+        let query = VersionQuery {
             prefix: input.prefix.clone().unwrap_or_default(),
             delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
-            start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
+            key_marker,
+            version_id_marker,
             max_keys: max_keys(input.max_keys)?,
         };
-        let page = list_page(&self.store, bucket, &query)?;
-        let mut versions = Vec::new();
-        let mut prefixes = Vec::new();
+        let page = if query.max_keys == 0 {
+            // Still answer NoSuchBucket for a missing bucket.
+            self.store.bucket(bucket).s3()?;
+            coffre_store::VersionPage::default()
+        } else {
+            self.store.list_versions(bucket, &query).s3()?
+        };
+        let owner = self.bucket_owner(bucket);
+        let (mut versions, mut markers, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
         for entry in &page.entries {
             match entry {
-                ListEntry::Object { key, record } => versions.push(ObjectVersion {
-                    key: Some(encode_if(url, key.clone())),
-                    version_id: Some("null".to_owned()),
-                    is_latest: Some(true),
-                    e_tag: Some(etag(&record.etag)),
-                    last_modified: Some(timestamp(record.last_modified_ns)),
-                    size: Some(size_i64(record.size_bytes)),
-                    storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
-                    owner: Some(self.bucket_owner(bucket)),
-                    checksum_algorithm: record.checksum.as_ref().map(|c| vec![convert::algorithm_dto(c.algorithm)]),
-                    checksum_type: record.checksum.as_ref().map(|c| convert::checksum_type_dto(c.kind)),
-                    ..Default::default()
-                }),
-                ListEntry::CommonPrefix(p) => prefixes.push(CommonPrefix { prefix: Some(encode_if(url, p.clone())) }),
+                VersionEntry::Version { key, version: Version::Object(record), is_latest } => {
+                    versions.push(ObjectVersion {
+                        key: Some(encode_if(url, key.clone())),
+                        version_id: Some(record.version_id.clone().unwrap_or_else(|| "null".to_owned())),
+                        is_latest: Some(*is_latest),
+                        e_tag: Some(etag(&record.etag)),
+                        last_modified: Some(timestamp(record.last_modified_ns)),
+                        size: Some(size_i64(record.size_bytes)),
+                        storage_class: Some(ObjectVersionStorageClass::from_static(
+                            ObjectVersionStorageClass::STANDARD,
+                        )),
+                        owner: Some(owner.clone()),
+                        checksum_algorithm: record.checksum.as_ref().map(|c| vec![convert::algorithm_dto(c.algorithm)]),
+                        checksum_type: record.checksum.as_ref().map(|c| convert::checksum_type_dto(c.kind)),
+                        ..Default::default()
+                    });
+                }
+                VersionEntry::Version { key, version: Version::DeleteMarker(marker), is_latest } => {
+                    markers.push(DeleteMarkerEntry {
+                        key: Some(encode_if(url, key.clone())),
+                        version_id: Some(marker.version_id.clone().unwrap_or_else(|| "null".to_owned())),
+                        is_latest: Some(*is_latest),
+                        last_modified: Some(timestamp(marker.last_modified_ns)),
+                        owner: Some(owner.clone()),
+                    });
+                }
+                VersionEntry::CommonPrefix(p) => {
+                    prefixes.push(CommonPrefix { prefix: Some(encode_if(url, p.clone())) })
+                }
             }
         }
-        let next_key_marker =
-            page.truncated.then(|| page.last_position().map(|p| encode_if(url, p.to_owned()))).flatten();
-        let next_version_id_marker = next_key_marker.as_ref().map(|_| "null".to_owned());
+        // Where the next page starts: after the last entry returned.
+        let (next_key_marker, next_version_id_marker) = match page.entries.last().filter(|_| page.truncated) {
+            Some(VersionEntry::Version { key, version, .. }) => {
+                (Some(encode_if(url, key.clone())), Some(version.version_id().unwrap_or("null").to_owned()))
+            }
+            Some(VersionEntry::CommonPrefix(p)) => (Some(encode_if(url, p.clone())), None),
+            None => (None, None),
+        };
         Ok(S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_if(url, query.prefix)),
@@ -179,6 +211,7 @@ impl CoffreS3 {
             next_key_marker,
             next_version_id_marker,
             versions: Some(versions),
+            delete_markers: (!markers.is_empty()).then_some(markers),
             common_prefixes: Some(prefixes),
             encoding_type: input.encoding_type,
             ..Default::default()

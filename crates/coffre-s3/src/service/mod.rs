@@ -12,7 +12,7 @@ use coffre_store::limits::LIST_KEYS_MAX;
 use coffre_store::{
     BucketChange, BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, CustomerKey,
     CustomerKeyError, Encryption, KeyWrap, ListEntry, ListPage, ListQuery, ObjectAttributes, PartNumber, SseMode,
-    Store, StoredObject, UploadId, VersionId, WriteCondition,
+    Store, StoredObject, UploadId, Version, VersionEntry, VersionId, VersionQuery, Versioning, WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
@@ -450,6 +450,13 @@ impl S3 for CoffreS3 {
         req: S3Request<DeleteBucketEncryptionInput>,
     ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
         self.do_delete_bucket_encryption(req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.do_put_bucket_versioning(req).await
     }
 
     async fn get_bucket_versioning(

@@ -263,6 +263,7 @@ impl CoffreS3 {
             bucket: Some(bucket.to_string()),
             key: Some(key.to_string()),
             location: Some(format!("/{bucket}/{key}")),
+            version_id: record.version_id.clone(),
             e_tag: Some(etag(&record.etag)),
             checksum_crc32: fields.crc32,
             checksum_crc32c: fields.crc32c,

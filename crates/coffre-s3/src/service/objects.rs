@@ -204,6 +204,7 @@ impl CoffreS3 {
             checksum_sha256: fields.sha256,
             checksum_type: fields.kind,
             size: Some(size_i64(record.size_bytes)),
+            version_id: record.version_id.clone(),
             server_side_encryption,
             ssekms_key_id,
             sse_customer_algorithm: customer_fields(customer.as_ref()).0,
@@ -261,8 +262,11 @@ impl CoffreS3 {
         // s3s renders the form response (201 body, redirect URL) from the bare ETag value; S3
         // puts the quoted ETag there, and in an ETag header.
         let quoted = out.output.e_tag.as_ref().map(|e| format!("\"{}\"", e.value()));
-        let mut resp =
-            S3Response::new(PostObjectOutput { e_tag: quoted.clone().map(ETag::Strong), ..Default::default() });
+        let mut resp = S3Response::new(PostObjectOutput {
+            e_tag: quoted.clone().map(ETag::Strong),
+            version_id: out.output.version_id.clone(),
+            ..Default::default()
+        });
         if let Some(v) = quoted.and_then(|q| http::HeaderValue::from_str(&q).ok()) {
             resp.headers.insert(http::header::ETAG, v);
         }
@@ -307,6 +311,7 @@ impl CoffreS3 {
             ssekms_key_id: sse_fields(&r.encryption).1,
             sse_customer_algorithm,
             sse_customer_key_md5,
+            version_id: r.version_id.clone(),
             ..Default::default()
         });
         if let Some(n) = convert::tag_count(r)
@@ -366,6 +371,7 @@ impl CoffreS3 {
             expires: h.expires.as_deref().and_then(convert::parse_http_date),
             metadata: convert::metadata_dto(&r.attributes.user_metadata),
             tag_count: convert::tag_count(r),
+            version_id: r.version_id.clone(),
             sse_customer_algorithm,
             sse_customer_key_md5,
             server_side_encryption: sse_fields(&r.encryption).0,
@@ -541,6 +547,8 @@ impl CoffreS3 {
             }),
             server_side_encryption,
             ssekms_key_id,
+            version_id: record.version_id.clone(),
+            copy_source_version_id: source.record.version_id.clone(),
             ..Default::default()
         }))
     }

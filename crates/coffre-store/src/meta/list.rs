@@ -2,6 +2,7 @@
 //! rolled-up prefix in one seek.
 
 use super::*;
+use crate::records::Version;
 
 /// What a listing asks for.
 #[derive(Debug, Clone, Default)]
@@ -140,6 +141,118 @@ pub(super) fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
                 cursor = next;
                 exclusive = None;
             }
+            None => return Ok(page),
+        }
+    }
+}
+
+/// What a version listing (ListObjectVersions) asks for.
+#[derive(Debug, Clone, Default)]
+pub struct VersionQuery {
+    /// Only keys that start with this.
+    pub prefix: String,
+    /// Roll keys up to common prefixes at the first occurrence of this after the prefix.
+    pub delimiter: Option<String>,
+    /// Start after this key: after all its versions, or with `version_id_marker` after that
+    /// version of it.
+    pub key_marker: Option<String>,
+    /// See `key_marker` (`null`: the null version).
+    pub version_id_marker: Option<String>,
+    /// Most entries (versions, delete markers and common prefixes) to return.
+    pub max_keys: usize,
+}
+
+/// An entry of a version listing.
+#[derive(Debug, Clone)]
+pub enum VersionEntry {
+    /// A version or delete marker.
+    Version {
+        /// Its key.
+        key: String,
+        /// The version.
+        version: Version,
+        /// Whether it is the key's latest.
+        is_latest: bool,
+    },
+    /// A common prefix.
+    CommonPrefix(String),
+}
+
+/// One page of a version listing.
+#[derive(Debug, Clone, Default)]
+pub struct VersionPage {
+    /// Entries in AWS's order: keys ascending, each key's versions newest first.
+    pub entries: Vec<VersionEntry>,
+    /// Whether more entries follow.
+    pub truncated: bool,
+    /// Table rows read (see [`ListPage::rows_examined`]).
+    pub rows_examined: usize,
+}
+
+pub(super) fn list_versions_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
+    table: &T,
+    query: &VersionQuery,
+) -> StoreResult<VersionPage> {
+    let prefix = query.prefix.as_str();
+    let delimiter = query.delimiter.as_deref();
+    let mut page = VersionPage::default();
+    // Where to start: (key, rank, exclusive). The rows of the marker's key after the version
+    // marker are not its latest.
+    let mut cursor: (Vec<u8>, u64, bool) = (prefix.as_bytes().to_vec(), 0, false);
+    let mut last_key: Option<Vec<u8>> = None;
+    if let Some(marker) = query.key_marker.as_deref().filter(|m| !m.is_empty() && m.as_bytes() >= prefix.as_bytes()) {
+        let version_marker = query.version_id_marker.as_deref().filter(|v| !v.is_empty());
+        match (common_prefix(marker, prefix, delimiter), version_marker) {
+            (Some(cp), _) => match prefix_successor(cp.as_bytes()) {
+                Some(next) => cursor = (next, 0, false),
+                None => return Ok(page),
+            },
+            (None, None) => cursor = (marker.as_bytes().to_vec(), u64::MAX, true),
+            (None, Some(id)) => {
+                let rank = match id {
+                    "null" => versions::find(table, marker, None)?.map(|(rank, _, _)| rank),
+                    _ => versions::rank_of(id),
+                };
+                let rank = rank.ok_or_else(|| StoreError::invalid_argument("Invalid version id marker"))?;
+                cursor = (marker.as_bytes().to_vec(), rank, true);
+                last_key = Some(marker.as_bytes().to_vec());
+            }
+        }
+    }
+    loop {
+        let start: Bound<VersionKey<'_>> = if cursor.2 {
+            Bound::Excluded((cursor.0.as_slice(), cursor.1))
+        } else {
+            Bound::Included((cursor.0.as_slice(), cursor.1))
+        };
+        let mut reseek: Option<Vec<u8>> = None;
+        for entry in table.range::<VersionKey<'_>>((start, Bound::Unbounded))? {
+            let (k, v) = entry?;
+            page.rows_examined += 1;
+            let (key_bytes, _rank) = k.value();
+            if !key_bytes.starts_with(prefix.as_bytes()) {
+                return Ok(page);
+            }
+            if page.entries.len() == query.max_keys {
+                page.truncated = true;
+                return Ok(page);
+            }
+            let key = String::from_utf8_lossy(key_bytes).into_owned();
+            if let Some(cp) = common_prefix(&key, prefix, delimiter) {
+                page.entries.push(VersionEntry::CommonPrefix(cp.to_owned()));
+                match prefix_successor(cp.as_bytes()) {
+                    Some(next) => reseek = Some(next),
+                    None => return Ok(page),
+                }
+                break;
+            }
+            let is_latest = last_key.as_deref() != Some(key_bytes);
+            last_key = Some(key_bytes.to_vec());
+            let (version, _) = records::decode_version(v.value())?;
+            page.entries.push(VersionEntry::Version { key, version, is_latest });
+        }
+        match reseek {
+            Some(next) => cursor = (next, 0, false),
             None => return Ok(page),
         }
     }

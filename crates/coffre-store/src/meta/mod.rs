@@ -41,8 +41,8 @@ pub(crate) use apply::now_ms;
 use apply::{apply, read_usage};
 pub(crate) use command::{AuditIntent, Bytes64, Command, KeyUpdate, MetaOp};
 pub use command::{CompleteRequest, CompletedPart, WriteCondition};
-use list::list_table;
-pub use list::{ListEntry, ListPage, ListQuery};
+pub use list::{ListEntry, ListPage, ListQuery, VersionEntry, VersionPage, VersionQuery};
+use list::{list_table, list_versions_table};
 
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 /// `(bucket, key, upload id)` → upload.
@@ -312,6 +312,15 @@ impl MetaStore {
         let name = objects_table_name(bucket);
         let table = txn.open_table(objects_table(&name))?;
         list_table(&table, query)
+    }
+
+    /// One page of a bucket's version list. See [`VersionQuery`].
+    pub fn list_versions(&self, bucket: &str, query: &VersionQuery) -> StoreResult<VersionPage> {
+        let txn = self.read()?;
+        require_bucket(&txn, bucket)?;
+        let name = objects_table_name(bucket);
+        let table = txn.open_table(objects_table(&name))?;
+        list_versions_table(&table, query)
     }
 
     /// An upload in progress.
