@@ -20,6 +20,14 @@ pub fn note_kms_key(extensions: &http::Extensions, key_id: &str) {
     }
 }
 
+/// Records the object version an operation read, wrote or deleted (`None`: nothing to record,
+/// as for the null version of a bucket that never had versioning).
+pub fn note_version(extensions: &http::Extensions, version_id: Option<&str>) {
+    if let (Some(note), Some(id)) = (extensions.get::<AuditNote>(), version_id) {
+        note.update(|e| e.version_id = Some(id.to_owned()));
+    }
+}
+
 /// The S3 error code in an error response body, if there is one.
 pub fn error_code(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;

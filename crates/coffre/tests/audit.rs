@@ -449,3 +449,33 @@ async fn every_operation_is_recorded_under_its_own_name() {
     assert_eq!(covered, all, "the test drives every operation Coffre implements, once");
     assert_recorded_under_their_names(&server, &ids).await;
 }
+
+/// Goal (issue 16): the audit record of a versioned write, read or delete names the version.
+#[tokio::test]
+async fn versioned_requests_are_recorded_with_their_version() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let server = Server::start_with(&["--audit-checkpoint-seconds", "1"]);
+    let c = server.client().await;
+    let b = bucket("versioned");
+    c.create_bucket().bucket(&b).send().await.unwrap();
+    let enabled = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    c.put_bucket_versioning().bucket(&b).versioning_configuration(enabled).send().await.unwrap();
+    let put = c.put_object().bucket(&b).key("k").body(ByteStream::from_static(b"v1")).send().await.unwrap();
+    let version = put.version_id().unwrap().to_owned();
+    let got = c.get_object().bucket(&b).key("k").version_id(&version).send().await.unwrap();
+    let deleted = c.delete_object().bucket(&b).key("k").send().await.unwrap();
+    assert_eq!(deleted.delete_marker(), Some(true));
+    let marker = deleted.version_id().unwrap().to_owned();
+    assert_ne!(marker, version);
+    let ids = [
+        (put.request_id().unwrap().to_owned(), version.clone()),
+        (got.request_id().unwrap().to_owned(), version),
+        (deleted.request_id().unwrap().to_owned(), marker),
+    ];
+    let records = server.audit_records_until(|records| ids.iter().all(|(id, _)| !records_of(records, id).is_empty()));
+    for (id, version) in &ids {
+        let found = records_of(&records, id);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0]["version_id"], *version, "{}", found[0]);
+    }
+}

@@ -255,6 +255,7 @@ impl CoffreS3 {
             expected_size_bytes: input.mpu_object_size.and_then(|n| u64::try_from(n).ok()),
         };
         let record = self.store.complete_upload(permit, &upload_id, request).await.s3()?;
+        crate::audit::note_version(&req.extensions, record.version_id.as_deref());
         let fields = ChecksumFields::of(record.checksum.as_ref());
         let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
         Ok(S3Response::new(CompleteMultipartUploadOutput {

@@ -139,6 +139,7 @@ impl CoffreS3 {
         let (bucket, key) = Authorised::of(extensions)?.object()?;
         let object = self.store.object(bucket, key, version(version_id)?.as_ref()).s3()?;
         note_encryption(extensions, &object.record.encryption);
+        crate::audit::note_version(extensions, object.record.version_id.as_deref());
         Ok(object)
     }
 
@@ -188,6 +189,7 @@ impl CoffreS3 {
             public_read,
         };
         let record = self.store.put_object(permit, staged, attributes, encryption, condition).await.s3()?;
+        crate::audit::note_version(&req.extensions, record.version_id.as_deref());
         let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
         let mut fields = ChecksumFields::default();
         if let (Some(a), Some(c)) = (checksum.algorithm, &record.checksum)
@@ -395,6 +397,7 @@ impl CoffreS3 {
         let version = version(input.version_id.as_deref())?;
         let condition = request::write_condition(input.if_match.as_ref(), None)?;
         let deletion = self.store.delete_object(permit, version.as_ref(), condition).await.s3()?;
+        crate::audit::note_version(&req.extensions, deletion.version.as_ref().map(VersionId::as_str));
         let output = DeleteObjectOutput {
             delete_marker: deletion.delete_marker.then_some(true),
             version_id: deletion.version.as_ref().map(|v| v.as_str().to_owned()),
@@ -532,6 +535,7 @@ impl CoffreS3 {
             .await
             .s3()?;
         let record = self.store.put_object(permit, staged, attributes, encryption, condition).await.s3()?;
+        crate::audit::note_version(&req.extensions, record.version_id.as_deref());
         let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
         let fields = ChecksumFields::of(record.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
