@@ -181,3 +181,24 @@ def test_bad_version_ids_are_refused(s3, bucket, server):
     r = requests.put(f"{server.endpoint}/{bucket}?versioning", verify=server.ca,
                      data=b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>")
     assert r.status_code == 403
+
+
+def test_tags_and_acls_apply_to_the_version_named(s3, bucket):
+    enable(s3, bucket)
+    old = s3.put_object(Bucket=bucket, Key="k", Body=b"old")["VersionId"]
+    new = s3.put_object(Bucket=bucket, Key="k", Body=b"new")["VersionId"]
+    put = s3.put_object_tagging(Bucket=bucket, Key="k", VersionId=old,
+                                Tagging={"TagSet": [{"Key": "era", "Value": "old"}]})
+    assert put["VersionId"] == old
+    got = s3.get_object_tagging(Bucket=bucket, Key="k", VersionId=old)
+    assert (got["TagSet"], got["VersionId"]) == ([{"Key": "era", "Value": "old"}], old)
+    assert s3.get_object_tagging(Bucket=bucket, Key="k")["TagSet"] == [], "the current version is untouched"
+    s3.delete_object_tagging(Bucket=bucket, Key="k", VersionId=old)
+    assert s3.get_object_tagging(Bucket=bucket, Key="k", VersionId=old)["TagSet"] == []
+    s3.put_object_acl(Bucket=bucket, Key="k", VersionId=old, ACL="public-read")
+    grants = s3.get_object_acl(Bucket=bucket, Key="k", VersionId=old)["Grants"]
+    assert any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in grants)
+    assert not any(g["Grantee"].get("URI", "").endswith("AllUsers")
+                   for g in s3.get_object_acl(Bucket=bucket, Key="k", VersionId=new)["Grants"])
+    assert fails(s3.put_object_tagging, Bucket=bucket, Key="k", VersionId="0000000000000001",
+                 Tagging={"TagSet": []}) == (404, "NoSuchVersion")

@@ -22,7 +22,10 @@ use coffre_iam::{Decision, Directory, IamError, Policy, Principal, RequestContex
 use coffre_store::{BucketName, ObjectKey, PermitIssuer, PublicAccessBlock, Store, StoreError, VersionId};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::dto::{CopyObjectInput, CopySource, DeleteObjectInput, GetObjectInput, HeadObjectInput, UploadPartCopyInput};
+use s3s::dto::{
+    CopyObjectInput, CopySource, DeleteObjectInput, DeleteObjectTaggingInput, GetObjectAclInput, GetObjectInput,
+    GetObjectTaggingInput, HeadObjectInput, PutObjectAclInput, PutObjectTaggingInput, UploadPartCopyInput,
+};
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
@@ -351,6 +354,31 @@ impl S3Access for AccessControl {
     async fn delete_object(&self, req: &mut S3Request<DeleteObjectInput>) -> S3Result<()> {
         let named = req.input.version_id.is_some();
         self.version_action(named, "s3:DeleteObjectVersion", &req.uri, &req.headers, &mut req.extensions)
+    }
+
+    async fn get_object_tagging(&self, req: &mut S3Request<GetObjectTaggingInput>) -> S3Result<()> {
+        let named = req.input.version_id.is_some();
+        self.version_action(named, "s3:GetObjectVersionTagging", &req.uri, &req.headers, &mut req.extensions)
+    }
+
+    async fn put_object_tagging(&self, req: &mut S3Request<PutObjectTaggingInput>) -> S3Result<()> {
+        let named = req.input.version_id.is_some();
+        self.version_action(named, "s3:PutObjectVersionTagging", &req.uri, &req.headers, &mut req.extensions)
+    }
+
+    async fn delete_object_tagging(&self, req: &mut S3Request<DeleteObjectTaggingInput>) -> S3Result<()> {
+        let named = req.input.version_id.is_some();
+        self.version_action(named, "s3:DeleteObjectVersionTagging", &req.uri, &req.headers, &mut req.extensions)
+    }
+
+    async fn get_object_acl(&self, req: &mut S3Request<GetObjectAclInput>) -> S3Result<()> {
+        let named = req.input.version_id.is_some();
+        self.version_action(named, "s3:GetObjectVersionAcl", &req.uri, &req.headers, &mut req.extensions)
+    }
+
+    async fn put_object_acl(&self, req: &mut S3Request<PutObjectAclInput>) -> S3Result<()> {
+        let named = req.input.version_id.is_some();
+        self.version_action(named, "s3:PutObjectVersionAcl", &req.uri, &req.headers, &mut req.extensions)
     }
 
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {

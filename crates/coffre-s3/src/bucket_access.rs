@@ -207,7 +207,9 @@ impl CoffreS3 {
             input.acl.as_ref().map(ObjectCannedACL::as_str),
             input.access_control_policy.as_ref(),
         )?;
-        self.store.set_object_public_read(Authorised::of(&req.extensions)?.permit()?, public).await.s3()?;
+        let version = input.version_id.as_deref().map(coffre_store::VersionId::parse).transpose().s3()?;
+        let permit = Authorised::of(&req.extensions)?.permit()?;
+        self.store.set_object_public_read(permit, version.as_ref(), public).await.s3()?;
         Ok(S3Response::new(PutObjectAclOutput::default()))
     }
 

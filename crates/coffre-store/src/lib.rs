@@ -524,21 +524,43 @@ impl Store {
         self.meta.apply(op).await?.deleted()
     }
 
-    /// Replaces the tags of the current version.
-    pub async fn set_tags(&self, permit: &Permit, tags: Vec<(String, String)>) -> StoreResult<()> {
-        let actions = ["s3:PutObjectTagging", "s3:DeleteObjectTagging"];
-        self.update_attributes(permit, &actions, AttributesChange::SetTags(tags)).await
+    /// Replaces the tags of the current version, or of the version named (which needs the
+    /// `…VersionTagging` actions).
+    pub async fn set_tags(
+        &self,
+        permit: &Permit,
+        version: Option<&VersionId>,
+        tags: Vec<(String, String)>,
+    ) -> StoreResult<()> {
+        let actions: &[&str] = match version {
+            None => &["s3:PutObjectTagging", "s3:DeleteObjectTagging"],
+            Some(_) => &["s3:PutObjectVersionTagging", "s3:DeleteObjectVersionTagging"],
+        };
+        self.update_attributes(permit, actions, version, AttributesChange::SetTags(tags)).await
     }
 
-    /// Sets an object's canned ACL (`public-read` or `private`).
-    pub async fn set_object_public_read(&self, permit: &Permit, public_read: bool) -> StoreResult<()> {
-        self.update_attributes(permit, &["s3:PutObjectAcl"], AttributesChange::SetPublicRead(public_read)).await
+    /// Sets the canned ACL (`public-read` or `private`) of the current version, or of the
+    /// version named (`s3:PutObjectVersionAcl`).
+    pub async fn set_object_public_read(
+        &self,
+        permit: &Permit,
+        version: Option<&VersionId>,
+        public_read: bool,
+    ) -> StoreResult<()> {
+        let actions: &[&str] = if version.is_some() { &["s3:PutObjectVersionAcl"] } else { &["s3:PutObjectAcl"] };
+        self.update_attributes(permit, actions, version, AttributesChange::SetPublicRead(public_read)).await
     }
 
-    async fn update_attributes(&self, permit: &Permit, actions: &[&str], change: AttributesChange) -> StoreResult<()> {
+    async fn update_attributes(
+        &self,
+        permit: &Permit,
+        actions: &[&str],
+        version: Option<&VersionId>,
+        change: AttributesChange,
+    ) -> StoreResult<()> {
         let (bucket, key) = permit.for_object(actions)?;
         let (bucket, key) = (bucket.as_str().to_owned(), key.as_str().to_owned());
-        self.meta.apply(MetaOp::UpdateAttributes { bucket, key, change }).await?;
+        self.meta.apply(MetaOp::UpdateAttributes { bucket, key, change, version: version.cloned() }).await?;
         Ok(())
     }
 

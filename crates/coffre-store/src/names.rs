@@ -142,6 +142,14 @@ impl VersionId {
         }
     }
 
+    /// The assigned id (`None`: the null version).
+    pub fn assigned(&self) -> Option<&str> {
+        match self {
+            VersionId::Null => None,
+            VersionId::Assigned(id) => Some(id),
+        }
+    }
+
     /// Whether it names the null version.
     pub fn is_null(&self) -> bool {
         matches!(self, VersionId::Null)

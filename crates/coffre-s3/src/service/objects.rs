@@ -570,7 +570,7 @@ impl CoffreS3 {
             .iter()
             .map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) })
             .collect();
-        Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: None }))
+        Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id: object.record.version_id.clone() }))
     }
 
     pub(super) async fn do_put_object_tagging(
@@ -585,15 +585,19 @@ impl CoffreS3 {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         let tags = request::validate_tags(tags)?;
-        self.store.set_tags(Authorised::of(&req.extensions)?.permit()?, tags).await.s3()?;
-        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+        let version = version(input.version_id.as_deref())?;
+        self.store.set_tags(Authorised::of(&req.extensions)?.permit()?, version.as_ref(), tags).await.s3()?;
+        Ok(S3Response::new(PutObjectTaggingOutput { version_id: input.version_id }))
     }
 
     pub(super) async fn do_delete_object_tagging(
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-        self.store.set_tags(Authorised::of(&req.extensions)?.permit()?, Vec::new()).await.s3()?;
-        Ok(S3Response::with_status(DeleteObjectTaggingOutput::default(), http::StatusCode::NO_CONTENT))
+        let version = version(req.input.version_id.as_deref())?;
+        let permit = Authorised::of(&req.extensions)?.permit()?;
+        self.store.set_tags(permit, version.as_ref(), Vec::new()).await.s3()?;
+        let output = DeleteObjectTaggingOutput { version_id: req.input.version_id };
+        Ok(S3Response::with_status(output, http::StatusCode::NO_CONTENT))
     }
 }

@@ -185,15 +185,22 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
         MetaOp::DeleteObject { bucket, key, condition, version } => {
             delete_object(txn, (&bucket, &key), version, &condition, at_ms)
         }
-        MetaOp::UpdateAttributes { bucket, key, change } => {
+        MetaOp::UpdateAttributes { bucket, key, change, version } => {
             if !bucket_exists(txn, &bucket)? {
                 return Err(StoreError::NoSuchBucket);
             }
-            let (rank, mut record) = current_object(txn, &bucket, &key)?.ok_or(StoreError::NoSuchKey)?;
             let name = objects_table_name(&bucket);
             let mut table = txn.open_table(objects_table(&name))?;
-            let inline = match table.get((key.as_bytes(), rank))? {
-                Some(v) => records::decode_version(v.value())?.1.to_vec(),
+            let found = match &version {
+                None => versions::latest_in(&table, &key)?,
+                Some(v) => versions::find(&table, &key, v.assigned())?,
+            };
+            let (rank, mut record, inline) = match found {
+                Some((rank, Version::Object(record), inline)) => (rank, *record, inline),
+                Some((_, Version::DeleteMarker(m), _)) => {
+                    return Err(StoreError::DeleteMarker { version_id: m.version_id, named: version.is_some() });
+                }
+                None if version.is_some() => return Err(StoreError::NoSuchVersion),
                 None => return Err(StoreError::NoSuchKey),
             };
             change.apply(&mut record.attributes);

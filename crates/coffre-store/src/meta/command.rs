@@ -106,6 +106,10 @@ pub(crate) enum MetaOp {
         bucket: String,
         key: String,
         change: AttributesChange,
+        /// The version to change; without one, the current version. Added after v1's first
+        /// commands.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<crate::VersionId>,
     },
     WriteIam {
         changes: Vec<(String, Option<Bytes64>)>,

@@ -60,6 +60,22 @@ pub(super) fn latest(txn: &WriteTransaction, bucket: &str, key: &str) -> StoreRe
     }
 }
 
+/// A key's latest version in `table`, with its rank and payload.
+pub(super) fn latest_in(
+    table: &impl ReadableTable<VersionKey<'static>, &'static [u8]>,
+    key: &str,
+) -> StoreResult<Option<(u64, Version, Vec<u8>)>> {
+    let mut range = table.range((key.as_bytes(), 0)..=(key.as_bytes(), u64::MAX))?;
+    match range.next() {
+        Some(entry) => {
+            let (k, v) = entry?;
+            let (version, payload) = records::decode_version(v.value())?;
+            Ok(Some((k.value().1, version, payload.to_vec())))
+        }
+        None => Ok(None),
+    }
+}
+
 /// The key's current object: its latest version, unless that is a delete marker.
 pub(super) fn current_object(
     txn: &WriteTransaction,

@@ -115,6 +115,7 @@ fn samples() -> Vec<Command> {
             bucket: bucket(),
             key: key(),
             change: AttributesChange::SetTags(vec![("a".into(), "b".into())]),
+            version: Some(crate::VersionId::Null),
         },
         MetaOp::WriteIam {
             changes: vec![("user/acme/ada".into(), Some(Bytes64(b"{}".to_vec()))), ("user/acme/bob".into(), None)],
