@@ -212,3 +212,114 @@ async fn clean_stop_closes_the_metadata_database_and_a_crash_is_repaired() {
     let got = c.get_object().bucket(&b).key("k").send().await.unwrap();
     assert_eq!(body(got).await, data(1000, 1));
 }
+
+/// An acknowledged version: its key, its id, and its content's MD5 (`None`: a delete marker).
+type Versions = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
+
+async fn versioned_writer(c: aws_sdk_s3::Client, b: String, writer: u64, seed: u64, acked: Versions) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    loop {
+        let key = format!("v/{writer}/{}", rng.random_range(0..3));
+        if rng.random_range(0..4) == 0 {
+            let Ok(out) = c.delete_object().bucket(&b).key(&key).send().await else { return };
+            assert_eq!(out.delete_marker(), Some(true), "{key}: a delete in a versioned bucket writes a marker");
+            acked.lock().unwrap().push((key, out.version_id().unwrap().to_owned(), None));
+        } else {
+            let d = data(rng.random_range(0..40_000), rng.random());
+            let md5 = md5_hex(&d);
+            let Ok(out) = c.put_object().bucket(&b).key(&key).body(ByteStream::from(d)).send().await else {
+                return;
+            };
+            acked.lock().unwrap().push((key, out.version_id().unwrap().to_owned(), Some(md5)));
+        }
+    }
+}
+
+/// Goal (issue 16): in a versioned bucket, `kill -9` at any moment loses no acknowledged
+/// version or delete marker, and leaves each key's version list consistent: every
+/// acknowledged id listed once, one latest per key, and reads by id return what was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_during_versioned_writes_loses_no_acknowledged_version() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let seed: u64 = std::env::var("COFFRE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    println!("COFFRE_TEST_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut server = Server::start();
+    let b = bucket("crash-versions");
+    let c = server.client().await;
+    c.create_bucket().bucket(&b).send().await.unwrap();
+    let enabled = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    c.put_bucket_versioning().bucket(&b).versioning_configuration(enabled).send().await.unwrap();
+    let acked: Versions = Arc::default();
+    for cycle in 0..6u64 {
+        let c = server.client().await;
+        let tasks: Vec<_> = (0..4)
+            .map(|w| tokio::spawn(versioned_writer(c.clone(), b.clone(), w, rng.random(), Arc::clone(&acked))))
+            .collect();
+        // The crash moment is the random variable under test, not a synchronisation.
+        tokio::time::sleep(Duration::from_millis(rng.random_range(50..500))).await;
+        server.kill9();
+        for t in tasks {
+            let _ = t.await;
+        }
+        server.start_again();
+        let c = server.client().await;
+        let mut listed: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = c
+                .list_object_versions()
+                .bucket(&b)
+                .set_key_marker(key_marker.clone())
+                .set_version_id_marker(version_marker.clone())
+                .send()
+                .await
+                .unwrap();
+            for v in page.versions() {
+                listed
+                    .entry(v.key().unwrap().to_owned())
+                    .or_default()
+                    .push((v.version_id().unwrap().to_owned(), v.is_latest().unwrap()));
+            }
+            for m in page.delete_markers() {
+                listed
+                    .entry(m.key().unwrap().to_owned())
+                    .or_default()
+                    .push((m.version_id().unwrap().to_owned(), m.is_latest().unwrap()));
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
+        for (key, versions) in &listed {
+            let mut ids: Vec<&String> = versions.iter().map(|(id, _)| id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), versions.len(), "cycle {cycle}, {key}: a version listed twice");
+            assert_eq!(versions.iter().filter(|(_, latest)| *latest).count(), 1, "cycle {cycle}, {key}: one latest");
+            let newest = ids.first().map(|id| id.as_str());
+            assert!(
+                versions.iter().any(|(id, latest)| *latest && Some(id.as_str()) == newest),
+                "{key}: the newest is latest"
+            );
+        }
+        let snapshot = acked.lock().unwrap().clone();
+        for (key, id, md5) in &snapshot {
+            let found = listed.get(key).is_some_and(|v| v.iter().any(|(listed_id, _)| listed_id == id));
+            assert!(found, "cycle {cycle}: acknowledged version {key}@{id} is not listed");
+            match md5 {
+                Some(md5) => {
+                    let out = c.get_object().bucket(&b).key(key).version_id(id).send().await.unwrap();
+                    assert_eq!(&md5_hex(&body(out).await), md5, "{key}@{id}");
+                }
+                None => {
+                    let e = c.head_object().bucket(&b).key(key).version_id(id).send().await.unwrap_err();
+                    assert_eq!(common::status(&e), 405, "{key}@{id} is a delete marker");
+                }
+            }
+        }
+    }
+    assert!(acked.lock().unwrap().len() > 20, "the test must actually have written versions");
+}
