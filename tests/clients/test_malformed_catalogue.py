@@ -671,7 +671,7 @@ NOT_IMPLEMENTED = [
     Case("put-bucket-versioning-no-status", "PUT", "/{bucket}", 400,
          "IllegalVersioningConfigurationException", query="versioning",
          body=b"<VersioningConfiguration></VersioningConfiguration>"),
-    Case("put-object-lock-configuration", "PUT", "/{bucket}", 501, "NotImplemented",
+    Case("put-object-lock-configuration-unversioned", "PUT", "/{bucket}", 409, "InvalidBucketState",
          query="object-lock", body=b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled"
                                     b"</ObjectLockEnabled></ObjectLockConfiguration>"),
     Case("put-bucket-lifecycle", "PUT", "/{bucket}", 501, "NotImplemented", query="lifecycle",
@@ -685,8 +685,9 @@ NOT_IMPLEMENTED = [
          headers={"x-amz-grant-read": 'id="abc"'}),
     Case("put-object-grant-header", "PUT", NEW_OBJ, 501, "NotImplemented",
          headers={"x-amz-grant-full-control": 'id="abc"'}, body=b"x"),
-    Case("create-bucket-object-lock-enabled", "PUT", "/{new}", 501, "NotImplemented",
-         headers={"x-amz-bucket-object-lock-enabled": "true"}),
+    Case("object-lock-retain-until-in-the-past", "PUT", NEW_OBJ, 400, "InvalidArgument",
+         headers={"x-amz-object-lock-mode": "GOVERNANCE",
+                  "x-amz-object-lock-retain-until-date": "2001-01-01T00:00:00Z"}, body=b"x"),
     Case("put-bucket-website", "PUT", "/{bucket}", 501, "NotImplemented", query="website",
          body=b"<WebsiteConfiguration><IndexDocument><Suffix>index.html</Suffix>"
               b"</IndexDocument></WebsiteConfiguration>"),

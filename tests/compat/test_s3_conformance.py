@@ -376,8 +376,6 @@ def test_get_bucket_versioning_nonexistent(s3):
             {"ID": "r", "Status": "Enabled", "Filter": {"Prefix": ""},
              "Expiration": {"Days": 1}}]}}),
         ("put_bucket_website", {"WebsiteConfiguration": {"IndexDocument": {"Suffix": "i.html"}}}),
-        ("put_object_lock_configuration", {"ObjectLockConfiguration": {
-            "ObjectLockEnabled": "Enabled"}}),
         ("put_bucket_notification_configuration", {"NotificationConfiguration": {}}),
         ("put_bucket_acl", {"ACL": "public-read-write"}),
     ],

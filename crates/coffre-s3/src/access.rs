@@ -24,7 +24,8 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::{
     CopyObjectInput, CopySource, DeleteObjectInput, DeleteObjectTaggingInput, GetObjectAclInput, GetObjectInput,
-    GetObjectTaggingInput, HeadObjectInput, PutObjectAclInput, PutObjectTaggingInput, UploadPartCopyInput,
+    GetObjectTaggingInput, HeadObjectInput, PutObjectAclInput, PutObjectInput, PutObjectRetentionInput,
+    PutObjectTaggingInput, UploadPartCopyInput,
 };
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
@@ -353,7 +354,27 @@ impl S3Access for AccessControl {
 
     async fn delete_object(&self, req: &mut S3Request<DeleteObjectInput>) -> S3Result<()> {
         let named = req.input.version_id.is_some();
-        self.version_action(named, "s3:DeleteObjectVersion", &req.uri, &req.headers, &mut req.extensions)
+        self.version_action(named, "s3:DeleteObjectVersion", &req.uri, &req.headers, &mut req.extensions)?;
+        let asked = req.input.bypass_governance_retention == Some(true);
+        self.governance_bypass(asked, &req.uri, &req.headers, &mut req.extensions);
+        Ok(())
+    }
+
+    async fn put_object_retention(&self, req: &mut S3Request<PutObjectRetentionInput>) -> S3Result<()> {
+        let asked = req.input.bypass_governance_retention == Some(true);
+        self.governance_bypass(asked, &req.uri, &req.headers, &mut req.extensions);
+        Ok(())
+    }
+
+    // Lock settings on a write need their own actions, as in AWS.
+    async fn put_object(&self, req: &mut S3Request<PutObjectInput>) -> S3Result<()> {
+        if req.input.object_lock_mode.is_some() || req.input.object_lock_retain_until_date.is_some() {
+            self.also_decide("s3:PutObjectRetention", &req.uri, &req.headers, &req.extensions)?;
+        }
+        if req.input.object_lock_legal_hold_status.is_some() {
+            self.also_decide("s3:PutObjectLegalHold", &req.uri, &req.headers, &req.extensions)?;
+        }
+        Ok(())
     }
 
     async fn get_object_tagging(&self, req: &mut S3Request<GetObjectTaggingInput>) -> S3Result<()> {
@@ -582,20 +603,50 @@ impl AccessControl {
         if !named {
             return Ok(());
         }
-        let caller = extensions.get::<Caller>().ok_or_else(denied)?.0.clone();
-        let transport = extensions.get::<Transport>().copied();
+        self.also_decide(action, uri, headers, extensions)?;
         let authorised = extensions.get_mut::<Authorised>().ok_or_else(denied)?;
         let (bucket, key) = authorised.object()?;
-        let (bucket, key) = (bucket.clone(), key.clone());
+        let permit = self.permits.object(action, bucket.clone(), key.clone());
+        authorised.set_permit(permit);
+        Ok(())
+    }
+
+    /// A bypass of GOVERNANCE retention, if asked for and allowed (`s3:BypassGovernanceRetention`).
+    /// A bypass not allowed is no bypass, not an error: GOVERNANCE-locked versions then stay.
+    fn governance_bypass(
+        &self,
+        asked: bool,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        extensions: &mut http::Extensions,
+    ) {
+        if asked
+            && self.also_decide("s3:BypassGovernanceRetention", uri, headers, extensions).is_ok()
+            && let Some(authorised) = extensions.get_mut::<Authorised>()
+        {
+            authorised.allow_governance_bypass();
+        }
+    }
+
+    /// Decides `action` too, on the object the request was authorised for.
+    fn also_decide(
+        &self,
+        action: &str,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> S3Result<()> {
+        let caller = extensions.get::<Caller>().ok_or_else(denied)?.0.clone();
+        let transport = extensions.get::<Transport>().copied();
+        let (bucket, key) = Authorised::of(extensions)?.object()?;
         let question = Question {
             action: action.to_owned(),
-            bucket: &bucket,
-            key: Some(&key),
+            bucket,
+            key: Some(key),
             context: request_context(uri, headers, transport),
             sets_public_acl: false,
         };
         self.decide(caller.as_deref(), &question)?;
-        authorised.set_permit(self.permits.object(action, bucket, key));
         Ok(())
     }
 }
@@ -640,6 +691,19 @@ pub struct KeyGate {
 }
 
 impl KeyGate {
+    /// Whether the caller may bypass GOVERNANCE retention in the request's bucket.
+    pub fn may_bypass_governance(&self) -> bool {
+        let Ok(any) = ObjectKey::parse("*") else { return false };
+        let q = Question {
+            action: "s3:BypassGovernanceRetention".to_owned(),
+            bucket: &self.bucket,
+            key: Some(&any),
+            context: transport_context(self.transport),
+            sets_public_acl: false,
+        };
+        self.access.decide(self.caller.as_deref(), &q).is_ok()
+    }
+
     /// The engine's permit to delete `key` of the request's bucket (a version of it when
     /// `version` is set: `s3:DeleteObjectVersion`), if the caller may.
     pub fn delete_permit(&self, key: &str, version: bool) -> S3Result<coffre_store::Permit> {

@@ -13,7 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use coffre_audit::Record;
 use coffre_store::records::BucketLogging;
-use coffre_store::{BucketName, Encryption, KeyWrap, ObjectAttributes, ObjectKey, PermitIssuer, Store, WriteCondition};
+use coffre_store::{
+    BucketName, Encryption, KeyWrap, ObjectAttributes, ObjectKey, PermitIssuer, Store, VersionLock, WriteCondition,
+};
 
 use crate::access::BucketAccessCache;
 
@@ -162,7 +164,11 @@ async fn write_log_object(
     let mut attributes = ObjectAttributes::default();
     attributes.headers.content_type = Some("text/plain".to_owned());
     let permit = permits.object("s3:PutObject", bucket, key);
-    store.put_object(&permit, staged, attributes, encryption, WriteCondition::None).await.map_err(|e| e.to_string())?;
+    let lock = VersionLock::default();
+    store
+        .put_object(&permit, staged, attributes, encryption, WriteCondition::None, lock)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 

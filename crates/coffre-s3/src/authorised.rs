@@ -27,6 +27,9 @@ pub struct Authorised {
     /// names none.
     permit: Option<Permit>,
     copy_source: Option<CopySourceName>,
+    /// Whether the request asked to bypass GOVERNANCE retention and may
+    /// (`s3:BypassGovernanceRetention`).
+    bypass_governance: bool,
 }
 
 fn denied() -> s3s::S3Error {
@@ -35,7 +38,16 @@ fn denied() -> s3s::S3Error {
 
 impl Authorised {
     pub(crate) fn new(op: S3Op, permit: Option<Permit>) -> Authorised {
-        Authorised { op, permit, copy_source: None }
+        Authorised { op, permit, copy_source: None, bypass_governance: false }
+    }
+
+    pub(crate) fn allow_governance_bypass(&mut self) {
+        self.bypass_governance = true;
+    }
+
+    /// Whether GOVERNANCE retention may be bypassed (asked for, and allowed).
+    pub fn bypass_governance(&self) -> bool {
+        self.bypass_governance
     }
 
     pub(crate) fn set_permit(&mut self, permit: Permit) {

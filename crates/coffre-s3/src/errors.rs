@@ -60,6 +60,11 @@ pub fn to_s3(err: StoreError) -> S3Error {
             "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
         ),
         E::NoSuchVersion => s3_error!(NoSuchVersion, "The specified version does not exist."),
+        E::ObjectLocked => s3_error!(AccessDenied, "Access Denied because object protected by object lock."),
+        E::InvalidBucketState { message } => S3Error::with_message(S3ErrorCode::InvalidBucketState, message),
+        E::MissingObjectLockConfiguration => {
+            S3Error::with_message(S3ErrorCode::InvalidRequest, "Bucket is missing Object Lock Configuration")
+        }
         E::DeleteMarker { version_id, named } => {
             // As AWS: the latest version deleted is 404 NoSuchKey, a marker named by its id is
             // 405; both say it is a delete marker, and which.

@@ -51,6 +51,9 @@ operations!(
     GetBucketVersioning,
     GetObject,
     GetObjectAcl,
+    GetObjectLegalHold,
+    GetObjectLockConfiguration,
+    GetObjectRetention,
     GetObjectTagging,
     GetPublicAccessBlock,
     HeadBucket,
@@ -69,6 +72,9 @@ operations!(
     PutBucketVersioning,
     PutObject,
     PutObjectAcl,
+    PutObjectLegalHold,
+    PutObjectLockConfiguration,
+    PutObjectRetention,
     PutObjectTagging,
     PutPublicAccessBlock,
     UploadPart,
@@ -104,6 +110,12 @@ impl S3Op {
             GetBucketPolicy => "s3:GetBucketPolicy",
             PutBucketPolicy => "s3:PutBucketPolicy",
             PutBucketVersioning => "s3:PutBucketVersioning",
+            GetObjectLegalHold => "s3:GetObjectLegalHold",
+            PutObjectLegalHold => "s3:PutObjectLegalHold",
+            GetObjectRetention => "s3:GetObjectRetention",
+            PutObjectRetention => "s3:PutObjectRetention",
+            GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
+            PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
             GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
             DeleteObject | DeleteObjects => "s3:DeleteObject",
             DeleteObjectTagging => "s3:DeleteObjectTagging",
@@ -167,6 +179,12 @@ impl S3Op {
             PutBucketLogging => "REST.PUT.LOGGING_STATUS",
             PutBucketPolicy => "REST.PUT.BUCKETPOLICY",
             PutBucketVersioning => "REST.PUT.VERSIONING",
+            GetObjectLegalHold => "REST.GET.LEGAL_HOLD",
+            PutObjectLegalHold => "REST.PUT.LEGAL_HOLD",
+            GetObjectRetention => "REST.GET.RETENTION",
+            PutObjectRetention => "REST.PUT.RETENTION",
+            GetObjectLockConfiguration => "REST.GET.OBJECT_LOCK_CONFIGURATION",
+            PutObjectLockConfiguration => "REST.PUT.OBJECT_LOCK_CONFIGURATION",
             PutObject => "REST.PUT.OBJECT",
             PutObjectTagging => "REST.PUT.OBJECT_TAGGING",
             PutPublicAccessBlock => "REST.PUT.PUBLIC_ACCESS_BLOCK",
@@ -188,6 +206,9 @@ impl S3Op {
             | GetBucketVersioning
             | GetObject
             | GetObjectAcl
+            | GetObjectLegalHold
+            | GetObjectLockConfiguration
+            | GetObjectRetention
             | GetObjectTagging
             | GetPublicAccessBlock
             | HeadBucket
@@ -218,6 +239,9 @@ impl S3Op {
             | PutBucketVersioning
             | PutObject
             | PutObjectAcl
+            | PutObjectLegalHold
+            | PutObjectLockConfiguration
+            | PutObjectRetention
             | PutObjectTagging
             | PutPublicAccessBlock
             | UploadPart
@@ -295,6 +319,20 @@ mod tests {
             (S3Op::PutBucketLogging, "s3:PutBucketLogging", "REST.PUT.LOGGING_STATUS"),
             (S3Op::PutBucketPolicy, "s3:PutBucketPolicy", "REST.PUT.BUCKETPOLICY"),
             (S3Op::PutBucketVersioning, "s3:PutBucketVersioning", "REST.PUT.VERSIONING"),
+            (S3Op::GetObjectLegalHold, "s3:GetObjectLegalHold", "REST.GET.LEGAL_HOLD"),
+            (S3Op::PutObjectLegalHold, "s3:PutObjectLegalHold", "REST.PUT.LEGAL_HOLD"),
+            (S3Op::GetObjectRetention, "s3:GetObjectRetention", "REST.GET.RETENTION"),
+            (S3Op::PutObjectRetention, "s3:PutObjectRetention", "REST.PUT.RETENTION"),
+            (
+                S3Op::GetObjectLockConfiguration,
+                "s3:GetBucketObjectLockConfiguration",
+                "REST.GET.OBJECT_LOCK_CONFIGURATION",
+            ),
+            (
+                S3Op::PutObjectLockConfiguration,
+                "s3:PutBucketObjectLockConfiguration",
+                "REST.PUT.OBJECT_LOCK_CONFIGURATION",
+            ),
             (S3Op::PutObject, "s3:PutObject", "REST.PUT.OBJECT"),
             (S3Op::PutObjectAcl, "s3:PutObjectAcl", "REST.PUT.ACL"),
             (S3Op::PutObjectTagging, "s3:PutObjectTagging", "REST.PUT.OBJECT_TAGGING"),

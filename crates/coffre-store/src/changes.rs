@@ -7,7 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StoreError, StoreResult};
-use crate::records::{BucketLogging, BucketRecord, Encryption, ObjectAttributes, PublicAccessBlock, Quota, Versioning};
+use crate::records::{
+    BucketLogging, BucketRecord, Encryption, ObjectAttributes, ObjectLock, ObjectRecord, PublicAccessBlock, Quota,
+    Retention, RetentionMode, UnixNanos, Versioning,
+};
 
 /// A change to a bucket's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +33,8 @@ pub enum BucketChange {
     SetQuota(Option<Quota>),
     /// Turns versioning on or suspends it (a bucket never goes back to unversioned).
     SetVersioning(Versioning),
+    /// Enables Object Lock (versioning must be on) or changes its default retention.
+    SetObjectLock(ObjectLock),
 }
 
 impl BucketChange {
@@ -44,6 +49,7 @@ impl BucketChange {
             BucketChange::SetEncryption(_) => &["s3:PutEncryptionConfiguration"],
             BucketChange::SetQuota(_) => &[crate::permit::actions::SET_QUOTA],
             BucketChange::SetVersioning(_) => &["s3:PutBucketVersioning"],
+            BucketChange::SetObjectLock(_) => &["s3:PutBucketObjectLockConfiguration"],
         }
     }
 
@@ -85,29 +91,75 @@ impl BucketChange {
                 bucket.quota = quota;
                 Ok(())
             }
+            BucketChange::SetVersioning(Versioning::Suspended) if bucket.object_lock.is_some() => {
+                Err(StoreError::InvalidBucketState {
+                    message: "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+                })
+            }
             BucketChange::SetVersioning(state) => {
                 bucket.versioning = Some(state);
+                Ok(())
+            }
+            BucketChange::SetObjectLock(_) if bucket.versioning != Some(Versioning::Enabled) => {
+                Err(StoreError::InvalidBucketState {
+                    message: "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",
+                })
+            }
+            BucketChange::SetObjectLock(lock) => {
+                bucket.object_lock = Some(lock);
                 Ok(())
             }
         }
     }
 }
 
-/// A change to the current version's client-set attributes.
+/// A change to a version's client-set attributes, or to its Object Lock settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttributesChange {
     /// Replaces the tag set.
     SetTags(Vec<(String, String)>),
     /// Sets the canned ACL (`public-read` or `private`).
     SetPublicRead(bool),
+    /// Sets (or removes) the retention. Weakening one in force needs `bypass_governance` for
+    /// GOVERNANCE and is refused for COMPLIANCE.
+    SetRetention { retention: Option<Retention>, bypass_governance: bool },
+    /// Turns the legal hold on or off.
+    SetLegalHold(bool),
 }
 
 impl AttributesChange {
-    pub(crate) fn apply(self, attributes: &mut ObjectAttributes) {
+    /// Applies the change to `record` at `now_ns` in a bucket with (`lock_enabled`) or without
+    /// Object Lock, or refuses it and leaves `record` as it was.
+    pub(crate) fn apply(self, record: &mut ObjectRecord, lock_enabled: bool, now_ns: UnixNanos) -> StoreResult<()> {
+        let attributes: &mut ObjectAttributes = &mut record.attributes;
         match self {
             AttributesChange::SetTags(tags) => attributes.tags = tags,
             AttributesChange::SetPublicRead(public) => attributes.public_read = public,
+            AttributesChange::SetRetention { .. } | AttributesChange::SetLegalHold(_) if !lock_enabled => {
+                return Err(StoreError::MissingObjectLockConfiguration);
+            }
+            AttributesChange::SetRetention { retention, bypass_governance } => {
+                if let Some(new) = &retention
+                    && new.retain_until_ns <= now_ns
+                {
+                    return Err(StoreError::invalid_argument("The retain until date must be in the future!"));
+                }
+                if let Some(current) = record.retention.as_ref().filter(|r| r.retain_until_ns > now_ns) {
+                    // At least as strong: the same or a stricter mode, kept at least as long.
+                    let keeps = retention.as_ref().is_some_and(|new| {
+                        new.retain_until_ns >= current.retain_until_ns
+                            && (new.mode == RetentionMode::Compliance || current.mode == RetentionMode::Governance)
+                    });
+                    let weakening_allowed = current.mode == RetentionMode::Governance && bypass_governance;
+                    if !keeps && !weakening_allowed {
+                        return Err(StoreError::ObjectLocked);
+                    }
+                }
+                record.retention = retention;
+            }
+            AttributesChange::SetLegalHold(on) => record.legal_hold = on,
         }
+        Ok(())
     }
 }
 

@@ -89,6 +89,18 @@ pub enum StoreError {
         /// Whether the request named the version.
         named: bool,
     },
+    /// Object Lock keeps the version from being deleted, or its retention from being weakened.
+    #[error("access denied because the object is protected by Object Lock")]
+    ObjectLocked,
+    /// The bucket is not in the state the request needs (versioning, Object Lock).
+    #[error("{message}")]
+    InvalidBucketState {
+        /// Why not.
+        message: &'static str,
+    },
+    /// A lock setting on a version of a bucket without Object Lock.
+    #[error("Bucket is missing Object Lock Configuration")]
+    MissingObjectLockConfiguration,
     /// No such version of the key.
     #[error("the specified version does not exist")]
     NoSuchVersion,

@@ -37,8 +37,9 @@ pub use crate::meta::{
 pub use crate::names::{BucketName, ObjectKey, PartNumber, UploadId, VersionId};
 pub use crate::permit::{Permit, PermitIssuer};
 pub use crate::records::{
-    BucketRecord, ContentHeaders, DataLayout, DeleteMarker, Encryption, ObjectAttributes, ObjectRecord, PartRecord,
-    PublicAccessBlock, Quota, SealedInline, SseMode, UnixNanos, UploadRecord, Usage, Version, Versioning,
+    BucketRecord, ContentHeaders, DataLayout, DefaultRetention, DeleteMarker, Encryption, ObjectAttributes, ObjectLock,
+    ObjectRecord, PartRecord, PublicAccessBlock, Quota, Retention, RetentionMode, RetentionPeriod, SealedInline,
+    SseMode, UnixNanos, UploadRecord, Usage, Version, VersionLock, Versioning,
 };
 pub use coffre_crypto::CryptoError;
 pub use coffre_crypto::{CustomerKey, CustomerKeyError};
@@ -203,17 +204,22 @@ impl Store {
 
     // ---- buckets
 
-    /// Creates the permit's bucket, owned by the tenant `owner`.
+    /// Creates the permit's bucket, owned by the tenant `owner`; with `object_lock`, Object
+    /// Lock is on from the start (and so is versioning).
     pub async fn create_bucket(
         &self,
         permit: &Permit,
         location: Option<String>,
         owner: Option<String>,
-        public_read: bool,
+        (public_read, object_lock): (bool, bool),
     ) -> StoreResult<()> {
         let bucket = permit.for_bucket(&["s3:CreateBucket"])?;
         let mut record = BucketRecord::new(now_ns(), location, owner);
         record.public_read = public_read;
+        if object_lock {
+            record.versioning = Some(Versioning::Enabled);
+            record.object_lock = Some(ObjectLock::default());
+        }
         self.meta.apply(MetaOp::CreateBucket { bucket: bucket.as_str().to_owned(), record }).await?;
         Ok(())
     }
@@ -313,6 +319,7 @@ impl Store {
         attributes: ObjectAttributes,
         encryption: Encryption,
         condition: WriteCondition,
+        lock: records::VersionLock,
     ) -> StoreResult<ObjectRecord> {
         let (bucket, key) = permit.for_object(&["s3:PutObject"])?;
         // Fail fast before publishing data into a bucket that does not exist.
@@ -336,6 +343,8 @@ impl Store {
             layout,
             encryption,
             completed_upload: None,
+            retention: lock.retention,
+            legal_hold: lock.legal_hold,
         };
         let op = MetaOp::PutObject {
             bucket: bucket.as_str().to_owned(),
@@ -512,6 +521,7 @@ impl Store {
         permit: &Permit,
         version: Option<&VersionId>,
         condition: WriteCondition,
+        bypass_governance: bool,
     ) -> StoreResult<Deletion> {
         let actions: &[&str] = if version.is_some() { &["s3:DeleteObjectVersion"] } else { &["s3:DeleteObject"] };
         let (bucket, key) = permit.for_object(actions)?;
@@ -520,6 +530,7 @@ impl Store {
             key: key.as_str().to_owned(),
             condition,
             version: version.cloned(),
+            bypass_governance,
         };
         self.meta.apply(op).await?.deleted()
     }
@@ -549,6 +560,26 @@ impl Store {
     ) -> StoreResult<()> {
         let actions: &[&str] = if version.is_some() { &["s3:PutObjectVersionAcl"] } else { &["s3:PutObjectAcl"] };
         self.update_attributes(permit, actions, version, AttributesChange::SetPublicRead(public_read)).await
+    }
+
+    /// Sets (or removes) a version's retention (`s3:PutObjectRetention`); weakening a
+    /// GOVERNANCE retention needs `bypass_governance`, which the caller's
+    /// `s3:BypassGovernanceRetention` allowed.
+    pub async fn set_retention(
+        &self,
+        permit: &Permit,
+        version: Option<&VersionId>,
+        retention: Option<Retention>,
+        bypass_governance: bool,
+    ) -> StoreResult<()> {
+        let change = AttributesChange::SetRetention { retention, bypass_governance };
+        self.update_attributes(permit, &["s3:PutObjectRetention"], version, change).await
+    }
+
+    /// Turns a version's legal hold on or off (`s3:PutObjectLegalHold`).
+    pub async fn set_legal_hold(&self, permit: &Permit, version: Option<&VersionId>, on: bool) -> StoreResult<()> {
+        let change = AttributesChange::SetLegalHold(on);
+        self.update_attributes(permit, &["s3:PutObjectLegalHold"], version, change).await
     }
 
     async fn update_attributes(

@@ -133,6 +133,74 @@ pub struct BucketRecord {
     /// format v1's first records: absent in older ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub versioning: Option<Versioning>,
+    /// Object Lock, if enabled (it never is disabled again). Added after format v1's first
+    /// records: absent in older ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// A bucket's Object Lock configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLock {
+    /// The retention new versions get when their write names none.
+    pub default_retention: Option<DefaultRetention>,
+}
+
+/// A default retention: a mode and a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRetention {
+    /// The mode.
+    pub mode: RetentionMode,
+    /// The period, as configured.
+    pub period: RetentionPeriod,
+}
+
+/// A default retention period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetentionPeriod {
+    /// Days.
+    Days(u32),
+    /// Years (of 365 days, as S3 counts them).
+    Years(u32),
+}
+
+impl RetentionPeriod {
+    /// The period in nanoseconds.
+    pub fn nanos(self) -> i64 {
+        let days = match self {
+            RetentionPeriod::Days(d) => i64::from(d),
+            RetentionPeriod::Years(y) => i64::from(y) * 365,
+        };
+        days.saturating_mul(86_400_000_000_000)
+    }
+}
+
+/// An Object Lock retention mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetentionMode {
+    /// Removable or shortened only with `x-amz-bypass-governance-retention` and the
+    /// `s3:BypassGovernanceRetention` permission.
+    Governance,
+    /// Never removed or shortened; only extended.
+    Compliance,
+}
+
+/// The Object Lock settings a write asks for (`x-amz-object-lock-*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionLock {
+    /// A retention; without one the bucket's default retention applies.
+    pub retention: Option<Retention>,
+    /// A legal hold.
+    pub legal_hold: bool,
+}
+
+/// A version's retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// The mode.
+    pub mode: RetentionMode,
+    /// Until when (unix ns).
+    pub retain_until_ns: UnixNanos,
 }
 
 /// A bucket's versioning state.
@@ -165,6 +233,7 @@ impl BucketRecord {
             quota: None,
             logging: None,
             versioning: None,
+            object_lock: None,
         }
     }
 }
@@ -362,6 +431,12 @@ pub struct ObjectRecord {
     /// Added after format v1's first records: absent in older ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_upload: Option<Box<CompletedUpload>>,
+    /// Object Lock retention of this version. Added after format v1's first records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object Lock legal hold of this version. Added after format v1's first records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 /// A delete marker: the latest version of a key deleted in a versioned bucket.
@@ -420,6 +495,15 @@ pub struct CompletedUpload {
 }
 
 impl ObjectRecord {
+    /// Whether Object Lock keeps this version from being deleted at `now_ns`: a legal hold,
+    /// or a retention in force (GOVERNANCE unless `bypass_governance`).
+    pub fn locked(&self, now_ns: UnixNanos, bypass_governance: bool) -> bool {
+        self.legal_hold
+            || self.retention.as_ref().is_some_and(|r| {
+                r.retain_until_ns > now_ns && (r.mode == RetentionMode::Compliance || !bypass_governance)
+            })
+    }
+
     /// Whether any of its data keys is wrapped by the KEK `key_id`.
     pub fn uses_key(&self, key_id: &str) -> bool {
         match &self.layout {

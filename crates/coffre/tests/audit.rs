@@ -422,6 +422,38 @@ async fn every_operation_is_recorded_under_its_own_name() {
         .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
         .build();
     ids.push(("PutBucketVersioning", ok_id!(c.put_bucket_versioning().bucket(&b).versioning_configuration(suspended))));
+    // Object Lock needs versioning Enabled: refused here (Suspended), and recorded as itself.
+    let lock = aws_sdk_s3::types::ObjectLockConfiguration::builder()
+        .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
+        .build();
+    let refused =
+        c.put_object_lock_configuration().bucket(&b).object_lock_configuration(lock).send().await.unwrap_err();
+    assert_eq!(code(&refused), "InvalidBucketState");
+    ids.push((
+        "PutObjectLockConfiguration",
+        refused.as_service_error().and_then(|e| e.request_id()).unwrap().to_owned(),
+    ));
+    let missing = c.get_object_lock_configuration().bucket(&b).send().await.unwrap_err();
+    ids.push((
+        "GetObjectLockConfiguration",
+        missing.as_service_error().and_then(|e| e.request_id()).unwrap().to_owned(),
+    ));
+    let hold = aws_sdk_s3::types::ObjectLockLegalHold::builder()
+        .status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+        .build();
+    let refused = c.put_object_legal_hold().bucket(&b).key("m").legal_hold(hold).send().await.unwrap_err();
+    assert_eq!(code(&refused), "InvalidRequest", "no Object Lock on this bucket");
+    ids.push(("PutObjectLegalHold", refused.as_service_error().and_then(|e| e.request_id()).unwrap().to_owned()));
+    ids.push(("GetObjectLegalHold", ok_id!(c.get_object_legal_hold().bucket(&b).key("m"))));
+    let retention = aws_sdk_s3::types::ObjectLockRetention::builder()
+        .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Governance)
+        .retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(4_102_444_800))
+        .build();
+    let refused = c.put_object_retention().bucket(&b).key("m").retention(retention).send().await.unwrap_err();
+    assert_eq!(code(&refused), "InvalidRequest", "no Object Lock on this bucket");
+    ids.push(("PutObjectRetention", refused.as_service_error().and_then(|e| e.request_id()).unwrap().to_owned()));
+    let none = c.get_object_retention().bucket(&b).key("m").send().await.unwrap_err();
+    ids.push(("GetObjectRetention", none.as_service_error().and_then(|e| e.request_id()).unwrap().to_owned()));
     ids.push(("GetBucketVersioning", ok_id!(c.get_bucket_versioning().bucket(&b))));
     let delete = Delete::builder().objects(ObjectIdentifier::builder().key("k2").build().unwrap()).build().unwrap();
     ids.push(("DeleteObjects", ok_id!(c.delete_objects().bucket(&b).delete(delete))));

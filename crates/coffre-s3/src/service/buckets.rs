@@ -65,10 +65,6 @@ impl CoffreS3 {
         let permit = Authorised::of(&req.extensions)?.permit()?;
         let bucket = permit.bucket().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
         request::refuse_grants!(req.input, grant_write);
-        if req.input.object_lock_enabled_for_bucket == Some(true) {
-            // Not silently ignored: a bucket the client believes locked would not be.
-            return Err(s3_error!(NotImplemented, "Object Lock is not implemented yet"));
-        }
         let location = req
             .input
             .create_bucket_configuration
@@ -94,7 +90,8 @@ impl CoffreS3 {
         }
         let tenant = caller_tenant(&req.extensions);
         let public_read = canned_public_read(req.input.acl.as_ref().map(BucketCannedACL::as_str))?;
-        match self.store.create_bucket(permit, location, tenant.clone(), public_read).await {
+        let object_lock = req.input.object_lock_enabled_for_bucket == Some(true);
+        match self.store.create_bucket(permit, location, tenant.clone(), (public_read, object_lock)).await {
             Err(coffre_store::StoreError::BucketAlreadyOwnedByYou)
                 if self.store.bucket(bucket).ok().and_then(|b| b.owner) != tenant =>
             {

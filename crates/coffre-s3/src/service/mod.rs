@@ -12,7 +12,8 @@ use coffre_store::limits::LIST_KEYS_MAX;
 use coffre_store::{
     BucketChange, BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, CustomerKey,
     CustomerKeyError, Encryption, KeyWrap, ListEntry, ListPage, ListQuery, ObjectAttributes, PartNumber, SseMode,
-    Store, StoredObject, UploadId, Version, VersionEntry, VersionId, VersionQuery, Versioning, WriteCondition,
+    Store, StoredObject, UploadId, Version, VersionEntry, VersionId, VersionLock, VersionQuery, Versioning,
+    WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
@@ -192,6 +193,68 @@ macro_rules! refuse_object_lock {
     };
 }
 
+/// The Object Lock settings a write asks for (`x-amz-object-lock-mode`,
+/// `x-amz-object-lock-retain-until-date`, `x-amz-object-lock-legal-hold`), as s3s read them.
+macro_rules! version_lock {
+    ($input:expr) => {
+        lock_request(
+            $input.object_lock_mode.as_ref().map(ObjectLockMode::as_str),
+            $input.object_lock_retain_until_date.clone(),
+            $input.object_lock_legal_hold_status.as_ref().map(ObjectLockLegalHoldStatus::as_str),
+        )
+    };
+}
+
+fn retention_mode(mode: &str) -> S3Result<coffre_store::RetentionMode> {
+    match mode {
+        "GOVERNANCE" => Ok(coffre_store::RetentionMode::Governance),
+        "COMPLIANCE" => Ok(coffre_store::RetentionMode::Compliance),
+        _ => Err(s3_error!(InvalidArgument, "Unknown wormMode directive.")),
+    }
+}
+
+fn retention_mode_name(mode: coffre_store::RetentionMode) -> &'static str {
+    match mode {
+        coffre_store::RetentionMode::Governance => "GOVERNANCE",
+        coffre_store::RetentionMode::Compliance => "COMPLIANCE",
+    }
+}
+
+fn unix_nanos(t: Timestamp) -> coffre_store::UnixNanos {
+    let t = time::OffsetDateTime::from(t);
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+fn lock_request(
+    mode: Option<&str>,
+    until: Option<Timestamp>,
+    legal_hold: Option<&str>,
+) -> S3Result<coffre_store::VersionLock> {
+    let retention = match (mode, until) {
+        (None, None) => None,
+        (Some(mode), Some(until)) => {
+            Some(coffre_store::Retention { mode: retention_mode(mode)?, retain_until_ns: unix_nanos(until) })
+        }
+        _ => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied"
+            ));
+        }
+    };
+    if let Some(r) = &retention
+        && r.retain_until_ns <= coffre_store::now_ns()
+    {
+        return Err(s3_error!(InvalidArgument, "The retain until date must be in the future!"));
+    }
+    let legal_hold = match legal_hold {
+        None | Some("OFF") => false,
+        Some("ON") => true,
+        Some(_) => return Err(s3_error!(InvalidArgument, "Legal Hold must be either of 'ON' or 'OFF'")),
+    };
+    Ok(coffre_store::VersionLock { retention, legal_hold })
+}
+
 /// Storage classes S3 knows; Coffre stores every object the same way and reports STANDARD.
 fn check_storage_class(class: Option<&StorageClass>) -> S3Result<()> {
     const KNOWN: [&str; 11] = [
@@ -324,6 +387,7 @@ fn copy_source_conditions(
 
 mod buckets;
 mod listing;
+mod lock;
 mod multipart;
 mod objects;
 
@@ -457,6 +521,48 @@ impl S3 for CoffreS3 {
         req: S3Request<PutBucketVersioningInput>,
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         self.do_put_bucket_versioning(req).await
+    }
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        self.do_put_object_lock_configuration(req).await
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        self.do_get_object_lock_configuration(req).await
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        self.do_put_object_retention(req).await
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        self.do_get_object_retention(req).await
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        self.do_put_object_legal_hold(req).await
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        self.do_get_object_legal_hold(req).await
     }
 
     async fn get_bucket_versioning(

@@ -135,7 +135,11 @@ fn plan_read(
 
 impl CoffreS3 {
     /// The version of the authorised key that a read names, its KMS key noted for the audit.
-    fn object_to_read(&self, extensions: &http::Extensions, version_id: Option<&str>) -> S3Result<StoredObject> {
+    pub(super) fn object_to_read(
+        &self,
+        extensions: &http::Extensions,
+        version_id: Option<&str>,
+    ) -> S3Result<StoredObject> {
         let (bucket, key) = Authorised::of(extensions)?.object()?;
         let object = self.store.object(bucket, key, version(version_id)?.as_ref()).s3()?;
         note_encryption(extensions, &object.record.encryption);
@@ -149,7 +153,7 @@ impl CoffreS3 {
         let (bucket, _) = Authorised::of(&req.extensions)?.object()?;
         require_content_length(&req.headers)?;
         check_storage_class(input.storage_class.as_ref())?;
-        refuse_object_lock!(input);
+        let lock = version_lock!(input)?;
         request::refuse_grants!(input);
         let md5 = content_md5(&req.headers, input.content_md5.as_deref())?;
         let metadata = request::user_metadata(input.metadata)?;
@@ -188,7 +192,7 @@ impl CoffreS3 {
             tags,
             public_read,
         };
-        let record = self.store.put_object(permit, staged, attributes, encryption, condition).await.s3()?;
+        let record = self.store.put_object(permit, staged, attributes, encryption, condition, lock).await.s3()?;
         crate::audit::note_version(&req.extensions, record.version_id.as_deref());
         let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
         let mut fields = ChecksumFields::default();
@@ -314,6 +318,12 @@ impl CoffreS3 {
             sse_customer_algorithm,
             sse_customer_key_md5,
             version_id: r.version_id.clone(),
+            object_lock_mode: r
+                .retention
+                .as_ref()
+                .map(|l| ObjectLockMode::from(retention_mode_name(l.mode).to_owned())),
+            object_lock_retain_until_date: r.retention.as_ref().map(|l| timestamp(l.retain_until_ns)),
+            object_lock_legal_hold_status: r.legal_hold.then(|| ObjectLockLegalHoldStatus::from_static("ON")),
             ..Default::default()
         });
         if let Some(n) = convert::tag_count(r)
@@ -374,6 +384,12 @@ impl CoffreS3 {
             metadata: convert::metadata_dto(&r.attributes.user_metadata),
             tag_count: convert::tag_count(r),
             version_id: r.version_id.clone(),
+            object_lock_mode: r
+                .retention
+                .as_ref()
+                .map(|l| ObjectLockMode::from(retention_mode_name(l.mode).to_owned())),
+            object_lock_retain_until_date: r.retention.as_ref().map(|l| timestamp(l.retain_until_ns)),
+            object_lock_legal_hold_status: r.legal_hold.then(|| ObjectLockLegalHoldStatus::from_static("ON")),
             sse_customer_algorithm,
             sse_customer_key_md5,
             server_side_encryption: sse_fields(&r.encryption).0,
@@ -396,7 +412,8 @@ impl CoffreS3 {
         let permit = Authorised::of(&req.extensions)?.permit()?;
         let version = version(input.version_id.as_deref())?;
         let condition = request::write_condition(input.if_match.as_ref(), None)?;
-        let deletion = self.store.delete_object(permit, version.as_ref(), condition).await.s3()?;
+        let bypass = Authorised::of(&req.extensions)?.bypass_governance();
+        let deletion = self.store.delete_object(permit, version.as_ref(), condition, bypass).await.s3()?;
         crate::audit::note_version(&req.extensions, deletion.version.as_ref().map(VersionId::as_str));
         let output = DeleteObjectOutput {
             delete_marker: deletion.delete_marker.then_some(true),
@@ -420,12 +437,14 @@ impl CoffreS3 {
         }
         let quiet = input.delete.quiet.unwrap_or(false);
         let gate = req.extensions.get::<KeyGate>().ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
+        // A bypass asked for and not allowed is no bypass (GOVERNANCE-locked versions stay).
+        let bypass = input.bypass_governance_retention == Some(true) && gate.may_bypass_governance();
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for o in input.delete.objects {
             let result = match (gate.delete_permit(&o.key, o.version_id.is_some()), version(o.version_id.as_deref())) {
                 (Ok(permit), Ok(version)) => {
-                    self.store.delete_object(&permit, version.as_ref(), WriteCondition::None).await.s3()
+                    self.store.delete_object(&permit, version.as_ref(), WriteCondition::None, bypass).await.s3()
                 }
                 (Err(e), _) | (_, Err(e)) => Err(e),
             };
@@ -534,7 +553,8 @@ impl CoffreS3 {
             .stage(copy_stream(data), algorithm, true, key_wrap(&encryption, customer.as_ref()))
             .await
             .s3()?;
-        let record = self.store.put_object(permit, staged, attributes, encryption, condition).await.s3()?;
+        let lock = VersionLock::default();
+        let record = self.store.put_object(permit, staged, attributes, encryption, condition, lock).await.s3()?;
         crate::audit::note_version(&req.extensions, record.version_id.as_deref());
         let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);
         let fields = ChecksumFields::of(record.checksum.as_ref());

@@ -7,6 +7,19 @@ use super::*;
 use crate::VersionId;
 use crate::records::Version;
 
+/// A command's time in unix ns: the clock Object Lock is judged by (the server's, read when
+/// the command was made, so that a retention never depends on when or where it is applied).
+fn at_ns(at_ms: u64) -> UnixNanos {
+    i64::try_from(at_ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX)
+}
+
+fn bucket_record(txn: &WriteTransaction, bucket: &str) -> StoreResult<BucketRecord> {
+    match txn.open_table(BUCKETS)?.get(bucket)? {
+        Some(v) => Ok(records::decode::<BucketRecord>(v.value())?.0),
+        None => Err(StoreError::NoSuchBucket),
+    }
+}
+
 /// Now, in unix milliseconds.
 pub(crate) fn now_ms() -> u64 {
     u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
@@ -83,7 +96,21 @@ fn commit_object(
     inline: &[u8],
     at_ms: u64,
 ) -> StoreResult<MetaOutcome> {
-    let placement = versions::place(txn, bucket, key)?;
+    let lock = bucket_record(txn, bucket)?.object_lock;
+    match &lock {
+        None if record.retention.is_some() || record.legal_hold => {
+            return Err(StoreError::MissingObjectLockConfiguration);
+        }
+        // The bucket's default retention, for a version whose write names none.
+        Some(l) if record.retention.is_none() => {
+            record.retention = l.default_retention.as_ref().map(|d| records::Retention {
+                mode: d.mode,
+                retain_until_ns: at_ns(at_ms).saturating_add(d.period.nanos()),
+            });
+        }
+        _ => {}
+    }
+    let placement = versions::place(txn, bucket, key, at_ns(at_ms))?;
     check_quota(txn, bucket, &record, placement.replaced_object())?;
     let make = |version_id| {
         record.version_id = version_id;
@@ -100,7 +127,7 @@ fn commit_object(
 fn delete_object(
     txn: &WriteTransaction,
     (bucket, key): (&str, &str),
-    version: Option<VersionId>,
+    (version, bypass_governance): (Option<VersionId>, bool),
     condition: &WriteCondition,
     at_ms: u64,
 ) -> StoreResult<MetaOutcome> {
@@ -117,6 +144,9 @@ fn delete_object(
         let Some((rank, old, _)) = found else {
             return Ok(MetaOutcome::Deleted(Deletion { existed: false, version: Some(version), delete_marker: false }));
         };
+        if old.object().is_some_and(|o| o.locked(at_ns(at_ms), bypass_governance)) {
+            return Err(StoreError::ObjectLocked);
+        }
         versions::remove(txn, bucket, key, (rank, &old), at_ms)?;
         let delete_marker = matches!(old, Version::DeleteMarker(_));
         return Ok(MetaOutcome::Deleted(Deletion { existed: true, version: Some(version), delete_marker }));
@@ -128,7 +158,7 @@ fn delete_object(
         versions::remove(txn, bucket, key, (rank, &old), at_ms)?;
         return Ok(MetaOutcome::Deleted(Deletion { existed: true, version: None, delete_marker: false }));
     }
-    let placement = versions::place(txn, bucket, key)?;
+    let placement = versions::place(txn, bucket, key, at_ns(at_ms))?;
     let marker = versions::write(txn, (bucket, key), placement, |id| versions::marker(id, at_ms), &[], at_ms)?;
     let version = Some(marker.version_id().map_or(VersionId::Null, |id| VersionId::Assigned(id.to_owned())));
     Ok(MetaOutcome::Deleted(Deletion { existed: true, version, delete_marker: true }))
@@ -182,13 +212,11 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
             condition.check(current_object(txn, &bucket, &key)?.as_ref().map(|(_, r)| r))?;
             commit_object(txn, (&bucket, &key), *record, &inline.0, at_ms)
         }
-        MetaOp::DeleteObject { bucket, key, condition, version } => {
-            delete_object(txn, (&bucket, &key), version, &condition, at_ms)
+        MetaOp::DeleteObject { bucket, key, condition, version, bypass_governance } => {
+            delete_object(txn, (&bucket, &key), (version, bypass_governance), &condition, at_ms)
         }
         MetaOp::UpdateAttributes { bucket, key, change, version } => {
-            if !bucket_exists(txn, &bucket)? {
-                return Err(StoreError::NoSuchBucket);
-            }
+            let lock_enabled = bucket_record(txn, &bucket)?.object_lock.is_some();
             let name = objects_table_name(&bucket);
             let mut table = txn.open_table(objects_table(&name))?;
             let found = match &version {
@@ -203,7 +231,7 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
                 None if version.is_some() => return Err(StoreError::NoSuchVersion),
                 None => return Err(StoreError::NoSuchKey),
             };
-            change.apply(&mut record.attributes);
+            change.apply(&mut record, lock_enabled, at_ns(at_ms))?;
             let row = records::encode_version(&Version::Object(Box::new(record)), &inline);
             table.insert((key.as_bytes(), rank), row.as_slice())?;
             Ok(MetaOutcome::Done)
@@ -451,8 +479,10 @@ fn complete_upload(
         layout: DataLayout::Chunks(chosen.iter().map(|p| p.chunk.clone()).collect()),
         encryption: upload.encryption.clone(),
         completed_upload: Some(Box::new(records::CompletedUpload { upload_id: upload_id.to_owned(), parts_sha256 })),
+        retention: None,
+        legal_hold: false,
     };
-    check_quota(txn, bucket, &record, versions::place(txn, bucket, key)?.replaced_object())?;
+    check_quota(txn, bucket, &record, versions::place(txn, bucket, key, at_ns(at_ms))?.replaced_object())?;
     let kept: Vec<ChunkId> = chosen.iter().map(|p| p.chunk.id).collect();
     txn.open_table(UPLOADS)?.remove((bucket, key.as_bytes(), upload_id))?;
     drop_parts(txn, upload_id, &kept, at_ms)?;

@@ -101,6 +101,10 @@ pub(crate) enum MetaOp {
         /// marker when versioning is on). Added after v1's first commands.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         version: Option<crate::VersionId>,
+        /// Whether a GOVERNANCE retention may be bypassed (authorised by the caller's
+        /// `s3:BypassGovernanceRetention`). Added after v1's first commands.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        bypass_governance: bool,
     },
     UpdateAttributes {
         bucket: String,

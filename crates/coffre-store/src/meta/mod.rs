@@ -571,6 +571,8 @@ mod tests {
             layout: DataLayout::Chunks(Vec::new()),
             encryption: crate::records::Encryption::sse_s3("k".into()),
             completed_upload: None,
+            retention: None,
+            legal_hold: false,
         }
     }
 

@@ -148,13 +148,16 @@ impl Placement {
     }
 }
 
-/// Where a new version of `key` goes.
-pub(super) fn place(txn: &WriteTransaction, bucket: &str, key: &str) -> StoreResult<Placement> {
+/// Where a new version of `key` goes at `now_ns`; a locked null version is never replaced.
+pub(super) fn place(txn: &WriteTransaction, bucket: &str, key: &str, now_ns: UnixNanos) -> StoreResult<Placement> {
     if versioning(txn, bucket)? == Some(Versioning::Enabled) {
         return Ok(Placement { versioned: true, replaced: None });
     }
     let name = objects_table_name(bucket);
     let replaced = find(&txn.open_table(objects_table(&name))?, key, None)?.map(|(r, v, _)| (r, v));
+    if replaced.as_ref().and_then(|(_, v)| v.object()).is_some_and(|o| o.locked(now_ns, false)) {
+        return Err(StoreError::ObjectLocked);
+    }
     Ok(Placement { versioned: false, replaced })
 }
 

@@ -69,6 +69,11 @@ fn object() -> ObjectRecord {
             upload_id: "0000018f00000000abcdef0123456789".into(),
             parts_sha256: "00".repeat(32),
         })),
+        retention: Some(crate::records::Retention {
+            mode: crate::records::RetentionMode::Compliance,
+            retain_until_ns: 1_900_000_000_000_000_000,
+        }),
+        legal_hold: true,
     }
 }
 
@@ -110,6 +115,7 @@ fn samples() -> Vec<Command> {
             key: key(),
             condition: WriteCondition::IfMatch("etag".into()),
             version: Some(crate::VersionId::Assigned("ffffe9a0c6e7f3ff".into())),
+            bypass_governance: true,
         },
         MetaOp::UpdateAttributes {
             bucket: bucket(),

@@ -1,0 +1,182 @@
+"""Object Lock with boto3: buckets created with it (and so versioned), default retention,
+retention and legal hold per version, and the lock matrix: deleting a locked version by every
+S3 path (DELETE by version, DeleteObjects) × {GOVERNANCE without bypass, GOVERNANCE with bypass
+but without s3:BypassGovernanceRetention, COMPLIANCE, legal hold} is refused, and the allowed
+cases (bypass with the permission, no lock) are allowed. Locked buckets are left to the
+session's server: nothing can remove their data, which is the point."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from coffre_server import TENANT
+from test_tenancy import Admin, Keys, err, new_key, policy_doc, s3_client
+
+
+def in_days(days: float) -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+
+
+@pytest.fixture(scope="module")
+def admin(server):
+    return s3_client(server, Keys(server.access_key, server.secret_key))
+
+
+@pytest.fixture
+def locked_bucket(admin):
+    name = f"lock-{uuid.uuid4().hex[:16]}"
+    admin.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    return name
+
+
+@pytest.fixture(scope="module")
+def no_bypass(server):
+    """A user of the tests tenant who may delete versions but not bypass GOVERNANCE."""
+    user = f"nobypass-{uuid.uuid4().hex[:8]}"
+    tenant_admin = Admin(server, keys=Keys(server.access_key, server.secret_key))
+    tenant_admin("user", "create", TENANT, user, "--role", "member")
+    policy = policy_doc({"Effect": "Allow", "Resource": "*", "Action": [
+        "s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion",
+        "s3:ListBucket", "s3:ListBucketVersions", "s3:PutObjectRetention", "s3:GetObjectRetention"]})
+    tenant_admin("policy", "put", TENANT, user, "main", "--document", policy)
+    return s3_client(server, new_key(tenant_admin("key", "create", TENANT, user)))
+
+
+def refused(call) -> tuple[int, str]:
+    with pytest.raises(ClientError) as e:
+        call()
+    return err(e.value)
+
+
+def test_a_bucket_created_with_object_lock_is_versioned_for_good(admin, locked_bucket):
+    assert admin.get_bucket_versioning(Bucket=locked_bucket)["Status"] == "Enabled"
+    config = admin.get_object_lock_configuration(Bucket=locked_bucket)["ObjectLockConfiguration"]
+    assert config["ObjectLockEnabled"] == "Enabled"
+    assert refused(lambda: admin.put_bucket_versioning(
+        Bucket=locked_bucket, VersioningConfiguration={"Status": "Suspended"})) == (409, "InvalidBucketState")
+
+
+def test_object_lock_needs_versioning_and_can_be_enabled_on_a_versioned_bucket(admin):
+    name = f"lock-{uuid.uuid4().hex[:16]}"
+    admin.create_bucket(Bucket=name)
+    config = {"ObjectLockEnabled": "Enabled"}
+    assert refused(lambda: admin.put_object_lock_configuration(
+        Bucket=name, ObjectLockConfiguration=config)) == (409, "InvalidBucketState")
+    assert refused(lambda: admin.get_object_lock_configuration(Bucket=name)) == (
+        404, "ObjectLockConfigurationNotFoundError")
+    admin.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    admin.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=config)
+    assert admin.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]["ObjectLockEnabled"] == "Enabled"
+
+
+def test_default_retention_applies_to_new_versions(admin, locked_bucket):
+    admin.put_object_lock_configuration(Bucket=locked_bucket, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2}}})
+    rule = admin.get_object_lock_configuration(Bucket=locked_bucket)["ObjectLockConfiguration"]["Rule"]
+    assert rule["DefaultRetention"] == {"Mode": "COMPLIANCE", "Days": 2}
+    vid = admin.put_object(Bucket=locked_bucket, Key="backup", Body=b"data")["VersionId"]
+    head = admin.head_object(Bucket=locked_bucket, Key="backup", VersionId=vid)
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert in_days(1.9) < head["ObjectLockRetainUntilDate"] < in_days(2.1)
+    assert refused(lambda: admin.delete_object(Bucket=locked_bucket, Key="backup", VersionId=vid)) == (
+        403, "AccessDenied")
+    for bad in ({"Mode": "COMPLIANCE"}, {"Mode": "COMPLIANCE", "Days": 1, "Years": 1},
+                {"Mode": "SOMETIMES", "Days": 1}):
+        status, _ = refused(lambda: admin.put_object_lock_configuration(Bucket=locked_bucket, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": bad}}))
+        assert status == 400, bad
+
+
+def test_compliance_is_extended_never_weakened(admin, locked_bucket):
+    until = in_days(1)
+    vid = admin.put_object(Bucket=locked_bucket, Key="k", Body=b"x", ObjectLockMode="COMPLIANCE",
+                           ObjectLockRetainUntilDate=until)["VersionId"]
+    got = admin.get_object_retention(Bucket=locked_bucket, Key="k", VersionId=vid)["Retention"]
+    assert got["Mode"] == "COMPLIANCE" and abs((got["RetainUntilDate"] - until).total_seconds()) < 1
+    for weaker in ({"Mode": "COMPLIANCE", "RetainUntilDate": in_days(0.5)},
+                   {"Mode": "GOVERNANCE", "RetainUntilDate": in_days(2)}):
+        assert refused(lambda: admin.put_object_retention(
+            Bucket=locked_bucket, Key="k", VersionId=vid, Retention=weaker,
+            BypassGovernanceRetention=True)) == (403, "AccessDenied"), weaker
+    admin.put_object_retention(Bucket=locked_bucket, Key="k", VersionId=vid,
+                               Retention={"Mode": "COMPLIANCE", "RetainUntilDate": in_days(3)})
+    assert admin.get_object_retention(Bucket=locked_bucket, Key="k", VersionId=vid)["Retention"][
+        "RetainUntilDate"] > in_days(2.9)
+    assert refused(lambda: admin.put_object_retention(
+        Bucket=locked_bucket, Key="k", VersionId=vid,
+        Retention={"Mode": "COMPLIANCE", "RetainUntilDate": in_days(-1)})) == (400, "InvalidArgument")
+
+
+@pytest.mark.parametrize("lock", ["governance", "compliance", "legal-hold"])
+def test_the_lock_matrix_refuses_every_delete_of_a_locked_version(admin, no_bypass, locked_bucket, lock):
+    kwargs = {"legal-hold": {"ObjectLockLegalHoldStatus": "ON"},
+              "governance": {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": in_days(1)},
+              "compliance": {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": in_days(1)}}[lock]
+    vid = admin.put_object(Bucket=locked_bucket, Key="locked", Body=b"keep me", **kwargs)["VersionId"]
+    attempts = {
+        "delete by version": lambda s3, bypass: s3.delete_object(
+            Bucket=locked_bucket, Key="locked", VersionId=vid, BypassGovernanceRetention=bypass),
+        "DeleteObjects": lambda s3, bypass: s3.delete_objects(
+            Bucket=locked_bucket, BypassGovernanceRetention=bypass,
+            Delete={"Objects": [{"Key": "locked", "VersionId": vid}]}),
+    }
+    callers = [("admin without bypass", admin, False), ("user with bypass, no permission", no_bypass, True)]
+    if lock != "governance":
+        callers.append(("admin with bypass", admin, True))
+    for path, attempt in attempts.items():
+        for who, s3, bypass in callers:
+            try:
+                out = attempt(s3, bypass)
+            except ClientError as e:
+                assert err(e) == (403, "AccessDenied"), (path, who)
+            else:
+                errors = out.get("Errors", [])
+                assert [e["Code"] for e in errors] == ["AccessDenied"], (path, who, out)
+            assert admin.get_object(Bucket=locked_bucket, Key="locked", VersionId=vid)["Body"].read() == b"keep me"
+    # A delete without a version only hides it behind a marker; the version stays.
+    assert admin.delete_object(Bucket=locked_bucket, Key="locked")["DeleteMarker"] is True
+    assert admin.get_object(Bucket=locked_bucket, Key="locked", VersionId=vid)["Body"].read() == b"keep me"
+    if lock == "governance":
+        # Allowed: the bypass, by a caller with s3:BypassGovernanceRetention (the tenant admin).
+        admin.delete_object(Bucket=locked_bucket, Key="locked", VersionId=vid, BypassGovernanceRetention=True)
+        assert refused(lambda: admin.head_object(Bucket=locked_bucket, Key="locked", VersionId=vid))[0] == 404
+    if lock == "legal-hold":
+        # Allowed once the hold is lifted.
+        admin.put_object_legal_hold(Bucket=locked_bucket, Key="locked", VersionId=vid, LegalHold={"Status": "OFF"})
+        assert admin.get_object_legal_hold(Bucket=locked_bucket, Key="locked", VersionId=vid)["LegalHold"][
+            "Status"] == "OFF"
+        admin.delete_object(Bucket=locked_bucket, Key="locked", VersionId=vid)
+
+
+def test_governance_is_shortened_only_with_a_permitted_bypass(admin, no_bypass, locked_bucket):
+    vid = admin.put_object(Bucket=locked_bucket, Key="g", Body=b"x", ObjectLockMode="GOVERNANCE",
+                           ObjectLockRetainUntilDate=in_days(2))["VersionId"]
+    shorter = {"Mode": "GOVERNANCE", "RetainUntilDate": in_days(1)}
+    assert refused(lambda: admin.put_object_retention(
+        Bucket=locked_bucket, Key="g", VersionId=vid, Retention=shorter)) == (403, "AccessDenied")
+    assert refused(lambda: no_bypass.put_object_retention(
+        Bucket=locked_bucket, Key="g", VersionId=vid, Retention=shorter,
+        BypassGovernanceRetention=True)) == (403, "AccessDenied")
+    admin.put_object_retention(Bucket=locked_bucket, Key="g", VersionId=vid, Retention=shorter,
+                               BypassGovernanceRetention=True)
+    assert admin.get_object_retention(Bucket=locked_bucket, Key="g", VersionId=vid)["Retention"][
+        "RetainUntilDate"] < in_days(1.1)
+    # Strengthening needs no bypass: GOVERNANCE to COMPLIANCE.
+    admin.put_object_retention(Bucket=locked_bucket, Key="g", VersionId=vid,
+                               Retention={"Mode": "COMPLIANCE", "RetainUntilDate": in_days(1.5)})
+
+
+def test_lock_settings_need_a_bucket_with_object_lock(admin):
+    name = f"nolock-{uuid.uuid4().hex[:16]}"
+    admin.create_bucket(Bucket=name)
+    admin.put_object(Bucket=name, Key="k", Body=b"x")
+    assert refused(lambda: admin.put_object(Bucket=name, Key="k2", Body=b"x", ObjectLockLegalHoldStatus="ON")) == (
+        400, "InvalidRequest")
+    assert refused(lambda: admin.put_object_legal_hold(Bucket=name, Key="k", LegalHold={"Status": "ON"})) == (
+        400, "InvalidRequest")
+    admin.delete_object(Bucket=name, Key="k")
+    admin.delete_bucket(Bucket=name)
