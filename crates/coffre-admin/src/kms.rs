@@ -190,7 +190,25 @@ async fn destroy(state: &AdminState, id: &str) -> Result<DeletionAttestation, Ap
     if current.state == KeyState::Destroyed {
         return Err(ApiError(StatusCode::CONFLICT, format!("key {id} was already destroyed")));
     }
-    let objects_affected = state.store.count_objects_with_key(id).map_err(ApiError::internal)?;
+    let usage = state.store.key_usage(id).map_err(ApiError::internal)?;
+    if usage.locked > 0 {
+        // Destroying the key would erase what Object Lock promises to keep.
+        let until = usage.locked_until.map_or_else(
+            || "a legal hold is lifted".to_owned(),
+            |ns| {
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+                    .map_or_else(|_| ns.to_string(), |t| t.date().to_string())
+            },
+        );
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "key {id} protects {} object versions under COMPLIANCE retention or legal hold (kept until {until}); it cannot be destroyed before",
+                usage.locked
+            ),
+        ));
+    }
+    let objects_affected = usage.versions;
     state.keys.destroy(id)?;
     // Reclaim the space of what can never be read again.
     let permit = state.permits.service(coffre_store::permit::actions::ADMINISTER_KEYS);

@@ -505,7 +505,13 @@ impl Store {
 
     /// Number of objects protected by `key_id`.
     pub fn count_objects_with_key(&self, key_id: &str) -> StoreResult<u64> {
-        self.meta.count_objects_with_key(key_id)
+        Ok(self.key_usage(key_id)?.versions)
+    }
+
+    /// What `key_id` protects now, including the versions Object Lock keeps (whose key may not
+    /// be destroyed).
+    pub fn key_usage(&self, key_id: &str) -> StoreResult<meta::KeyUsage> {
+        self.meta.key_usage(key_id, now_ns())
     }
 
     /// The key used when a bucket names none.

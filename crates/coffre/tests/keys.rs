@@ -170,3 +170,41 @@ async fn key_api_requires_an_operator_token() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+/// Goal (issue 16): a key that protects a COMPLIANCE-locked or legal-held version cannot be
+/// destroyed (that would erase what Object Lock promises to keep); the refusal says how many
+/// versions and until when, and the data stays readable.
+#[tokio::test]
+async fn a_key_protecting_locked_versions_is_not_destroyed() {
+    use aws_sdk_s3::types::{ObjectLockLegalHoldStatus, ObjectLockMode};
+    let server = Server::start();
+    ok(keys(&server, &["create", "locked-key"]));
+    let c = server.client().await;
+    let b = bucket("locked");
+    c.create_bucket().bucket(&b).object_lock_enabled_for_bucket(true).send().await.unwrap();
+    common::use_key_by_default(&c, &b, "locked-key").await;
+    let until = aws_sdk_s3::primitives::DateTime::from_secs(4_102_444_800); // 2100-01-01
+    c.put_object()
+        .bucket(&b)
+        .key("compliance")
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(until)
+        .body(ByteStream::from_static(b"kept"))
+        .send()
+        .await
+        .unwrap();
+    c.put_object()
+        .bucket(&b)
+        .key("held")
+        .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+        .body(ByteStream::from_static(b"held"))
+        .send()
+        .await
+        .unwrap();
+    let refused = keys(&server, &["destroy", "locked-key", "--yes"]);
+    assert!(!refused.status.success());
+    let message = format!("{}{}", String::from_utf8_lossy(&refused.stdout), String::from_utf8_lossy(&refused.stderr));
+    assert!(message.contains("2 object versions") && message.contains("2100-01-01"), "{message}");
+    assert_eq!(body(c.get_object().bucket(&b).key("compliance").send().await.unwrap()).await, b"kept");
+    assert_eq!(body(c.get_object().bucket(&b).key("held").send().await.unwrap()).await, b"held");
+}

@@ -70,6 +70,17 @@ fn objects_table(name: &str) -> TableDefinition<'_, VersionKey<'static>, &'stati
     TableDefinition::new(name)
 }
 
+/// What a key-encryption key protects (see [`MetaStore::key_usage`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyUsage {
+    /// Object versions whose data keys it wraps.
+    pub versions: u64,
+    /// Of those, the versions Object Lock keeps: COMPLIANCE retention in force or legal hold.
+    pub locked: u64,
+    /// The latest COMPLIANCE retain-until date among them.
+    pub locked_until: Option<UnixNanos>,
+}
+
 /// One row of a version list as a scan returns it.
 pub struct ScannedVersion {
     /// Object key.
@@ -428,21 +439,33 @@ impl MetaStore {
         Ok(out)
     }
 
-    /// Number of object versions whose data keys are wrapped by `key_id` (a full scan: for
-    /// key administration, not the request path).
-    pub fn count_objects_with_key(&self, key_id: &str) -> StoreResult<u64> {
+    /// The object versions whose data keys are wrapped by `key_id`, and those of them Object
+    /// Lock keeps at `now_ns` (COMPLIANCE retention in force, or a legal hold): a full scan,
+    /// for key administration, not the request path.
+    pub fn key_usage(&self, key_id: &str, now_ns: UnixNanos) -> StoreResult<KeyUsage> {
         let txn = self.read()?;
-        let mut count = 0;
+        let mut usage = KeyUsage::default();
         for (bucket, _) in self.buckets()? {
             let name = objects_table_name(&bucket);
             let table = txn.open_table(objects_table(&name))?;
             for entry in table.iter()? {
                 let (_, v) = entry?;
                 let (version, _) = records::decode_version(v.value())?;
-                count += u64::from(version.object().is_some_and(|o| o.uses_key(key_id)));
+                let Some(o) = version.object().filter(|o| o.uses_key(key_id)) else { continue };
+                usage.versions += 1;
+                let compliance = o
+                    .retention
+                    .as_ref()
+                    .filter(|r| r.mode == records::RetentionMode::Compliance && r.retain_until_ns > now_ns);
+                if compliance.is_some() || o.legal_hold {
+                    usage.locked += 1;
+                }
+                if let Some(r) = compliance {
+                    usage.locked_until = usage.locked_until.max(Some(r.retain_until_ns));
+                }
             }
         }
-        Ok(count)
+        Ok(usage)
     }
 
     /// Chunk ids known to the metadata: referenced, or queued for deletion. A chunk file
