@@ -24,7 +24,7 @@ PYTHON="${PYTHON:-python3}"
 
 # --- Debian packages -------------------------------------------------------
 apt_missing=()
-for pkg in rclone s3cmd softhsm2 curl e2fsprogs util-linux; do
+for pkg in rclone s3cmd restic softhsm2 curl e2fsprogs util-linux; do
     if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
         log "apt: $pkg already installed ($(dpkg-query -W -f='${Version}' "$pkg"))"
     else
