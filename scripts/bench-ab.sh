@@ -3,7 +3,9 @@
 # times in one run so that machine noise hits both alike; prints each run's figures and the
 # server's peak RSS.
 #   scripts/bench-ab.sh BINARY_A BINARY_B ROUNDS -- BENCH_ARGS...
-# Server flags for both sides go in SERVER_FLAGS, e.g. SERVER_FLAGS=--dangerous-skip-audit.
+# Server flags for both sides go in SERVER_FLAGS, e.g. SERVER_FLAGS=--dangerous-skip-audit;
+# bench flags for one side only in A_ARGS / B_ARGS (the same binary twice with B_ARGS=--versioned
+# compares a versioned bucket with an unversioned one).
 # e.g. scripts/bench-ab.sh /tmp/coffre-before target/release/coffre 3 -- --workload mixed --size 1MiB --concurrency 64 --ops 3000
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,8 @@ run() { # $1: label, $2: binary, then the bench arguments
   rm -rf "$data"
 }
 for _ in $(seq "$rounds"); do
-  run A "$a" "$@"
-  run B "$b" "$@"
+  # shellcheck disable=SC2086 # A_ARGS and B_ARGS are lists of flags
+  run A "$a" "$@" ${A_ARGS:-}
+  # shellcheck disable=SC2086
+  run B "$b" "$@" ${B_ARGS:-}
 done

@@ -69,6 +69,9 @@ pub struct BenchArgs {
     /// instead of full and delimiter listings of `--prefix` in turn.
     #[arg(long)]
     pub list_prefix: Option<String>,
+    /// Turn versioning on in the bucket before the run (every write then adds a version).
+    #[arg(long)]
+    pub versioned: bool,
     /// Part size of `multipart`.
     #[arg(long, default_value = "5MiB", value_parser = parse_size)]
     pub part_size: u64,

@@ -254,6 +254,18 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
             .await
             .map_err(|e| anyhow::anyhow!("create bucket {bucket}: {}", describe(&e)))?;
     }
+    if args.versioned {
+        let enabled = aws_sdk_s3::types::VersioningConfiguration::builder()
+            .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+            .build();
+        client
+            .put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(enabled)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("turn versioning on in {bucket}: {}", describe(&e)))?;
+    }
     let size = usize::try_from(args.size).unwrap_or(usize::MAX);
     let payload = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     let needs_keys = matches!(args.workload, Workload::Get | Workload::Mixed | Workload::Delete | Workload::List);
