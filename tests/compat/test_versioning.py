@@ -202,3 +202,31 @@ def test_tags_and_acls_apply_to_the_version_named(s3, bucket):
                    for g in s3.get_object_acl(Bucket=bucket, Key="k", VersionId=new)["Grants"])
     assert fails(s3.put_object_tagging, Bucket=bucket, Key="k", VersionId="0000000000000001",
                  Tagging={"TagSet": []}) == (404, "NoSuchVersion")
+
+
+def test_the_listing_document_interleaves_markers_and_versions_in_aws_order(s3, bucket):
+    """Tools that read the XML in document order (minio-go, and so mc) see AWS's order."""
+    import xml.etree.ElementTree as ET
+
+    enable(s3, bucket)
+    expected = []
+    for key in ("a", "b", "c"):
+        first = s3.put_object(Bucket=bucket, Key=key, Body=b"1")["VersionId"]
+        marker = s3.delete_object(Bucket=bucket, Key=key)["VersionId"]
+        last = s3.put_object(Bucket=bucket, Key=key, Body=b"2")["VersionId"]
+        expected += [("Version", key, last), ("DeleteMarker", key, marker), ("Version", key, first)]
+    captured = []
+    s3.meta.events.register("after-call.s3.ListObjectVersions",
+                            lambda http_response, **_: captured.append(http_response.content))
+    try:
+        s3.list_object_versions(Bucket=bucket)
+    finally:
+        s3.meta.events.unregister("after-call.s3.ListObjectVersions")
+    root = ET.fromstring(captured[0])
+    seen = []
+    for child in root:
+        tag = child.tag.split("}")[-1]
+        if tag in ("Version", "DeleteMarker"):
+            fields = {c.tag.split("}")[-1]: c.text for c in child}
+            seen.append((tag, fields["Key"], fields["VersionId"]))
+    assert seen == expected

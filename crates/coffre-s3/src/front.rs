@@ -157,6 +157,12 @@ impl Front {
                 None => self.inner.call(req).await?,
             },
         };
+        // Versions and delete markers interleaved, as AWS lists them (see `version_list_xml`).
+        if let Some(order) = response.extensions().get::<crate::version_list_xml::VersionListOrder>().cloned()
+            && let Some(ordered) = response.body().bytes().and_then(|b| crate::version_list_xml::interleave(&b, &order))
+        {
+            *response.body_mut() = Body::from(ordered);
+        }
         if operation == "PostObject" && response.status() == http::StatusCode::BAD_REQUEST {
             response = policy_failure_as_access_denied(response).await?;
         }

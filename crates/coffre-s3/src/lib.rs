@@ -20,6 +20,7 @@ pub mod operation;
 pub mod request;
 pub mod service;
 pub mod signing;
+pub mod version_list_xml;
 
 pub use crate::access::{AccessControl, BucketAccessCache};
 pub use crate::front::{Front, FrontLimits};

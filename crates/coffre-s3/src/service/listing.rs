@@ -200,7 +200,15 @@ impl CoffreS3 {
             Some(VersionEntry::CommonPrefix(p)) => (Some(encode_if(url, p.clone())), None),
             None => (None, None),
         };
-        Ok(S3Response::new(ListObjectVersionsOutput {
+        let order = page
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                VersionEntry::Version { version, .. } => Some(matches!(version, Version::DeleteMarker(_))),
+                VersionEntry::CommonPrefix(_) => None,
+            })
+            .collect();
+        let mut response = S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_if(url, query.prefix)),
             delimiter: input.delimiter.map(|d| encode_if(url, d)),
@@ -215,6 +223,8 @@ impl CoffreS3 {
             common_prefixes: Some(prefixes),
             encoding_type: input.encoding_type,
             ..Default::default()
-        }))
+        });
+        response.extensions.insert(crate::version_list_xml::VersionListOrder(order));
+        Ok(response)
     }
 }
