@@ -86,6 +86,49 @@ fn parse_tagging_xml(xml: &str) -> S3Result<Vec<(String, String)>> {
     )
 }
 
+/// The output of a GET or HEAD (`$output`: their fields share names, not a type) for the
+/// object record `$r`, serving `$range` of it, plus the operation's own fields (`$extra`).
+macro_rules! object_output {
+    ($output:ident, $r:expr, $served:expr, $fields:expr, $sse_c:expr, { $($extra:tt)* }) => {{
+        let r = $r;
+        let h = &r.attributes.headers;
+        let fields = $fields;
+        let (range, content_range, parts_count) = $served;
+        let (sse_customer_algorithm, sse_customer_key_md5) = $sse_c;
+        $output {
+            $($extra)*
+            accept_ranges: Some("bytes".into()),
+            content_length: Some(size_i64(range.end - range.start)),
+            content_range,
+            parts_count,
+            e_tag: Some(etag(&r.etag)),
+            last_modified: Some(timestamp(r.last_modified_ns)),
+            content_type: h.content_type.clone(),
+            content_encoding: h.content_encoding.clone(),
+            content_disposition: h.content_disposition.clone(),
+            content_language: h.content_language.clone(),
+            cache_control: h.cache_control.clone(),
+            expires: h.expires.as_deref().and_then(convert::parse_http_date),
+            metadata: convert::metadata_dto(&r.attributes.user_metadata),
+            checksum_crc32: fields.crc32,
+            checksum_crc32c: fields.crc32c,
+            checksum_crc64nvme: fields.crc64nvme,
+            checksum_sha1: fields.sha1,
+            checksum_sha256: fields.sha256,
+            checksum_type: fields.kind,
+            server_side_encryption: sse_fields(&r.encryption).0,
+            ssekms_key_id: sse_fields(&r.encryption).1,
+            sse_customer_algorithm,
+            sse_customer_key_md5,
+            version_id: r.version_id.clone(),
+            object_lock_mode: r.retention.as_ref().map(|l| ObjectLockMode::from(retention_mode_name(l.mode).to_owned())),
+            object_lock_retain_until_date: r.retention.as_ref().map(|l| timestamp(l.retain_until_ns)),
+            object_lock_legal_hold_status: r.legal_hold.then(|| ObjectLockLegalHoldStatus::from_static("ON")),
+            ..Default::default()
+        }
+    }};
+}
+
 /// What a GET or HEAD serves of an object: the byte range, its `Content-Range` and part count,
 /// and the checksums it answers with (only for the whole object, when asked).
 struct ReadPlan {
@@ -291,41 +334,9 @@ impl CoffreS3 {
         let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
         let ReadPlan { range, content_range, parts_count, fields } = read_plan!(&object, input)?;
         let whole = content_range.is_none();
-        let h = &r.attributes.headers;
-        let mut resp = S3Response::new(HeadObjectOutput {
-            accept_ranges: Some("bytes".into()),
-            content_length: Some(size_i64(range.end - range.start)),
-            content_range,
-            parts_count,
-            e_tag: Some(etag(&r.etag)),
-            last_modified: Some(timestamp(r.last_modified_ns)),
-            content_type: h.content_type.clone(),
-            content_encoding: h.content_encoding.clone(),
-            content_disposition: h.content_disposition.clone(),
-            content_language: h.content_language.clone(),
-            cache_control: h.cache_control.clone(),
-            expires: h.expires.as_deref().and_then(convert::parse_http_date),
-            metadata: convert::metadata_dto(&r.attributes.user_metadata),
-            checksum_crc32: fields.crc32,
-            checksum_crc32c: fields.crc32c,
-            checksum_crc64nvme: fields.crc64nvme,
-            checksum_sha1: fields.sha1,
-            checksum_sha256: fields.sha256,
-            checksum_type: fields.kind,
-            storage_class: None,
-            server_side_encryption: sse_fields(&r.encryption).0,
-            ssekms_key_id: sse_fields(&r.encryption).1,
-            sse_customer_algorithm,
-            sse_customer_key_md5,
-            version_id: r.version_id.clone(),
-            object_lock_mode: r
-                .retention
-                .as_ref()
-                .map(|l| ObjectLockMode::from(retention_mode_name(l.mode).to_owned())),
-            object_lock_retain_until_date: r.retention.as_ref().map(|l| timestamp(l.retain_until_ns)),
-            object_lock_legal_hold_status: r.legal_hold.then(|| ObjectLockLegalHoldStatus::from_static("ON")),
-            ..Default::default()
-        });
+        let served = (range, content_range, parts_count);
+        let sse_c = (sse_customer_algorithm, sse_customer_key_md5);
+        let mut resp = S3Response::new(object_output!(HeadObjectOutput, r, served, fields, sse_c, {}));
         if let Some(n) = convert::tag_count(r)
             && let Ok(v) = http::HeaderValue::from_str(&n.to_string())
         {
@@ -362,46 +373,16 @@ impl CoffreS3 {
         let object = self.object_to_read(&req.extensions, input.version_id.as_deref())?;
         let r = &object.record;
         let ReadPlan { range, content_range, parts_count, fields } = read_plan!(&object, input)?;
-        let length = range.end - range.start;
+        let range_for_output = range.clone();
         let customer = request_customer_key!(req, input)?;
         let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
         let body = StreamingBlob::wrap(self.store.read(&object, range, customer.as_ref()).s3()?);
-        let h = &r.attributes.headers;
-        Ok(S3Response::new(GetObjectOutput {
+        let served = (range_for_output, content_range, parts_count);
+        let sse_c = (sse_customer_algorithm, sse_customer_key_md5);
+        Ok(S3Response::new(object_output!(GetObjectOutput, r, served, fields, sse_c, {
             body: Some(body),
-            accept_ranges: Some("bytes".into()),
-            content_length: Some(size_i64(length)),
-            content_range,
-            parts_count,
-            e_tag: Some(etag(&r.etag)),
-            last_modified: Some(timestamp(r.last_modified_ns)),
-            content_type: h.content_type.clone(),
-            content_encoding: h.content_encoding.clone(),
-            content_disposition: h.content_disposition.clone(),
-            content_language: h.content_language.clone(),
-            cache_control: h.cache_control.clone(),
-            expires: h.expires.as_deref().and_then(convert::parse_http_date),
-            metadata: convert::metadata_dto(&r.attributes.user_metadata),
             tag_count: convert::tag_count(r),
-            version_id: r.version_id.clone(),
-            object_lock_mode: r
-                .retention
-                .as_ref()
-                .map(|l| ObjectLockMode::from(retention_mode_name(l.mode).to_owned())),
-            object_lock_retain_until_date: r.retention.as_ref().map(|l| timestamp(l.retain_until_ns)),
-            object_lock_legal_hold_status: r.legal_hold.then(|| ObjectLockLegalHoldStatus::from_static("ON")),
-            sse_customer_algorithm,
-            sse_customer_key_md5,
-            server_side_encryption: sse_fields(&r.encryption).0,
-            ssekms_key_id: sse_fields(&r.encryption).1,
-            checksum_crc32: fields.crc32,
-            checksum_crc32c: fields.crc32c,
-            checksum_crc64nvme: fields.crc64nvme,
-            checksum_sha1: fields.sha1,
-            checksum_sha256: fields.sha256,
-            checksum_type: fields.kind,
-            ..Default::default()
-        }))
+        })))
     }
 
     pub(super) async fn do_delete_object(
