@@ -582,6 +582,49 @@ mod tests {
         assert_eq!(rec.created_ns, 1);
     }
 
+    fn frame(json: &[u8]) -> Vec<u8> {
+        let mut frozen = vec![1u8];
+        frozen.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        frozen.extend_from_slice(json);
+        let crc = record_crc(&frozen);
+        frozen.extend_from_slice(&crc.to_le_bytes());
+        frozen
+    }
+
+    /// Upload and part records as format v1 wrote them keep decoding.
+    #[test]
+    fn frozen_v1_upload_and_part_records_decode() {
+        let upload = br#"{"initiated_ns":7,"attributes":{"headers":{"content_type":"text/plain","content_encoding":null,"content_disposition":null,"content_language":null,"cache_control":null,"expires":null},"user_metadata":{"owner":"ada"},"tags":[],"public_read":false},"checksum_algorithm":"Sha256","checksum_type":"Composite","encryption":{"mode":"S3","key_id":"k","customer":null}}"#;
+        match decode::<UploadRecord>(&frame(upload)) {
+            Ok((rec, _)) => {
+                assert_eq!(rec.initiated_ns, 7);
+                assert_eq!(rec.checksum_algorithm, Some(ChecksumAlgorithm::Sha256));
+                assert_eq!(rec.attributes.user_metadata.get("owner").map(String::as_str), Some("ada"));
+            }
+            Err(e) => panic!("{e}"),
+        }
+        let part = br#"{"size_bytes":5242880,"md5_hex":"00000000000000000000000000000000","crc64nvme":42,"checksum_base64":null,"last_modified_ns":8,"chunk":{"id":"03030303030303030303030303030303","size_bytes":5242880,"key":{"key_id":"k","key_version":1,"envelope":"e"}}}"#;
+        match decode::<PartRecord>(&frame(part)) {
+            Ok((rec, _)) => {
+                assert_eq!((rec.size_bytes, rec.crc64nvme), (5_242_880, 42));
+                assert_eq!(rec.chunk.id, ChunkId([3; 16]));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// An object row of a version list written by format v1 decodes as an object version, and a
+    /// delete marker as a marker.
+    #[test]
+    fn version_rows_decode_as_objects_or_markers() {
+        let marker = Version::DeleteMarker(DeleteMarker { version_id: Some("ff".into()), last_modified_ns: 3 });
+        let bytes = encode_version(&marker, &[]);
+        assert!(is_delete_marker(&bytes));
+        assert!(matches!(decode_version(&bytes), Ok((Version::DeleteMarker(m), _)) if m.last_modified_ns == 3));
+        let bucket_json = br#"{"created_ns":1,"location":null}"#;
+        assert!(decode_version(&frame(bucket_json)).is_err(), "a bucket record is no version");
+    }
+
     /// An object record written before `completed_upload` existed still decodes, without it.
     #[test]
     fn frozen_v1_object_record_without_completed_upload_decodes() {
