@@ -180,3 +180,57 @@ def test_lock_settings_need_a_bucket_with_object_lock(admin):
         400, "InvalidRequest")
     admin.delete_object(Bucket=name, Key="k")
     admin.delete_bucket(Bucket=name)
+
+
+def test_copies_and_multipart_uploads_take_the_lock_they_name(admin, locked_bucket):
+    admin.put_object(Bucket=locked_bucket, Key="src", Body=b"source", ObjectLockLegalHoldStatus="ON")
+    until = in_days(1)
+    copied = admin.copy_object(Bucket=locked_bucket, Key="copy", CopySource={"Bucket": locked_bucket, "Key": "src"},
+                               ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)
+    head = admin.head_object(Bucket=locked_bucket, Key="copy", VersionId=copied["VersionId"])
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    assert "ObjectLockLegalHoldStatus" not in head, "the copy gets the lock it names, not the source's"
+    upload = admin.create_multipart_upload(Bucket=locked_bucket, Key="mp", ObjectLockMode="COMPLIANCE",
+                                           ObjectLockRetainUntilDate=until)["UploadId"]
+    part = admin.upload_part(Bucket=locked_bucket, Key="mp", UploadId=upload, PartNumber=1, Body=b"part")
+    done = admin.complete_multipart_upload(Bucket=locked_bucket, Key="mp", UploadId=upload,
+                                           MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    head = admin.head_object(Bucket=locked_bucket, Key="mp", VersionId=done["VersionId"])
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert refused(lambda: admin.delete_object(Bucket=locked_bucket, Key="mp", VersionId=done["VersionId"])) == (
+        403, "AccessDenied")
+
+
+def test_a_retention_set_while_a_delete_races_it_is_never_lost(admin, locked_bucket):
+    """A retention change and a delete of the same version are ordered by the commit: either
+    the delete wins and the retention finds no version, or the retention wins and the version
+    stays. Never an acknowledged retention on a deleted version."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for i in range(20):
+        key = f"race-{i}"
+        vid = admin.put_object(Bucket=locked_bucket, Key=key, Body=b"x")["VersionId"]
+
+        def retain():
+            try:
+                admin.put_object_retention(Bucket=locked_bucket, Key=key, VersionId=vid,
+                                           Retention={"Mode": "COMPLIANCE", "RetainUntilDate": in_days(1)})
+                return True
+            except ClientError as e:
+                assert err(e) == (404, "NoSuchVersion"), e.response
+                return False
+
+        def delete():
+            try:
+                admin.delete_object(Bucket=locked_bucket, Key=key, VersionId=vid)
+                return True
+            except ClientError as e:
+                assert err(e) == (403, "AccessDenied"), e.response
+                return False
+
+        with ThreadPoolExecutor(2) as pool:
+            retained, deleted = pool.submit(retain), pool.submit(delete)
+            retained, deleted = retained.result(), deleted.result()
+        assert retained != deleted, (i, retained, deleted)
+        if retained:
+            assert admin.head_object(Bucket=locked_bucket, Key=key, VersionId=vid)["ObjectLockMode"] == "COMPLIANCE"

@@ -23,9 +23,9 @@ use coffre_store::{BucketName, ObjectKey, PermitIssuer, PublicAccessBlock, Store
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::{
-    CopyObjectInput, CopySource, DeleteObjectInput, DeleteObjectTaggingInput, GetObjectAclInput, GetObjectInput,
-    GetObjectTaggingInput, HeadObjectInput, PutObjectAclInput, PutObjectInput, PutObjectRetentionInput,
-    PutObjectTaggingInput, UploadPartCopyInput,
+    CopyObjectInput, CopySource, CreateMultipartUploadInput, DeleteObjectInput, DeleteObjectTaggingInput,
+    GetObjectAclInput, GetObjectInput, GetObjectTaggingInput, HeadObjectInput, PutObjectAclInput, PutObjectInput,
+    PutObjectRetentionInput, PutObjectTaggingInput, UploadPartCopyInput,
 };
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
@@ -334,6 +334,12 @@ fn request_context(
 #[async_trait::async_trait]
 impl S3Access for AccessControl {
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        let i = &req.input;
+        let (retention, hold) = (
+            i.object_lock_mode.is_some() || i.object_lock_retain_until_date.is_some(),
+            i.object_lock_legal_hold_status.is_some(),
+        );
+        self.lock_actions((retention, hold), &req.uri, &req.headers, &req.extensions)?;
         self.copy_source_read(&req.input.copy_source, &req.uri, &req.headers, &mut req.extensions)
     }
 
@@ -366,15 +372,20 @@ impl S3Access for AccessControl {
         Ok(())
     }
 
-    // Lock settings on a write need their own actions, as in AWS.
+    async fn create_multipart_upload(&self, req: &mut S3Request<CreateMultipartUploadInput>) -> S3Result<()> {
+        let i = &req.input;
+        let retention = i.object_lock_mode.is_some() || i.object_lock_retain_until_date.is_some();
+        let hold = i.object_lock_legal_hold_status.is_some();
+        self.lock_actions((retention, hold), &req.uri, &req.headers, &req.extensions)
+    }
+
     async fn put_object(&self, req: &mut S3Request<PutObjectInput>) -> S3Result<()> {
-        if req.input.object_lock_mode.is_some() || req.input.object_lock_retain_until_date.is_some() {
-            self.also_decide("s3:PutObjectRetention", &req.uri, &req.headers, &req.extensions)?;
-        }
-        if req.input.object_lock_legal_hold_status.is_some() {
-            self.also_decide("s3:PutObjectLegalHold", &req.uri, &req.headers, &req.extensions)?;
-        }
-        Ok(())
+        let i = &req.input;
+        let (retention, hold) = (
+            i.object_lock_mode.is_some() || i.object_lock_retain_until_date.is_some(),
+            i.object_lock_legal_hold_status.is_some(),
+        );
+        self.lock_actions((retention, hold), &req.uri, &req.headers, &req.extensions)
     }
 
     async fn get_object_tagging(&self, req: &mut S3Request<GetObjectTaggingInput>) -> S3Result<()> {
@@ -626,6 +637,23 @@ impl AccessControl {
         {
             authorised.allow_governance_bypass();
         }
+    }
+
+    /// Lock settings on a write (a retention, a legal hold) need their own actions, as in AWS.
+    fn lock_actions(
+        &self,
+        (retention, legal_hold): (bool, bool),
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> S3Result<()> {
+        if retention {
+            self.also_decide("s3:PutObjectRetention", uri, headers, extensions)?;
+        }
+        if legal_hold {
+            self.also_decide("s3:PutObjectLegalHold", uri, headers, extensions)?;
+        }
+        Ok(())
     }
 
     /// Decides `action` too, on the object the request was authorised for.

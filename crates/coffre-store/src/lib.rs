@@ -620,7 +620,7 @@ impl Store {
         attributes: ObjectAttributes,
         checksum_algorithm: Option<ChecksumAlgorithm>,
         checksum_type: Option<ChecksumType>,
-        encryption: Encryption,
+        (encryption, lock): (Encryption, VersionLock),
     ) -> StoreResult<UploadId> {
         let (bucket, key) = permit.for_object(&["s3:PutObject"])?;
         if let (Some(a), Some(ChecksumType::FullObject)) = (checksum_algorithm, checksum_type)
@@ -633,7 +633,15 @@ impl Store {
         }
         let now = now_ns();
         let upload_id = UploadId::generate(u64::try_from(now).unwrap_or(0));
-        let record = UploadRecord { initiated_ns: now, attributes, checksum_algorithm, checksum_type, encryption };
+        let record = UploadRecord {
+            initiated_ns: now,
+            attributes,
+            checksum_algorithm,
+            checksum_type,
+            encryption,
+            retention: lock.retention,
+            legal_hold: lock.legal_hold,
+        };
         self.meta
             .apply(MetaOp::CreateUpload {
                 bucket: bucket.as_str().to_owned(),

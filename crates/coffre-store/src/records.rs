@@ -534,6 +534,13 @@ pub struct UploadRecord {
     pub checksum_type: Option<ChecksumType>,
     /// How its parts and the completed object are encrypted.
     pub encryption: Encryption,
+    /// The retention the completed object gets (else the bucket's default). Added after
+    /// format v1's first records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Whether the completed object gets a legal hold. Added after format v1's first records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 /// One uploaded part.

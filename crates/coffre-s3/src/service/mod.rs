@@ -12,8 +12,7 @@ use coffre_store::limits::LIST_KEYS_MAX;
 use coffre_store::{
     BucketChange, BucketName, ChecksumAlgorithm, ChecksumType, CompleteRequest, CompletedPart, CustomerKey,
     CustomerKeyError, Encryption, KeyWrap, ListEntry, ListPage, ListQuery, ObjectAttributes, PartNumber, SseMode,
-    Store, StoredObject, UploadId, Version, VersionEntry, VersionId, VersionLock, VersionQuery, Versioning,
-    WriteCondition,
+    Store, StoredObject, UploadId, Version, VersionEntry, VersionId, VersionQuery, Versioning, WriteCondition,
 };
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
@@ -177,20 +176,6 @@ fn content_md5<'a>(headers: &http::HeaderMap, parsed: Option<&'a str>) -> S3Resu
         return Err(s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."));
     }
     Ok(parsed)
-}
-
-/// Refuses a write that asks for Object Lock settings: no bucket has an Object Lock
-/// configuration (not implemented yet), so AWS's answer for such a bucket; never a silently
-/// unlocked object.
-macro_rules! refuse_object_lock {
-    ($input:expr) => {
-        if $input.object_lock_mode.is_some()
-            || $input.object_lock_retain_until_date.is_some()
-            || $input.object_lock_legal_hold_status.is_some()
-        {
-            return Err(s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration"));
-        }
-    };
 }
 
 /// The Object Lock settings a write asks for (`x-amz-object-lock-mode`,

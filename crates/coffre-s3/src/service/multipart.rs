@@ -38,7 +38,7 @@ impl CoffreS3 {
         let authorised = Authorised::of(&req.extensions)?;
         let (permit, (bucket, key)) = (authorised.permit()?, authorised.object()?);
         check_storage_class(input.storage_class.as_ref())?;
-        refuse_object_lock!(input);
+        let lock = version_lock!(input)?;
         request::refuse_grants!(input);
         let attributes = ObjectAttributes {
             headers: HeaderInput {
@@ -84,7 +84,7 @@ impl CoffreS3 {
         note_encryption(&req.extensions, &encryption);
         let (server_side_encryption, ssekms_key_id) = sse_fields(&encryption);
         let (sse_customer_algorithm, sse_customer_key_md5) = customer_fields(customer.as_ref());
-        let upload_id = self.store.create_upload(permit, attributes, algorithm, kind, encryption).await.s3()?;
+        let upload_id = self.store.create_upload(permit, attributes, algorithm, kind, (encryption, lock)).await.s3()?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             server_side_encryption,
             ssekms_key_id,

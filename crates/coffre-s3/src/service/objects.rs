@@ -468,7 +468,8 @@ impl CoffreS3 {
         let src = authorised.copy_source()?;
         let condition = destination_condition(&req.headers)?;
         check_storage_class(input.storage_class.as_ref())?;
-        refuse_object_lock!(input);
+        // The copy gets the lock the request names (or the bucket's default), never the source's.
+        let lock = version_lock!(input)?;
         request::refuse_grants!(input);
         self.store.bucket(bucket).s3()?;
         let source = self.store.object(&src.bucket, &src.key, src.version.as_ref()).s3()?;
@@ -534,7 +535,6 @@ impl CoffreS3 {
             .stage(copy_stream(data), algorithm, true, key_wrap(&encryption, customer.as_ref()))
             .await
             .s3()?;
-        let lock = VersionLock::default();
         let record = self.store.put_object(permit, staged, attributes, encryption, condition, lock).await.s3()?;
         crate::audit::note_version(&req.extensions, record.version_id.as_deref());
         let (server_side_encryption, ssekms_key_id) = sse_fields(&record.encryption);

@@ -237,8 +237,9 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
             Ok(MetaOutcome::Done)
         }
         MetaOp::CreateUpload { bucket, key, upload_id, record } => {
-            if !bucket_exists(txn, &bucket)? {
-                return Err(StoreError::NoSuchBucket);
+            let lock_enabled = bucket_record(txn, &bucket)?.object_lock.is_some();
+            if !lock_enabled && (record.retention.is_some() || record.legal_hold) {
+                return Err(StoreError::MissingObjectLockConfiguration);
             }
             txn.open_table(UPLOADS)?.insert(
                 (bucket.as_str(), key.as_bytes(), upload_id.as_str()),
@@ -479,8 +480,8 @@ fn complete_upload(
         layout: DataLayout::Chunks(chosen.iter().map(|p| p.chunk.clone()).collect()),
         encryption: upload.encryption.clone(),
         completed_upload: Some(Box::new(records::CompletedUpload { upload_id: upload_id.to_owned(), parts_sha256 })),
-        retention: None,
-        legal_hold: false,
+        retention: upload.retention.clone(),
+        legal_hold: upload.legal_hold,
     };
     check_quota(txn, bucket, &record, versions::place(txn, bucket, key, at_ns(at_ms))?.replaced_object())?;
     let kept: Vec<ChunkId> = chosen.iter().map(|p| p.chunk.id).collect();

@@ -84,6 +84,11 @@ fn upload() -> UploadRecord {
         checksum_algorithm: Some(ChecksumAlgorithm::Sha256),
         checksum_type: Some(ChecksumType::Composite),
         encryption: Encryption::sse_s3("kek-1".into()),
+        retention: Some(crate::records::Retention {
+            mode: crate::records::RetentionMode::Governance,
+            retain_until_ns: 1_900_000_000_000_000_000,
+        }),
+        legal_hold: true,
     }
 }
 
