@@ -234,3 +234,38 @@ def test_a_retention_set_while_a_delete_races_it_is_never_lost(admin, locked_buc
         assert retained != deleted, (i, retained, deleted)
         if retained:
             assert admin.head_object(Bucket=locked_bucket, Key=key, VersionId=vid)["ObjectLockMode"] == "COMPLIANCE"
+
+
+def test_an_immutable_backup_flow_as_veeam_drives_it(admin):
+    """Checks the bucket's versioning and lock configuration, writes backup files under a short
+    COMPLIANCE retention, extends the retention of those still needed, lists the versions,
+    then deletes the versions whose retention has ended: the extended ones stay."""
+    import time
+
+    bucket = f"veeam-{uuid.uuid4().hex[:16]}"
+    admin.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    assert admin.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    assert admin.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]["ObjectLockEnabled"] == "Enabled"
+    short = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=3)
+    written = {}
+    for i in range(5):
+        out = admin.put_object(Bucket=bucket, Key=f"Backup Job/file-{i}.vbk", Body=f"block {i}".encode(),
+                               ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=short)
+        written[f"Backup Job/file-{i}.vbk"] = out["VersionId"]
+    kept = ["Backup Job/file-0.vbk", "Backup Job/file-3.vbk"]
+    for key in kept:
+        admin.put_object_retention(Bucket=bucket, Key=key, VersionId=written[key],
+                                   Retention={"Mode": "COMPLIANCE", "RetainUntilDate": in_days(1)})
+    listed = admin.list_object_versions(Bucket=bucket, Prefix="Backup Job/")["Versions"]
+    assert {(v["Key"], v["VersionId"]) for v in listed} == set(written.items())
+    for key, vid in written.items():
+        assert refused(lambda: admin.delete_object(Bucket=bucket, Key=key, VersionId=vid)) == (403, "AccessDenied")
+    # The retention ends by the server's clock: wait for that instant (plus a second of margin).
+    while dt.datetime.now(dt.timezone.utc) < short + dt.timedelta(seconds=1):
+        time.sleep(0.2)
+    result = admin.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": k, "VersionId": v} for k, v in written.items()]})
+    assert sorted(d["Key"] for d in result["Deleted"]) == sorted(set(written) - set(kept))
+    assert sorted((e["Key"], e["Code"]) for e in result["Errors"]) == [(k, "AccessDenied") for k in sorted(kept)]
+    remaining = admin.list_object_versions(Bucket=bucket)["Versions"]
+    assert sorted(v["Key"] for v in remaining) == sorted(kept)
