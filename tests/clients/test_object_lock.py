@@ -269,3 +269,32 @@ def test_an_immutable_backup_flow_as_veeam_drives_it(admin):
     assert sorted((e["Key"], e["Code"]) for e in result["Errors"]) == [(k, "AccessDenied") for k in sorted(kept)]
     remaining = admin.list_object_versions(Bucket=bucket)["Versions"]
     assert sorted(v["Key"] for v in remaining) == sorted(kept)
+
+
+def test_naming_a_version_needs_the_version_action_and_only_it(server, admin):
+    """As in AWS: GET by versionId needs s3:GetObjectVersion (not s3:GetObject), DELETE by
+    versionId s3:DeleteObjectVersion (not s3:DeleteObject), and the other way round."""
+    bucket = f"vact-{uuid.uuid4().hex[:16]}"
+    admin.create_bucket(Bucket=bucket)
+    admin.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    vid = admin.put_object(Bucket=bucket, Key="k", Body=b"v1")["VersionId"]
+    tenant_admin = Admin(server, keys=Keys(server.access_key, server.secret_key))
+
+    def user_with(*actions):
+        name = f"va-{uuid.uuid4().hex[:8]}"
+        tenant_admin("user", "create", TENANT, name, "--role", "member")
+        policy = policy_doc({"Effect": "Allow", "Action": list(actions), "Resource": f"arn:aws:s3:::{bucket}/*"})
+        tenant_admin("policy", "put", TENANT, name, "main", "--document", policy)
+        return s3_client(server, new_key(tenant_admin("key", "create", TENANT, name)))
+
+    versions_only = user_with("s3:GetObjectVersion", "s3:DeleteObjectVersion")
+    current_only = user_with("s3:GetObject", "s3:DeleteObject")
+    assert versions_only.get_object(Bucket=bucket, Key="k", VersionId=vid)["Body"].read() == b"v1"
+    assert refused(lambda: versions_only.get_object(Bucket=bucket, Key="k")) == (403, "AccessDenied")
+    assert current_only.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v1"
+    assert refused(lambda: current_only.get_object(Bucket=bucket, Key="k", VersionId=vid)) == (403, "AccessDenied")
+    assert refused(lambda: current_only.delete_object(Bucket=bucket, Key="k", VersionId=vid)) == (403, "AccessDenied")
+    assert refused(lambda: versions_only.delete_object(Bucket=bucket, Key="k")) == (403, "AccessDenied")
+    assert current_only.delete_object(Bucket=bucket, Key="k")["DeleteMarker"] is True
+    versions_only.delete_object(Bucket=bucket, Key="k", VersionId=vid)
+    assert refused(lambda: admin.head_object(Bucket=bucket, Key="k", VersionId=vid))[0] == 404

@@ -521,6 +521,11 @@ impl AccessControl {
             let gate = KeyGate { access: self.clone(), caller, transport, bucket: bucket.clone() };
             cx.extensions_mut().insert(gate);
             Some(Decided { owner, break_glass: None })
+        } else if decided_by_version(op) {
+            // Decided by the operation's hook, on s3s's parsed input: the action for versions
+            // when the request names one (as AWS requires), else this one (`version_action`).
+            let owner = self.buckets.get(&self.store, &bucket)?.map(|b| b.owner.clone());
+            Some(Decided { owner, break_glass: None })
         } else {
             let context = request_context(cx.uri(), cx.headers(), transport);
             let question =
@@ -611,14 +616,17 @@ impl AccessControl {
         headers: &http::HeaderMap,
         extensions: &mut http::Extensions,
     ) -> S3Result<()> {
-        if !named {
-            return Ok(());
+        let action = if named { action } else { Authorised::of(extensions)?.op().iam_action() };
+        let decided = self.also_decide(action, uri, headers, extensions)?;
+        if let (Some(grant), Some(note)) = (decided.break_glass, extensions.get::<AuditNote>()) {
+            note.update(|e| e.break_glass = Some(grant));
         }
-        self.also_decide(action, uri, headers, extensions)?;
-        let authorised = extensions.get_mut::<Authorised>().ok_or_else(denied)?;
-        let (bucket, key) = authorised.object()?;
-        let permit = self.permits.object(action, bucket.clone(), key.clone());
-        authorised.set_permit(permit);
+        if named {
+            let authorised = extensions.get_mut::<Authorised>().ok_or_else(denied)?;
+            let (bucket, key) = authorised.object()?;
+            let permit = self.permits.object(action, bucket.clone(), key.clone());
+            authorised.set_permit(permit);
+        }
         Ok(())
     }
 
@@ -663,7 +671,7 @@ impl AccessControl {
         uri: &http::Uri,
         headers: &http::HeaderMap,
         extensions: &http::Extensions,
-    ) -> S3Result<()> {
+    ) -> S3Result<Decided> {
         let caller = extensions.get::<Caller>().ok_or_else(denied)?.0.clone();
         let transport = extensions.get::<Transport>().copied();
         let (bucket, key) = Authorised::of(extensions)?.object()?;
@@ -672,11 +680,27 @@ impl AccessControl {
             bucket,
             key: Some(key),
             context: request_context(uri, headers, transport),
-            sets_public_acl: false,
+            sets_public_acl: headers.get("x-amz-acl").and_then(|v| v.to_str().ok()).is_some_and(|v| v != "private"),
         };
-        self.decide(caller.as_deref(), &question)?;
-        Ok(())
+        self.decide(caller.as_deref(), &question)
     }
+}
+
+/// The operations whose action depends on whether the request names a version
+/// (`s3:GetObject` or `s3:GetObjectVersion`, …): decided in their hooks, where s3s's parsed
+/// input says so ([`AccessControl::version_action`]), not in `check`.
+fn decided_by_version(op: S3Op) -> bool {
+    matches!(
+        op,
+        S3Op::GetObject
+            | S3Op::HeadObject
+            | S3Op::DeleteObject
+            | S3Op::GetObjectTagging
+            | S3Op::PutObjectTagging
+            | S3Op::DeleteObjectTagging
+            | S3Op::GetObjectAcl
+            | S3Op::PutObjectAcl
+    )
 }
 
 /// The source a copy names, in the engine's names. s3s decodes `x-amz-copy-source` leniently
