@@ -116,7 +116,8 @@ def test_suspended_buckets_replace_the_null_version_and_keep_the_others(s3, buck
     assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"before versioning"
     enable(s3, bucket, "Suspended")
     s3.put_object(Bucket=bucket, Key="k", Body=b"null one")
-    s3.put_object(Bucket=bucket, Key="k", Body=b"null two")
+    assert s3.put_object(Bucket=bucket, Key="k", Body=b"null two")["VersionId"] == "null"
+    assert s3.head_object(Bucket=bucket, Key="k")["VersionId"] == "null"
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"null two"
     assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"null two"
     assert s3.get_object(Bucket=bucket, Key="k", VersionId=kept)["Body"].read() == b"versioned"

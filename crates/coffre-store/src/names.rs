@@ -142,6 +142,15 @@ impl VersionId {
         }
     }
 
+    /// The version a record names: its id, or the null version (`None`, or `null` as a record
+    /// written in a suspended bucket says).
+    pub fn of_record(id: Option<&str>) -> VersionId {
+        match id {
+            None | Some("null") => VersionId::Null,
+            Some(id) => VersionId::Assigned(id.to_owned()),
+        }
+    }
+
     /// The assigned id (`None`: the null version).
     pub fn assigned(&self) -> Option<&str> {
         match self {

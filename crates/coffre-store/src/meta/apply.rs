@@ -160,7 +160,7 @@ fn delete_object(
     }
     let placement = versions::place(txn, bucket, key, at_ns(at_ms))?;
     let marker = versions::write(txn, (bucket, key), placement, |id| versions::marker(id, at_ms), &[], at_ms)?;
-    let version = Some(marker.version_id().map_or(VersionId::Null, |id| VersionId::Assigned(id.to_owned())));
+    let version = Some(VersionId::of_record(marker.version_id()));
     Ok(MetaOutcome::Deleted(Deletion { existed: true, version, delete_marker: true }))
 }
 

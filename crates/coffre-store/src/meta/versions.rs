@@ -12,6 +12,7 @@
 
 use super::apply::{add_usage, discard_chunks, own_chunks};
 use super::*;
+use crate::VersionId;
 use crate::records::{DeleteMarker, Version, Versioning};
 
 /// `bucket` → the last version sequence number assigned in it.
@@ -110,7 +111,7 @@ pub(super) fn find(
     for entry in table.range((key.as_bytes(), 0)..=(key.as_bytes(), u64::MAX))? {
         let (k, v) = entry?;
         let (version, payload) = records::decode_version(v.value())?;
-        if version.version_id().is_none() {
+        if VersionId::of_record(version.version_id()).is_null() {
             return Ok(Some((k.value().1, version, payload.to_vec())));
         }
     }
@@ -137,7 +138,7 @@ pub(super) fn remove(
 /// versioning is on, else the null version (if any). Reads only: a command checks all it
 /// requires before it writes.
 pub(super) struct Placement {
-    versioned: bool,
+    state: Option<Versioning>,
     pub replaced: Option<(u64, Version)>,
 }
 
@@ -150,19 +151,22 @@ impl Placement {
 
 /// Where a new version of `key` goes at `now_ns`; a locked null version is never replaced.
 pub(super) fn place(txn: &WriteTransaction, bucket: &str, key: &str, now_ns: UnixNanos) -> StoreResult<Placement> {
-    if versioning(txn, bucket)? == Some(Versioning::Enabled) {
-        return Ok(Placement { versioned: true, replaced: None });
+    let state = versioning(txn, bucket)?;
+    if state == Some(Versioning::Enabled) {
+        return Ok(Placement { state, replaced: None });
     }
     let name = objects_table_name(bucket);
     let replaced = find(&txn.open_table(objects_table(&name))?, key, None)?.map(|(r, v, _)| (r, v));
     if replaced.as_ref().and_then(|(_, v)| v.object()).is_some_and(|o| o.locked(now_ns, false)) {
         return Err(StoreError::ObjectLocked);
     }
-    Ok(Placement { versioned: false, replaced })
+    Ok(Placement { state, replaced })
 }
 
-/// Writes the version `make` builds from its id (`None`: the null version) where `placement`
-/// says, replacing the null version it names; returns it.
+/// Writes the version `make` builds from its id where `placement` says, replacing the null
+/// version it names; returns it. The id is the rank's when versioning is on, `null` when it is
+/// suspended (so responses name the null version, as AWS's do), none in a bucket that never
+/// had versioning.
 pub(super) fn write(
     txn: &WriteTransaction,
     (bucket, key): (&str, &str),
@@ -172,7 +176,11 @@ pub(super) fn write(
     at_ms: u64,
 ) -> StoreResult<Version> {
     let rank = next_rank(txn, bucket, at_ms)?;
-    let version = make(placement.versioned.then(|| version_id_of(rank)));
+    let version = make(match placement.state {
+        Some(Versioning::Enabled) => Some(version_id_of(rank)),
+        Some(Versioning::Suspended) => Some("null".to_owned()),
+        None => None,
+    });
     if let Some((old_rank, old)) = &placement.replaced {
         remove(txn, bucket, key, (*old_rank, old), at_ms)?;
     }
