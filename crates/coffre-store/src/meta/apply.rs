@@ -55,14 +55,10 @@ fn bucket_exists(txn: &WriteTransaction, bucket: &str) -> StoreResult<bool> {
 /// Refuses a write that would take the bucket past its quota (before anything changes).
 fn check_quota(
     txn: &WriteTransaction,
-    bucket: &str,
+    (bucket, quota): (&str, Option<records::Quota>),
     record: &ObjectRecord,
     previous: Option<&ObjectRecord>,
 ) -> StoreResult<()> {
-    let quota = match txn.open_table(BUCKETS)?.get(bucket)? {
-        Some(v) => records::decode::<BucketRecord>(v.value())?.0.quota,
-        None => return Err(StoreError::NoSuchBucket),
-    };
     let Some(quota) = quota else { return Ok(()) };
     let usage = read_usage(&txn.open_table(USAGE)?, bucket)?;
     let bytes = usage.bytes.saturating_sub(previous.map_or(0, |p| p.size_bytes)).saturating_add(record.size_bytes);
@@ -88,16 +84,17 @@ pub(super) fn add_usage(txn: &WriteTransaction, bucket: &str, bytes: i128, objec
 }
 
 /// Commits `record` as the key's new version (or its new null version, replacing the old one,
-/// when versioning is not on), within the bucket's quota.
+/// when versioning is not on), within the bucket's quota and with its lock settings, all
+/// checked before anything is written. `settings` is the bucket's record, read once.
 fn commit_object(
     txn: &WriteTransaction,
     (bucket, key): (&str, &str),
+    settings: &BucketRecord,
     mut record: ObjectRecord,
     inline: &[u8],
     at_ms: u64,
 ) -> StoreResult<MetaOutcome> {
-    let lock = bucket_record(txn, bucket)?.object_lock;
-    match &lock {
+    match &settings.object_lock {
         None if record.retention.is_some() || record.legal_hold => {
             return Err(StoreError::MissingObjectLockConfiguration);
         }
@@ -110,8 +107,8 @@ fn commit_object(
         }
         _ => {}
     }
-    let placement = versions::place(txn, bucket, key, at_ns(at_ms))?;
-    check_quota(txn, bucket, &record, placement.replaced_object())?;
+    let placement = versions::place(txn, (bucket, key), settings.versioning, at_ns(at_ms))?;
+    check_quota(txn, (bucket, settings.quota), &record, placement.replaced_object())?;
     let make = |version_id| {
         record.version_id = version_id;
         Version::Object(Box::new(record))
@@ -158,7 +155,7 @@ fn delete_object(
         versions::remove(txn, bucket, key, (rank, &old), at_ms)?;
         return Ok(MetaOutcome::Deleted(Deletion { existed: true, version: None, delete_marker: false }));
     }
-    let placement = versions::place(txn, bucket, key, at_ns(at_ms))?;
+    let placement = versions::place(txn, (bucket, key), state, at_ns(at_ms))?;
     let marker = versions::write(txn, (bucket, key), placement, |id| versions::marker(id, at_ms), &[], at_ms)?;
     let version = Some(VersionId::of_record(marker.version_id()));
     Ok(MetaOutcome::Deleted(Deletion { existed: true, version, delete_marker: true }))
@@ -206,11 +203,9 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
             Ok(MetaOutcome::Done)
         }
         MetaOp::PutObject { bucket, key, record, inline, condition } => {
-            if !bucket_exists(txn, &bucket)? {
-                return Err(StoreError::NoSuchBucket);
-            }
+            let settings = bucket_record(txn, &bucket)?;
             condition.check(current_object(txn, &bucket, &key)?.as_ref().map(|(_, r)| r))?;
-            commit_object(txn, (&bucket, &key), *record, &inline.0, at_ms)
+            commit_object(txn, (&bucket, &key), &settings, *record, &inline.0, at_ms)
         }
         MetaOp::DeleteObject { bucket, key, condition, version, bypass_governance } => {
             delete_object(txn, (&bucket, &key), (version, bypass_governance), &condition, at_ms)
@@ -397,9 +392,7 @@ fn complete_upload(
     now_ns: UnixNanos,
     at_ms: u64,
 ) -> StoreResult<MetaOutcome> {
-    if !bucket_exists(txn, bucket)? {
-        return Err(StoreError::NoSuchBucket);
-    }
+    let settings = bucket_record(txn, bucket)?;
     let parts_sha256 = completed_parts_sha256(&request.parts);
     let upload = match txn.open_table(UPLOADS)?.get((bucket, key.as_bytes(), upload_id))? {
         Some(v) => records::decode::<UploadRecord>(v.value())?.0,
@@ -483,12 +476,13 @@ fn complete_upload(
         retention: upload.retention.clone(),
         legal_hold: upload.legal_hold,
     };
-    check_quota(txn, bucket, &record, versions::place(txn, bucket, key, at_ns(at_ms))?.replaced_object())?;
+    // The object first: it checks its quota and lock before writing, so a refusal leaves the
+    // upload as it was. The kept chunks move from the parts to the object, which owns them.
+    let committed = commit_object(txn, (bucket, key), &settings, record, &[], at_ms)?;
     let kept: Vec<ChunkId> = chosen.iter().map(|p| p.chunk.id).collect();
     txn.open_table(UPLOADS)?.remove((bucket, key.as_bytes(), upload_id))?;
     drop_parts(txn, upload_id, &kept, at_ms)?;
-    // The kept chunks move from the parts to the object, which owns them again.
-    commit_object(txn, (bucket, key), record, &[], at_ms)
+    Ok(committed)
 }
 
 /// What identifies a Complete's part list: SHA-256 of `number:etag` lines, in order.

@@ -149,9 +149,14 @@ impl Placement {
     }
 }
 
-/// Where a new version of `key` goes at `now_ns`; a locked null version is never replaced.
-pub(super) fn place(txn: &WriteTransaction, bucket: &str, key: &str, now_ns: UnixNanos) -> StoreResult<Placement> {
-    let state = versioning(txn, bucket)?;
+/// Where a new version of `key` goes at `now_ns` in a bucket whose versioning is `state`; a
+/// locked null version is never replaced.
+pub(super) fn place(
+    txn: &WriteTransaction,
+    (bucket, key): (&str, &str),
+    state: Option<Versioning>,
+    now_ns: UnixNanos,
+) -> StoreResult<Placement> {
     if state == Some(Versioning::Enabled) {
         return Ok(Placement { state, replaced: None });
     }
