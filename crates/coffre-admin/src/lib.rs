@@ -49,6 +49,8 @@ pub struct AdminState {
     pub audit: Option<Arc<coffre_audit::AuditSink>>,
     /// Signs audit exports (the node key).
     pub audit_signer: Arc<dyn coffre_audit::Signer>,
+    /// The server's background workers and their status.
+    pub workers: Arc<coffre_store::worker::WorkerBoard>,
 }
 
 /// The admin routes.
@@ -92,6 +94,7 @@ fn token_routes(state: AdminState) -> Router<AdminState> {
         )
         .route("/admin/v1/tenants/{tenant}/usage", get(buckets::tenant_usage))
         .route("/admin/v1/buckets/{bucket}/quota", get(buckets::get_quota).put(buckets::set_quota))
+        .route("/admin/v1/workers", get(workers))
         .route("/admin/v1/break-glass", get(identity::list_break_glass).post(identity::request_break_glass))
         .route("/admin/v1/break-glass/{id}/approve", post(identity::approve_break_glass))
         .route("/admin/v1/tenants/{tenant}/audit/export", get(audit::export))
@@ -112,6 +115,16 @@ async fn require_token(
         Ok(_) => next.run(request).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// `GET /admin/v1/workers`: every background worker's status (operators).
+async fn workers(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<coffre_store::worker::WorkerStatus>>, ApiError> {
+    let grant = authorize(&state, &headers, Scope::Usage)?;
+    require_operator(&grant)?;
+    Ok(Json(state.workers.statuses()))
 }
 
 async fn render_metrics(axum::extract::State(state): axum::extract::State<AdminState>) -> String {

@@ -105,6 +105,13 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str, &str, Option<&str>)] = &[
     ),
     ("/admin/v1/buckets/{bucket}/quota", "get", "A bucket's quota and usage (operators)", "quotas", None),
     (
+        "/admin/v1/workers",
+        "get",
+        "Background workers (lifecycle): state, passes, what they did, last error (operators)",
+        "usage",
+        None,
+    ),
+    (
         "/admin/v1/buckets/{bucket}/quota",
         "put",
         "Set a bucket's quota: max bytes and objects, enforced on writes (operators)",

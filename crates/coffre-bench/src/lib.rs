@@ -22,10 +22,17 @@ pub enum Workload {
     Put,
     /// GET objects written first.
     Get,
+    /// HEAD objects written first.
+    Head,
     /// 45% GET, 30% PUT, 15% HEAD, 10% DELETE over a pre-written set.
     Mixed,
     /// Pre-write `--keys` objects, then full paginated listings and delimiter listings.
     List,
+    /// Pre-write `--keys` objects, then single ListObjectVersions pages of up to 1,000
+    /// entries, each from a key marker spread over the bucket: the cost of a page.
+    #[value(name = "list-versions")]
+    #[serde(rename = "list-versions")]
+    ListVersions,
     /// Multipart uploads of `--size` objects in 5 MiB parts (or `--part-size`).
     Multipart,
     /// DELETE objects written first.
@@ -58,7 +65,7 @@ pub struct BenchArgs {
     /// Key prefix of the objects written.
     #[arg(long, default_value = "bench/")]
     pub prefix: String,
-    /// Objects written before `get`, `mixed`, `delete` and `list` runs.
+    /// Objects written before `get`, `head`, `mixed`, `delete`, `list` and `list-versions` runs.
     #[arg(long, default_value_t = 1000)]
     pub keys: u64,
     /// The objects of `get`, `mixed`, `delete` and `list` are there already (an earlier run with

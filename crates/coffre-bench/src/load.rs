@@ -161,6 +161,26 @@ impl Shared {
             Workload::Put => self.put(&key(&args.prefix, self.existing + n)).await,
             Workload::Multipart => self.multipart(&key(&args.prefix, self.existing + n)).await,
             Workload::Get => self.get(&key(&args.prefix, n % existing)).await,
+            Workload::Head => {
+                let k = key(&args.prefix, n % existing);
+                self.client.head_object().bucket(&self.bucket).key(k).send().await.map_err(|e| describe(&e))?;
+                Ok(Done { bytes: 0, keys: 0 })
+            }
+            Workload::ListVersions => {
+                // Markers stride over the keys, so pages come from all over the bucket.
+                let marker = key(&args.prefix, n.wrapping_mul(7919) % existing);
+                let out = self
+                    .client
+                    .list_object_versions()
+                    .bucket(&self.bucket)
+                    .prefix(&args.prefix)
+                    .key_marker(marker)
+                    .max_keys(1000)
+                    .send()
+                    .await
+                    .map_err(|e| describe(&e))?;
+                Ok(Done { bytes: 0, keys: (out.versions().len() + out.delete_markers().len()) as u64 })
+            }
             Workload::Delete => {
                 let k = key(&args.prefix, n % existing);
                 self.client.delete_object().bucket(&self.bucket).key(k).send().await.map_err(|e| describe(&e))?;
@@ -268,7 +288,10 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     }
     let size = usize::try_from(args.size).unwrap_or(usize::MAX);
     let payload = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
-    let needs_keys = matches!(args.workload, Workload::Get | Workload::Mixed | Workload::Delete | Workload::List);
+    let needs_keys = matches!(
+        args.workload,
+        Workload::Get | Workload::Head | Workload::Mixed | Workload::Delete | Workload::List | Workload::ListVersions
+    );
     let existing = if needs_keys { args.keys } else { 0 };
     let shared = Arc::new(Shared { client, bucket, args: args.clone(), payload, issued: AtomicU64::new(0), existing });
     if needs_keys && !args.populated {
@@ -344,7 +367,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     report.operations = all.len() as u64;
     report.ops_per_second = report.operations as f64 / report.seconds;
     report.mib_per_second = bytes as f64 / (1024.0 * 1024.0) / report.seconds;
-    if args.workload == Workload::List {
+    if matches!(args.workload, Workload::List | Workload::ListVersions) {
         report.keys_listed = Some(keys);
         report.keys_per_second = Some(keys as f64 / report.seconds);
     }

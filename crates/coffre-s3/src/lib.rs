@@ -16,6 +16,7 @@ pub mod form;
 pub mod front;
 pub mod host;
 pub mod idle_body;
+pub mod lifecycle_worker;
 pub mod operation;
 pub mod request;
 pub mod service;

@@ -37,6 +37,7 @@ operations!(
     CreateMultipartUpload,
     DeleteBucket,
     DeleteBucketEncryption,
+    DeleteBucketLifecycle,
     DeleteBucketPolicy,
     DeleteObject,
     DeleteObjectTagging,
@@ -44,6 +45,7 @@ operations!(
     DeletePublicAccessBlock,
     GetBucketAcl,
     GetBucketEncryption,
+    GetBucketLifecycleConfiguration,
     GetBucketLocation,
     GetBucketLogging,
     GetBucketPolicy,
@@ -67,6 +69,7 @@ operations!(
     PostObject,
     PutBucketAcl,
     PutBucketEncryption,
+    PutBucketLifecycleConfiguration,
     PutBucketLogging,
     PutBucketPolicy,
     PutBucketVersioning,
@@ -110,6 +113,8 @@ impl S3Op {
             GetBucketPolicy => "s3:GetBucketPolicy",
             PutBucketPolicy => "s3:PutBucketPolicy",
             PutBucketVersioning => "s3:PutBucketVersioning",
+            DeleteBucketLifecycle | PutBucketLifecycleConfiguration => "s3:PutLifecycleConfiguration",
+            GetBucketLifecycleConfiguration => "s3:GetLifecycleConfiguration",
             GetObjectLegalHold => "s3:GetObjectLegalHold",
             PutObjectLegalHold => "s3:PutObjectLegalHold",
             GetObjectRetention => "s3:GetObjectRetention",
@@ -179,6 +184,9 @@ impl S3Op {
             PutBucketLogging => "REST.PUT.LOGGING_STATUS",
             PutBucketPolicy => "REST.PUT.BUCKETPOLICY",
             PutBucketVersioning => "REST.PUT.VERSIONING",
+            DeleteBucketLifecycle => "REST.DELETE.LIFECYCLE",
+            GetBucketLifecycleConfiguration => "REST.GET.LIFECYCLE",
+            PutBucketLifecycleConfiguration => "REST.PUT.LIFECYCLE",
             GetObjectLegalHold => "REST.GET.LEGAL_HOLD",
             PutObjectLegalHold => "REST.PUT.LEGAL_HOLD",
             GetObjectRetention => "REST.GET.RETENTION",
@@ -199,6 +207,7 @@ impl S3Op {
         match self {
             GetBucketAcl
             | GetBucketEncryption
+            | GetBucketLifecycleConfiguration
             | GetBucketLocation
             | GetBucketLogging
             | GetBucketPolicy
@@ -226,6 +235,7 @@ impl S3Op {
             | CreateMultipartUpload
             | DeleteBucket
             | DeleteBucketEncryption
+            | DeleteBucketLifecycle
             | DeleteBucketPolicy
             | DeleteObject
             | DeleteObjectTagging
@@ -234,6 +244,7 @@ impl S3Op {
             | PostObject
             | PutBucketAcl
             | PutBucketEncryption
+            | PutBucketLifecycleConfiguration
             | PutBucketLogging
             | PutBucketPolicy
             | PutBucketVersioning
@@ -274,7 +285,7 @@ mod tests {
         for &op in S3Op::ALL {
             assert_eq!(S3Op::from_name(op.name()), Some(op));
         }
-        assert_eq!(S3Op::from_name("PutBucketLifecycleConfiguration"), None);
+        assert_eq!(S3Op::from_name("PutBucketReplication"), None);
     }
 
     /// The table users rely on: an action changed here is a policy that stops (or starts)
@@ -319,6 +330,9 @@ mod tests {
             (S3Op::PutBucketLogging, "s3:PutBucketLogging", "REST.PUT.LOGGING_STATUS"),
             (S3Op::PutBucketPolicy, "s3:PutBucketPolicy", "REST.PUT.BUCKETPOLICY"),
             (S3Op::PutBucketVersioning, "s3:PutBucketVersioning", "REST.PUT.VERSIONING"),
+            (S3Op::PutBucketLifecycleConfiguration, "s3:PutLifecycleConfiguration", "REST.PUT.LIFECYCLE"),
+            (S3Op::GetBucketLifecycleConfiguration, "s3:GetLifecycleConfiguration", "REST.GET.LIFECYCLE"),
+            (S3Op::DeleteBucketLifecycle, "s3:PutLifecycleConfiguration", "REST.DELETE.LIFECYCLE"),
             (S3Op::GetObjectLegalHold, "s3:GetObjectLegalHold", "REST.GET.LEGAL_HOLD"),
             (S3Op::PutObjectLegalHold, "s3:PutObjectLegalHold", "REST.PUT.LEGAL_HOLD"),
             (S3Op::GetObjectRetention, "s3:GetObjectRetention", "REST.GET.RETENTION"),

@@ -35,6 +35,8 @@ pub enum BucketChange {
     SetVersioning(Versioning),
     /// Enables Object Lock (versioning must be on) or changes its default retention.
     SetObjectLock(ObjectLock),
+    /// Sets (or removes) the lifecycle rules.
+    SetLifecycle(Option<crate::lifecycle::LifecycleConfiguration>),
 }
 
 impl BucketChange {
@@ -50,6 +52,7 @@ impl BucketChange {
             BucketChange::SetQuota(_) => &[crate::permit::actions::SET_QUOTA],
             BucketChange::SetVersioning(_) => &["s3:PutBucketVersioning"],
             BucketChange::SetObjectLock(_) => &["s3:PutBucketObjectLockConfiguration"],
+            BucketChange::SetLifecycle(_) => &["s3:PutLifecycleConfiguration"],
         }
     }
 
@@ -107,6 +110,10 @@ impl BucketChange {
             }
             BucketChange::SetObjectLock(lock) => {
                 bucket.object_lock = Some(lock);
+                Ok(())
+            }
+            BucketChange::SetLifecycle(rules) => {
+                bucket.lifecycle = rules;
                 Ok(())
             }
         }

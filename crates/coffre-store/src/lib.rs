@@ -12,12 +12,14 @@ pub mod checksum;
 mod db_slot;
 pub mod error;
 pub mod intent;
+pub mod lifecycle;
 pub mod limits;
 pub mod meta;
 pub mod names;
 pub mod permit;
 pub mod records;
 pub mod space;
+pub mod worker;
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -31,8 +33,8 @@ pub use crate::blob::{BodyError, KeyWrap, StagedData};
 pub use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumType};
 pub use crate::error::{StoreError, StoreResult};
 pub use crate::meta::{
-    CompleteRequest, CompletedPart, Deletion, ListEntry, ListPage, ListQuery, VersionEntry, VersionPage, VersionQuery,
-    WriteCondition,
+    CompleteRequest, CompletedPart, Deletion, ListEntry, ListPage, ListQuery, ListedObject, VersionEntry, VersionPage,
+    VersionQuery, WriteCondition,
 };
 pub use crate::names::{BucketName, ObjectKey, PartNumber, UploadId, VersionId};
 pub use crate::permit::{Permit, PermitIssuer};
@@ -46,6 +48,7 @@ pub use coffre_crypto::{CustomerKey, CustomerKeyError};
 
 use crate::blob::{BlobStore, Published};
 pub use crate::changes::{AttributesChange, BucketChange};
+pub use crate::lifecycle::{Expiry, LifecycleConfiguration, LifecycleDay};
 use crate::limits::PART_SIZE_BYTES_MAX;
 use crate::meta::{MetaOp, MetaStore};
 use coffre_crypto::KeyProvider;
@@ -86,6 +89,8 @@ pub struct Store {
     started: SystemTime,
     /// Whether [`Store::take_permit_issuer`] handed the issuer out.
     issuer_taken: std::sync::atomic::AtomicBool,
+    /// Every bucket's lifecycle rules (see [`Store::lifecycle`]).
+    lifecycle_rules: lifecycle::RulesCache,
 }
 
 /// Iterates over all object versions, bucket by bucket, 256 at a time.
@@ -137,8 +142,10 @@ impl Store {
             config.metadata_cache_bytes,
             Arc::clone(&space),
         )?;
+        let lifecycle_rules = lifecycle::RulesCache::load(&meta)?;
         Ok(Arc::new(Store {
             space,
+            lifecycle_rules,
             meta,
             blobs,
             keys: Arc::clone(&config.keys),
@@ -221,14 +228,18 @@ impl Store {
             record.object_lock = Some(ObjectLock::default());
         }
         self.meta.apply(MetaOp::CreateBucket { bucket: bucket.as_str().to_owned(), record }).await?;
-        Ok(())
+        self.refresh_lifecycle(bucket)
     }
 
     /// Changes a bucket's record (policy, ACL, public access block, quota, encryption) in one
     /// commit; `change` may refuse with an error, and then nothing changes.
     pub async fn update_bucket(&self, permit: &Permit, change: BucketChange) -> StoreResult<()> {
         let bucket = permit.for_bucket(change.actions())?;
+        let lifecycle = matches!(change, BucketChange::SetLifecycle(_));
         self.meta.apply(MetaOp::UpdateBucket { bucket: bucket.as_str().to_owned(), change }).await?;
+        if lifecycle {
+            self.refresh_lifecycle(bucket)?;
+        }
         Ok(())
     }
 
@@ -266,7 +277,7 @@ impl Store {
     pub async fn delete_bucket(&self, permit: &Permit) -> StoreResult<()> {
         let bucket = permit.for_bucket(&["s3:DeleteBucket"])?;
         self.meta.apply(MetaOp::DeleteBucket { bucket: bucket.as_str().to_owned() }).await?;
-        Ok(())
+        self.refresh_lifecycle(bucket)
     }
 
     /// A bucket's record.

@@ -134,6 +134,9 @@ pub mod actions {
     pub const SET_QUOTA: &str = "coffre:SetBucketQuota";
     /// Re-wrapping and shredding data keys across the service (operators' `kms` scope).
     pub const ADMINISTER_KEYS: &str = "coffre:AdministerKeys";
+    /// Applying a bucket's lifecycle rules (the lifecycle worker, on rules the bucket's owner
+    /// set with `s3:PutLifecycleConfiguration`).
+    pub const LIFECYCLE: &str = "coffre:ApplyLifecycle";
 }
 
 #[cfg(test)]

@@ -45,11 +45,6 @@ pub(crate) fn decode_version(bytes: &[u8]) -> StoreResult<(Version, &[u8])> {
     }
 }
 
-/// Whether a row of a version list is a delete marker, from its first byte (no decoding).
-pub(crate) fn is_delete_marker(bytes: &[u8]) -> bool {
-    bytes.first() == Some(&DELETE_MARKER_FORMAT_V1)
-}
-
 fn encode_as<T: Serialize>(format: u8, record: &T, payload: &[u8]) -> Vec<u8> {
     // Invariant: records are plain structs of strings, numbers and maps, which always serialize.
     #[allow(clippy::expect_used)]
@@ -137,6 +132,10 @@ pub struct BucketRecord {
     /// records: absent in older ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<ObjectLock>,
+    /// Lifecycle rules (PutBucketLifecycleConfiguration), if set. Added after format v1's
+    /// first records: absent in older ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<crate::lifecycle::LifecycleConfiguration>,
 }
 
 /// A bucket's Object Lock configuration.
@@ -234,6 +233,7 @@ impl BucketRecord {
             logging: None,
             versioning: None,
             object_lock: None,
+            lifecycle: None,
         }
     }
 }
@@ -626,7 +626,7 @@ mod tests {
     fn version_rows_decode_as_objects_or_markers() {
         let marker = Version::DeleteMarker(DeleteMarker { version_id: Some("ff".into()), last_modified_ns: 3 });
         let bytes = encode_version(&marker, &[]);
-        assert!(is_delete_marker(&bytes));
+        assert_eq!(bytes.first(), Some(&DELETE_MARKER_FORMAT_V1), "a marker row says so in its first byte");
         assert!(matches!(decode_version(&bytes), Ok((Version::DeleteMarker(m), _)) if m.last_modified_ns == 3));
         let bucket_json = br#"{"created_ns":1,"location":null}"#;
         assert!(decode_version(&frame(bucket_json)).is_err(), "a bucket record is no version");

@@ -47,6 +47,8 @@ pub enum AdminCommand {
     Quota(QuotaCommand),
     /// Bytes and objects per bucket of a tenant.
     Usage { tenant: String },
+    /// What the background workers (lifecycle) are doing and have done (operators).
+    Workers,
     /// Two-person break-glass access to a tenant's data (operators).
     #[command(subcommand, name = "break-glass")]
     BreakGlass(BreakGlassCommand),
@@ -348,6 +350,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
             (v, &[])
         }
+        C::Workers => (client.call(Method::GET, "/admin/v1/workers", None).await?, WORKER_COLUMNS),
         C::BreakGlass(BreakGlassCommand::Request { tenant, bucket, reason, duration }) => {
             let body = json!({ "tenant": tenant, "bucket": bucket, "reason": reason, "duration_seconds": duration });
             (client.call(Method::POST, "/admin/v1/break-glass", Some(body)).await?, BREAK_GLASS_COLUMNS)
@@ -393,6 +396,16 @@ const QUOTA_COLUMNS: &[(&str, &str)] = &[
     ("OBJECTS", "objects"),
     ("MAX BYTES", "/quota/max_bytes"),
     ("MAX OBJECTS", "/quota/max_objects"),
+];
+
+const WORKER_COLUMNS: &[(&str, &str)] = &[
+    ("NAME", "name"),
+    ("STATE", "state"),
+    ("PASSES", "passes"),
+    ("LAST PASS FINISHED", "pass_finished"),
+    ("THROTTLED MS", "throttled_ms"),
+    ("ERRORS", "errors"),
+    ("LAST ERROR", "last_error"),
 ];
 
 const BREAK_GLASS_COLUMNS: &[(&str, &str)] = &[

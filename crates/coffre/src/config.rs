@@ -132,6 +132,11 @@ pub struct ServerArgs {
     /// Benchmark-only: no audit trail at all. Requests go unrecorded. Never in production.
     #[arg(long, hide = true, env = "COFFRE_DANGEROUS_SKIP_AUDIT")]
     pub dangerous_skip_audit: bool,
+    /// TEST ONLY: a lifecycle "day" lasts this many seconds, so that lifecycle rules of days
+    /// expire objects in seconds (like Ceph's rgw_lc_debug_interval). Never in production:
+    /// every lifecycle rule would delete data thousands of times sooner than it says.
+    #[arg(long, env = "COFFRE_TEST_ONLY_LIFECYCLE_DAY_SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub test_only_lifecycle_day_seconds: Option<u64>,
 }
 
 /// How the S3 listener speaks.
@@ -169,6 +174,8 @@ pub struct Config {
     pub body_idle_timeout: std::time::Duration,
     pub break_glass_cooldown_s: i64,
     pub disk_reserve: coffre_store::space::Reserve,
+    /// The lifecycle day: a real day, unless the test-only setting shortens it.
+    pub lifecycle_day: coffre_store::LifecycleDay,
 }
 
 /// The validated key provider choice.
@@ -273,6 +280,9 @@ impl Config {
                 Some(mib) => coffre_store::space::Reserve::Bytes(mib.saturating_mul(1024 * 1024)),
                 None => coffre_store::space::Reserve::Default,
             },
+            lifecycle_day: args
+                .test_only_lifecycle_day_seconds
+                .map_or_else(coffre_store::LifecycleDay::default, coffre_store::LifecycleDay::shortened),
         })
     }
 }

@@ -76,7 +76,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if config.dangerous_skip_fsync {
         tracing::warn!("fsync is OFF (benchmark-only setting): acknowledged writes can be lost");
     }
-    let workers = store.spawn_workers();
+    if config.lifecycle_day.is_shortened() {
+        tracing::warn!(
+            day_seconds = config.lifecycle_day.as_nanos() / 1_000_000_000,
+            "TEST ONLY: the lifecycle day is shortened; lifecycle rules delete data days early"
+        );
+    }
+    let store_workers = store.spawn_workers();
     let metrics = PrometheusBuilder::new().install_recorder().context("install the metrics recorder")?;
 
     // Identities live in the metadata database; access key secrets are sealed by the key provider.
@@ -93,8 +99,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The engine's permits are made by the authorisers only: the S3 access control, the admin
     // API and access-log delivery (the writes PutBucketLogging authorised).
     let permits = store.take_permit_issuer().context("the engine's permit issuer was already taken")?;
-    let s3 =
-        CoffreS3::new(Arc::clone(&store), FrontConfig { region: config.region.clone() }, Arc::clone(&bucket_access));
+    let front_config = FrontConfig { region: config.region.clone(), lifecycle_day: config.lifecycle_day };
+    let s3 = CoffreS3::new(Arc::clone(&store), front_config, Arc::clone(&bucket_access));
     let mut builder = S3ServiceBuilder::new(s3);
     let access =
         AccessControl::new(Arc::clone(&directory), Arc::clone(&store), Arc::clone(&bucket_access), permits.clone());
@@ -185,6 +191,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.data_dir.display()
     );
 
+    // Background work the server owns: each worker has a status on the board (admin API,
+    // /admin/v1/workers) and stops on the board's token at shutdown.
+    let workers = Arc::new(coffre_store::worker::WorkerBoard::default());
+    let lifecycle = coffre_s3::lifecycle_worker::LifecycleWorker {
+        store: Arc::clone(&store),
+        permits: permits.clone(),
+        audit: audit.clone(),
+        settings: coffre_s3::lifecycle_worker::LifecycleSettings::for_day(config.lifecycle_day),
+        status: workers.register("lifecycle"),
+        stop: workers.token(),
+    };
+    let lifecycle = tokio::spawn(lifecycle.run());
     let admin_state = coffre_admin::AdminState {
         metrics,
         directory,
@@ -196,6 +214,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         rewraps: Arc::default(),
         audit: audit.clone(),
         audit_signer: signer,
+        workers: Arc::clone(&workers),
     };
     let sweep_interval = config.audit_checkpoint_interval;
     let sweeper = audit.clone().map(|sink| {
@@ -253,7 +272,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         sink.log.close();
     }
     access_log_delivery.abort();
-    workers.abort();
+    workers.stop();
+    let _ = lifecycle.await;
+    store_workers.abort();
     drop(store);
     say!("Coffre stopped");
     Ok(())

@@ -418,6 +418,20 @@ async fn every_operation_is_recorded_under_its_own_name() {
         .build();
     ids.push(("PutBucketLogging", ok_id!(c.put_bucket_logging().bucket(&b).bucket_logging_status(logging))));
     ids.push(("GetBucketLogging", ok_id!(c.get_bucket_logging().bucket(&b))));
+    let expire = aws_sdk_s3::types::LifecycleRule::builder()
+        .id("tmp")
+        .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
+        .filter(aws_sdk_s3::types::LifecycleRuleFilter::builder().prefix("tmp/").build())
+        .expiration(aws_sdk_s3::types::LifecycleExpiration::builder().days(30).build())
+        .build()
+        .unwrap();
+    let rules = aws_sdk_s3::types::BucketLifecycleConfiguration::builder().rules(expire).build().unwrap();
+    ids.push((
+        "PutBucketLifecycleConfiguration",
+        ok_id!(c.put_bucket_lifecycle_configuration().bucket(&b).lifecycle_configuration(rules)),
+    ));
+    ids.push(("GetBucketLifecycleConfiguration", ok_id!(c.get_bucket_lifecycle_configuration().bucket(&b))));
+    ids.push(("DeleteBucketLifecycle", ok_id!(c.delete_bucket_lifecycle().bucket(&b))));
     let suspended = aws_sdk_s3::types::VersioningConfiguration::builder()
         .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
         .build();

@@ -34,15 +34,15 @@ fn split_page(page: &ListPage, url: bool, owner: Option<Owner>) -> PageParts {
     let mut prefixes = Vec::new();
     for entry in &page.entries {
         match entry {
-            ListEntry::Object { key, record } => contents.push(Object {
+            ListEntry::Object { key, object } => contents.push(Object {
                 key: Some(encode_if(url, key.clone())),
-                e_tag: Some(etag(&record.etag)),
-                last_modified: Some(timestamp(record.last_modified_ns)),
-                size: Some(size_i64(record.size_bytes)),
+                e_tag: Some(etag(&object.etag)),
+                last_modified: Some(timestamp(object.last_modified_ns)),
+                size: Some(size_i64(object.size_bytes)),
                 storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
                 owner: owner.clone(),
-                checksum_algorithm: record.checksum.as_ref().map(|c| vec![convert::algorithm_dto(c.algorithm)]),
-                checksum_type: record.checksum.as_ref().map(|c| convert::checksum_type_dto(c.kind)),
+                checksum_algorithm: object.checksum.map(|(a, _)| vec![convert::algorithm_dto(a)]),
+                checksum_type: object.checksum.map(|(_, k)| convert::checksum_type_dto(k)),
                 ..Default::default()
             }),
             ListEntry::CommonPrefix(p) => prefixes.push(CommonPrefix { prefix: Some(encode_if(url, p.clone())) }),

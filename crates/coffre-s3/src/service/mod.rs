@@ -29,6 +29,8 @@ use crate::request::{self, ReadVerdict, checksum_request, url_encode, verify_dig
 pub struct FrontConfig {
     /// The region this server is (`None`: any region is accepted and buckets report none).
     pub region: Option<String>,
+    /// The length of a lifecycle day (shortened only by the test-only setting).
+    pub lifecycle_day: coffre_store::LifecycleDay,
 }
 
 /// The S3 service over the object engine.
@@ -371,6 +373,7 @@ fn copy_source_conditions(
 }
 
 mod buckets;
+mod lifecycle;
 mod listing;
 mod lock;
 mod multipart;
@@ -506,6 +509,27 @@ impl S3 for CoffreS3 {
         req: S3Request<PutBucketVersioningInput>,
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         self.do_put_bucket_versioning(req).await
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        self.do_put_bucket_lifecycle_configuration(req).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        self.do_get_bucket_lifecycle_configuration(req).await
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.do_delete_bucket_lifecycle(req).await
     }
 
     async fn put_object_lock_configuration(

@@ -265,6 +265,7 @@ impl CoffreS3 {
             key: Some(key.to_string()),
             location: Some(format!("/{bucket}/{key}")),
             version_id: record.version_id.clone(),
+            expiration: self.expiration_of(&req.extensions, &record),
             e_tag: Some(etag(&record.etag)),
             checksum_crc32: fields.crc32,
             checksum_crc32c: fields.crc32c,

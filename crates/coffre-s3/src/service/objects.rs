@@ -253,6 +253,7 @@ impl CoffreS3 {
             checksum_sha256: fields.sha256,
             checksum_type: fields.kind,
             size: Some(size_i64(record.size_bytes)),
+            expiration: self.expiration_of(&req.extensions, &record),
             version_id: record.version_id.clone(),
             server_side_encryption,
             ssekms_key_id,
@@ -336,7 +337,8 @@ impl CoffreS3 {
         let whole = content_range.is_none();
         let served = (range, content_range, parts_count);
         let sse_c = (sse_customer_algorithm, sse_customer_key_md5);
-        let mut resp = S3Response::new(object_output!(HeadObjectOutput, r, served, fields, sse_c, {}));
+        let expiration = input.version_id.is_none().then(|| self.expiration_of(&req.extensions, r)).flatten();
+        let mut resp = S3Response::new(object_output!(HeadObjectOutput, r, served, fields, sse_c, { expiration, }));
         if let Some(n) = convert::tag_count(r)
             && let Ok(v) = http::HeaderValue::from_str(&n.to_string())
         {
@@ -379,7 +381,9 @@ impl CoffreS3 {
         let body = StreamingBlob::wrap(self.store.read(&object, range, customer.as_ref()).s3()?);
         let served = (range_for_output, content_range, parts_count);
         let sse_c = (sse_customer_algorithm, sse_customer_key_md5);
+        let expiration = input.version_id.is_none().then(|| self.expiration_of(&req.extensions, r)).flatten();
         Ok(S3Response::new(object_output!(GetObjectOutput, r, served, fields, sse_c, {
+            expiration,
             body: Some(body),
             tag_count: convert::tag_count(r),
         })))
@@ -553,6 +557,7 @@ impl CoffreS3 {
             server_side_encryption,
             ssekms_key_id,
             version_id: record.version_id.clone(),
+            expiration: self.expiration_of(&req.extensions, &record),
             copy_source_version_id: source.record.version_id.clone(),
             ..Default::default()
         }))

@@ -9,7 +9,7 @@ use crate::records::Version;
 
 /// A command's time in unix ns: the clock Object Lock is judged by (the server's, read when
 /// the command was made, so that a retention never depends on when or where it is applied).
-fn at_ns(at_ms: u64) -> UnixNanos {
+pub(super) fn at_ns(at_ms: u64) -> UnixNanos {
     i64::try_from(at_ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX)
 }
 
@@ -171,6 +171,7 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
             table.insert(bucket.as_str(), records::encode(&record, &[]).as_slice())?;
             drop(table);
             txn.open_table(objects_table(&objects_table_name(&bucket)))?;
+            txn.open_table(super::current::current_table(&super::current::current_table_name(&bucket)))?;
             Ok(MetaOutcome::Done)
         }
         MetaOp::DeleteBucket { bucket } => delete_bucket(txn, &bucket, at_ms),
@@ -210,6 +211,7 @@ pub(super) fn apply(txn: &WriteTransaction, op: MetaOp, at_ms: u64) -> StoreResu
         MetaOp::DeleteObject { bucket, key, condition, version, bypass_governance } => {
             delete_object(txn, (&bucket, &key), (version, bypass_governance), &condition, at_ms)
         }
+        MetaOp::Expire { bucket, key, expiry } => versions::expire(txn, (&bucket, &key), expiry, at_ms),
         MetaOp::UpdateAttributes { bucket, key, change, version } => {
             let lock_enabled = bucket_record(txn, &bucket)?.object_lock.is_some();
             let name = objects_table_name(&bucket);
@@ -377,6 +379,7 @@ fn delete_bucket(txn: &WriteTransaction, bucket: &str, at_ms: u64) -> StoreResul
         drop_parts(txn, &id, &[], at_ms)?;
     }
     txn.delete_table(objects_table(&name))?;
+    txn.delete_table(super::current::current_table(&super::current::current_table_name(bucket)))?;
     txn.open_table(versions::SEQUENCES)?.remove(bucket)?;
     txn.open_table(BUCKETS)?.remove(bucket)?;
     txn.open_table(USAGE)?.remove(bucket)?;

@@ -106,6 +106,12 @@ pub(crate) enum MetaOp {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         bypass_governance: bool,
     },
+    /// A lifecycle action on one version (added after v1's first commands).
+    Expire {
+        bucket: String,
+        key: String,
+        expiry: crate::lifecycle::Expiry,
+    },
     UpdateAttributes {
         bucket: String,
         key: String,

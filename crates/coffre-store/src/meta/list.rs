@@ -24,8 +24,8 @@ pub enum ListEntry {
     Object {
         /// Its key.
         key: String,
-        /// Its record.
-        record: Box<ObjectRecord>,
+        /// What a listing shows of it.
+        object: super::current::ListedObject,
     },
     /// A common prefix.
     CommonPrefix(String),
@@ -73,7 +73,7 @@ fn common_prefix<'k>(key: &'k str, prefix: &str, delimiter: Option<&str>) -> Opt
     key.get(..prefix.len() + pos + delimiter.len())
 }
 
-pub(super) fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
+pub(super) fn list_table<T: ReadableTable<&'static [u8], &'static [u8]>>(
     table: &T,
     query: &ListQuery,
 ) -> StoreResult<ListPage> {
@@ -83,7 +83,7 @@ pub(super) fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
     // Where to seek next. A start-after inside a common prefix skips that whole prefix, as
     // the prefix was already returned on an earlier page.
     let mut cursor: Vec<u8> = prefix.as_bytes().to_vec();
-    let mut exclusive: Option<Vec<u8>> = None;
+    let mut exclusive = false;
     if let Some(after) = query.start_after.as_deref().filter(|a| a.as_bytes() >= prefix.as_bytes()) {
         match common_prefix(after, prefix, delimiter) {
             Some(cp) => match prefix_successor(cp.as_bytes()) {
@@ -92,37 +92,26 @@ pub(super) fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
             },
             None => {
                 cursor = after.as_bytes().to_vec();
-                exclusive = Some(cursor.clone());
+                exclusive = true;
             }
         }
     }
     loop {
-        let start: Bound<VersionKey<'_>> = match &exclusive {
-            Some(k) => Bound::Excluded((k.as_slice(), u64::MAX)),
-            None => Bound::Included((cursor.as_slice(), 0)),
-        };
-        let mut range = table.range::<VersionKey<'_>>((start, Bound::Unbounded))?;
+        let start: Bound<&[u8]> =
+            if exclusive { Bound::Excluded(cursor.as_slice()) } else { Bound::Included(cursor.as_slice()) };
         let mut reseek: Option<Vec<u8>> = None;
-        let mut last_key: Option<Vec<u8>> = None;
-        for entry in range.by_ref() {
+        for entry in table.range::<&[u8]>((start, Bound::Unbounded))? {
             let (k, v) = entry?;
             page.rows_examined += 1;
-            let (key_bytes, _rank) = k.value();
+            let key_bytes = k.value();
             if !key_bytes.starts_with(prefix.as_bytes()) {
                 return Ok(page);
             }
-            if last_key.as_deref() == Some(key_bytes) {
-                continue; // an older version of a key already seen
-            }
-            last_key = Some(key_bytes.to_vec());
-            if records::is_delete_marker(v.value()) {
-                continue; // deleted: its latest version is a delete marker
-            }
-            let key = String::from_utf8_lossy(key_bytes).into_owned();
             if page.entries.len() == query.max_keys {
                 page.truncated = true;
                 return Ok(page);
             }
+            let key = String::from_utf8_lossy(key_bytes).into_owned();
             if let Some(cp) = common_prefix(&key, prefix, delimiter) {
                 page.entries.push(ListEntry::CommonPrefix(cp.to_owned()));
                 match prefix_successor(cp.as_bytes()) {
@@ -131,15 +120,12 @@ pub(super) fn list_table<T: ReadableTable<VersionKey<'static>, &'static [u8]>>(
                 }
                 break;
             }
-            let Version::Object(record) = records::decode_version(v.value())?.0 else {
-                continue;
-            };
-            page.entries.push(ListEntry::Object { key, record });
+            page.entries.push(ListEntry::Object { key, object: super::current::decode(v.value())? });
         }
         match reseek {
             Some(next) => {
                 cursor = next;
-                exclusive = None;
+                exclusive = false;
             }
             None => return Ok(page),
         }

@@ -6,9 +6,11 @@
 //! N. Conditions (`If-None-Match: *`, `If-Match`) are evaluated inside that commit, so two
 //! racing writers can never both win. Readers use redb snapshots and never block the writer.
 //!
-//! Layout: one table of object versions per bucket, keyed by `(key bytes, version rank)`, so
-//! a listing is a range scan and skipping a common prefix is one seek. The rank orders the
-//! versions of a key newest first; unversioned buckets hold one ("null") version per key.
+//! Layout: one table of object versions per bucket, keyed by `(key bytes, version rank)`; the
+//! rank orders the versions of a key newest first, and unversioned buckets hold one ("null")
+//! version per key. Beside it, a table of current versions (see [`current`]) keyed by key
+//! bytes, so a listing is a range scan of only what it shows, and skipping a common prefix is
+//! one seek.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -34,6 +36,7 @@ use crate::space::SpaceGuard;
 
 mod apply;
 mod command;
+mod current;
 mod list;
 mod versions;
 
@@ -41,6 +44,7 @@ pub(crate) use apply::now_ms;
 use apply::{apply, read_usage};
 pub(crate) use command::{AuditIntent, Bytes64, Command, KeyUpdate, MetaOp};
 pub use command::{CompleteRequest, CompletedPart, WriteCondition};
+pub use current::ListedObject;
 pub use list::{ListEntry, ListPage, ListQuery, VersionEntry, VersionPage, VersionQuery};
 use list::{list_table, list_versions_table};
 
@@ -205,6 +209,8 @@ impl MetaStore {
             txn.open_table(versions::SEQUENCES)?;
             txn.commit()?;
         }
+        // A data directory from a release before the current-version tables gets them now.
+        current::build_missing(&*db.get()?)?;
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE_DEPTH);
         let writer_db = Arc::clone(&db);
         let writer_thread = std::thread::Builder::new()
@@ -223,6 +229,11 @@ impl MetaStore {
         let command = Command { op, at_ms: now_ms(), intent };
         self.writer.send(Job { command, intent_committed, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// Commands queued for the writer and not yet taken.
+    pub(crate) fn backlog(&self) -> usize {
+        self.writer.max_capacity().saturating_sub(self.writer.capacity())
     }
 
     fn read(&self) -> StoreResult<ReadTransaction> {
@@ -320,8 +331,8 @@ impl MetaStore {
     pub fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {
         let txn = self.read()?;
         require_bucket(&txn, bucket)?;
-        let name = objects_table_name(bucket);
-        let table = txn.open_table(objects_table(&name))?;
+        let name = current::current_table_name(bucket);
+        let table = txn.open_table(current::current_table(&name))?;
         list_table(&table, query)
     }
 
@@ -664,31 +675,37 @@ mod tests {
         assert!(used <= cache_bytes + 64 * 1024, "cache holds {used} bytes, given {cache_bytes}");
     }
 
+    /// A current-version row for each of `keys`, in a database of its own.
+    fn current_rows(db: &Database, keys: impl Iterator<Item = String>) {
+        let name = current::current_table_name("b");
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(current::current_table(&name)).unwrap();
+            let row = current::encode(&ListedObject::of(&record()));
+            for key in keys {
+                t.insert(key.as_bytes(), row.as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+
+    fn list(db: &Database, q: &ListQuery) -> ListPage {
+        let name = current::current_table_name("b");
+        let read = db.begin_read().unwrap();
+        let t = read.open_table(current::current_table(&name)).unwrap();
+        list_table(&t, q).unwrap()
+    }
+
     /// A delimiter listing seeks over each common prefix: the rows it reads do not grow with
     /// the number of keys under the prefixes it rolls up.
     #[test]
     fn delimiter_listing_cost_does_not_grow_with_the_bucket() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join("m.redb")).unwrap();
-        let name = objects_table_name("b");
         let rows_for = |keys_per_prefix: usize| {
-            let txn = db.begin_write().unwrap();
-            {
-                let mut t = txn.open_table(objects_table(&name)).unwrap();
-                let bytes = records::encode(&record(), &[]);
-                for p in 0..5 {
-                    for i in 0..keys_per_prefix {
-                        let key = format!("dir{p}/{i:08}");
-                        t.insert((key.as_bytes(), 0), bytes.as_slice()).unwrap();
-                    }
-                }
-                t.insert((b"top".as_slice(), 0), bytes.as_slice()).unwrap();
-            }
-            txn.commit().unwrap();
-            let read = db.begin_read().unwrap();
-            let t = read.open_table(objects_table(&name)).unwrap();
-            let q = ListQuery { delimiter: Some("/".into()), max_keys: 1000, ..Default::default() };
-            let page = list_table(&t, &q).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let db = Database::create(dir.path().join("m.redb")).unwrap();
+            let keys = (0..5).flat_map(|p| (0..keys_per_prefix).map(move |i| format!("dir{p}/{i:08}")));
+            current_rows(&db, keys.chain(std::iter::once("top".to_owned())));
+            let page = list(&db, &ListQuery { delimiter: Some("/".into()), max_keys: 1000, ..Default::default() });
             assert_eq!(page.entries.len(), 6, "five common prefixes and one key");
             page.rows_examined
         };
@@ -703,23 +720,113 @@ mod tests {
     fn page_cost_follows_page_size() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::create(dir.path().join("m.redb")).unwrap();
-        let name = objects_table_name("b");
-        let txn = db.begin_write().unwrap();
-        {
-            let mut t = txn.open_table(objects_table(&name)).unwrap();
-            let bytes = records::encode(&record(), &[]);
-            for i in 0..20_000 {
-                let key = format!("k{i:08}");
-                t.insert((key.as_bytes(), 0), bytes.as_slice()).unwrap();
-            }
-        }
-        txn.commit().unwrap();
-        let read = db.begin_read().unwrap();
-        let t = read.open_table(objects_table(&name)).unwrap();
-        let q = ListQuery { start_after: Some("k00010000".into()), max_keys: 100, ..Default::default() };
-        let page = list_table(&t, &q).unwrap();
+        current_rows(&db, (0..20_000).map(|i| format!("k{i:08}")));
+        let page = list(&db, &ListQuery { start_after: Some("k00010000".into()), max_keys: 100, ..Default::default() });
         assert_eq!(page.entries.len(), 100);
         assert!(page.truncated);
         assert!(page.rows_examined <= 101, "{}", page.rows_examined);
+    }
+
+    fn put(store: &MetaStore, key: &str, at_ms: u64) {
+        let mut r = record();
+        r.last_modified_ns = i64::try_from(at_ms).unwrap() * 1_000_000;
+        let op = MetaOp::PutObject {
+            bucket: "b".into(),
+            key: key.into(),
+            record: Box::new(r),
+            inline: Bytes64(Vec::new()),
+            condition: WriteCondition::None,
+        };
+        commit_batch(&store.db.get().unwrap(), vec![Command { op, at_ms, intent: None }], false).unwrap()[0]
+            .as_ref()
+            .unwrap();
+    }
+
+    fn store_with_bucket(dir: &Path, versioning: Option<crate::records::Versioning>) -> MetaStore {
+        let space = Arc::new(SpaceGuard::new(dir, crate::space::Reserve::Bytes(0)));
+        let store = MetaStore::open(&dir.join("m.redb"), false, 1 << 20, space).unwrap();
+        let mut bucket = BucketRecord::new(1, None, None);
+        bucket.versioning = versioning;
+        let create = MetaOp::CreateBucket { bucket: "b".into(), record: bucket };
+        commit_batch(&store.db.get().unwrap(), vec![Command { op: create, at_ms: 1, intent: None }], false).unwrap();
+        store
+    }
+
+    /// A listing reads the current version of each key only: a key with many old versions and
+    /// a key hidden by a delete marker cost it nothing.
+    #[test]
+    fn a_listing_never_steps_over_old_versions_or_delete_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_bucket(dir.path(), Some(crate::records::Versioning::Enabled));
+        for i in 0..500 {
+            put(&store, "busy", 10 + i);
+        }
+        put(&store, "gone", 1000);
+        let delete = MetaOp::DeleteObject {
+            bucket: "b".into(),
+            key: "gone".into(),
+            condition: WriteCondition::None,
+            version: None,
+            bypass_governance: false,
+        };
+        commit_batch(&store.db.get().unwrap(), vec![Command { op: delete, at_ms: 1001, intent: None }], false).unwrap();
+        put(&store, "last", 1002);
+        let page = store.list_objects("b", &ListQuery { max_keys: 1000, ..Default::default() }).unwrap();
+        let keys: Vec<&str> = page
+            .entries
+            .iter()
+            .map(|e| match e {
+                ListEntry::Object { key, .. } => key.as_str(),
+                ListEntry::CommonPrefix(p) => p.as_str(),
+            })
+            .collect();
+        assert_eq!(keys, ["busy", "last"]);
+        assert_eq!(page.rows_examined, 2, "one row per key listed");
+        let ListEntry::Object { object, .. } = &page.entries[0] else { unreachable!() };
+        assert_eq!(object.last_modified_ns, 509 * 1_000_000, "the latest of busy's 500 versions");
+    }
+
+    /// A data directory from a release before the current-version tables opens and lists as
+    /// before: the tables are built once, at open.
+    #[test]
+    fn a_database_without_current_tables_gets_them_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.redb");
+        {
+            // What such a release wrote: buckets and version rows, no current tables.
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(BUCKETS)
+                .unwrap()
+                .insert("b", records::encode(&BucketRecord::new(1, None, None), &[]).as_slice())
+                .unwrap();
+            {
+                let name = objects_table_name("b");
+                let mut t = txn.open_table(objects_table(&name)).unwrap();
+                let mut older = record();
+                older.etag = "old".into();
+                let row = |r: &ObjectRecord| records::encode_version(&Version::Object(Box::new(r.clone())), &[]);
+                t.insert((b"a".as_slice(), 5), row(&record()).as_slice()).unwrap();
+                t.insert((b"a".as_slice(), 9), row(&older).as_slice()).unwrap();
+                let marker = crate::records::DeleteMarker { version_id: Some("m".into()), last_modified_ns: 2 };
+                let marker_row = records::encode_version(&Version::DeleteMarker(marker), &[]);
+                t.insert((b"hidden".as_slice(), 1), marker_row.as_slice()).unwrap();
+                t.insert((b"hidden".as_slice(), 3), row(&record()).as_slice()).unwrap();
+                t.insert((b"z".as_slice(), 0), row(&record()).as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let space = Arc::new(SpaceGuard::new(dir.path(), crate::space::Reserve::Bytes(0)));
+        let store = MetaStore::open(&path, false, 1 << 20, space).unwrap();
+        let page = store.list_objects("b", &ListQuery { max_keys: 10, ..Default::default() }).unwrap();
+        let listed: Vec<(String, String)> = page
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                ListEntry::Object { key, object } => Some((key.clone(), object.etag.clone())),
+                ListEntry::CommonPrefix(_) => None,
+            })
+            .collect();
+        assert_eq!(listed, [("a".to_owned(), "e".to_owned()), ("z".to_owned(), "e".to_owned())]);
     }
 }

@@ -11,6 +11,7 @@
 //! hex digits, so ids sort newest first within a key and name their row directly.
 
 use super::apply::{add_usage, discard_chunks, own_chunks};
+use super::current;
 use super::*;
 use crate::VersionId;
 use crate::records::{DeleteMarker, Version, Versioning};
@@ -118,8 +119,25 @@ pub(super) fn find(
     Ok(None)
 }
 
-/// Removes one version, freeing its chunks and its share of the bucket's usage.
+/// Removes one version, freeing its chunks and its share of the bucket's usage, and keeps the
+/// key's current-version row in step.
 pub(super) fn remove(
+    txn: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    (rank, version): (u64, &Version),
+    at_ms: u64,
+) -> StoreResult<()> {
+    remove_row(txn, bucket, key, (rank, version), at_ms)?;
+    match latest(txn, bucket, key)? {
+        // It was not the latest: the current version did not change.
+        Some((latest_rank, _)) if latest_rank < rank => Ok(()),
+        next => current::sync(txn, bucket, key, next.as_ref().map(|(_, v)| v)),
+    }
+}
+
+/// [`remove`] without the current-version row, for a write that replaces the row next.
+fn remove_row(
     txn: &WriteTransaction,
     bucket: &str,
     key: &str,
@@ -187,7 +205,7 @@ pub(super) fn write(
         None => None,
     });
     if let Some((old_rank, old)) = &placement.replaced {
-        remove(txn, bucket, key, (*old_rank, old), at_ms)?;
+        remove_row(txn, bucket, key, (*old_rank, old), at_ms)?;
     }
     if let Version::Object(o) = &version {
         add_usage(txn, bucket, i128::from(o.size_bytes), 1)?;
@@ -195,6 +213,8 @@ pub(super) fn write(
     }
     txn.open_table(objects_table(&objects_table_name(bucket)))?
         .insert((key.as_bytes(), rank), records::encode_version(&version, inline).as_slice())?;
+    // The new version is the latest: it is what listings show now (or, a marker, hides).
+    current::sync(txn, bucket, key, Some(&version))?;
     Ok(version)
 }
 
@@ -202,4 +222,77 @@ pub(super) fn write(
 pub(super) fn marker(version_id: Option<String>, at_ms: u64) -> Version {
     let last_modified_ns = i64::try_from(at_ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
     Version::DeleteMarker(DeleteMarker { version_id, last_modified_ns })
+}
+
+/// Applies a lifecycle action, once the commit has checked that what the worker saw still
+/// holds (see [`crate::Expiry`]); `existed: false` when it no longer does.
+pub(super) fn expire(
+    txn: &WriteTransaction,
+    (bucket, key): (&str, &str),
+    expiry: crate::Expiry,
+    at_ms: u64,
+) -> StoreResult<MetaOutcome> {
+    use crate::Expiry;
+    let unchanged = MetaOutcome::Deleted(Deletion { existed: false, version: None, delete_marker: false });
+    let Some((latest_rank, latest_version)) = latest(txn, bucket, key)? else { return Ok(unchanged) };
+    let now = super::apply::at_ns(at_ms);
+    let removed = |version: &Version| {
+        MetaOutcome::Deleted(Deletion {
+            existed: true,
+            version: version.version_id().map(|_| VersionId::of_record(version.version_id())),
+            delete_marker: matches!(version, Version::DeleteMarker(_)),
+        })
+    };
+    match expiry {
+        Expiry::Current { rank } => {
+            if latest_rank != rank || latest_version.object().is_none() {
+                return Ok(unchanged);
+            }
+            let state = versioning(txn, bucket)?;
+            if state.is_none() {
+                remove(txn, bucket, key, (rank, &latest_version), at_ms)?;
+                return Ok(removed(&latest_version));
+            }
+            let placement = place(txn, (bucket, key), state, now)?;
+            let marker = write(txn, (bucket, key), placement, |id| marker(id, at_ms), &[], at_ms)?;
+            let version = Some(VersionId::of_record(marker.version_id()));
+            Ok(MetaOutcome::Deleted(Deletion { existed: true, version, delete_marker: true }))
+        }
+        Expiry::Noncurrent { rank } => {
+            if latest_rank == rank {
+                return Ok(unchanged);
+            }
+            let name = objects_table_name(bucket);
+            let found = txn
+                .open_table(objects_table(&name))?
+                .get((key.as_bytes(), rank))?
+                .map(|row| records::decode_version(row.value()).map(|(version, _)| version));
+            let Some(version) = found.transpose()? else { return Ok(unchanged) };
+            if version.object().is_some_and(|o| o.locked(now, false)) {
+                return Err(StoreError::ObjectLocked);
+            }
+            remove(txn, bucket, key, (rank, &version), at_ms)?;
+            Ok(removed(&version))
+        }
+        Expiry::LoneDeleteMarker { rank } => {
+            if latest_rank != rank || latest_version.object().is_some() {
+                return Ok(unchanged);
+            }
+            // The latest row has the smallest rank of its key; any other row ranks after it.
+            let name = objects_table_name(bucket);
+            let others = match rank.checked_add(1) {
+                Some(next) => txn
+                    .open_table(objects_table(&name))?
+                    .range((key.as_bytes(), next)..=(key.as_bytes(), u64::MAX))?
+                    .next()
+                    .is_some(),
+                None => false,
+            };
+            if others {
+                return Ok(unchanged);
+            }
+            remove(txn, bucket, key, (rank, &latest_version), at_ms)?;
+            Ok(removed(&latest_version))
+        }
+    }
 }

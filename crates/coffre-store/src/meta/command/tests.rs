@@ -11,7 +11,7 @@ const FROZEN_V1: &str = include_str!("../../../fixtures/commands-v1.json");
 
 /// How many variants [`MetaOp`] has: [`variant`] lists each, so a new one does not compile
 /// until this test covers it.
-const VARIANTS: usize = 15;
+const VARIANTS: usize = 16;
 
 fn variant(op: &MetaOp) -> usize {
     match op {
@@ -30,7 +30,50 @@ fn variant(op: &MetaOp) -> usize {
         MetaOp::ForgetGarbage { .. } => 12,
         MetaOp::ReplaceKeys { .. } => 13,
         MetaOp::Shred { .. } => 14,
+        MetaOp::Expire { .. } => 15,
     }
+}
+
+/// A lifecycle configuration with a rule of every kind of filter and action.
+fn lifecycle() -> crate::lifecycle::LifecycleConfiguration {
+    use crate::lifecycle::*;
+    let tag = FilterTag { key: "class".into(), value: "tmp".into() };
+    let rule = |id: &str, filter| LifecycleRule {
+        id: id.into(),
+        enabled: true,
+        filter,
+        expiration: None,
+        noncurrent_expiration: None,
+        abort_incomplete_upload_days: None,
+    };
+    let mut days = rule("days", LifecycleFilter::LegacyPrefix("logs/".into()));
+    days.expiration = Some(Expiration::Days(30));
+    days.abort_incomplete_upload_days = Some(7);
+    let mut date = rule("date", LifecycleFilter::Tag(tag.clone()));
+    date.expiration = Some(Expiration::Date(1_767_225_600_000_000_000));
+    date.enabled = false;
+    let mut markers = rule("markers", LifecycleFilter::All);
+    markers.expiration = Some(Expiration::ExpiredObjectDeleteMarker);
+    let mut noncurrent = rule(
+        "noncurrent",
+        LifecycleFilter::And {
+            prefix: Some("db/".into()),
+            tags: vec![tag],
+            size_greater_than: Some(1),
+            size_less_than: Some(1 << 30),
+        },
+    );
+    noncurrent.noncurrent_expiration =
+        Some(NoncurrentExpiration { noncurrent_days: 3, newer_noncurrent_versions: Some(2) });
+    let sizes =
+        [LifecycleFilter::Prefix("a/".into()), LifecycleFilter::SizeGreaterThan(5), LifecycleFilter::SizeLessThan(9)];
+    let mut rules = vec![days, date, markers, noncurrent];
+    rules.extend(sizes.into_iter().enumerate().map(|(i, f)| {
+        let mut r = rule(&format!("size-{i}"), f);
+        r.expiration = Some(Expiration::Days(1));
+        r
+    }));
+    LifecycleConfiguration { rules }
 }
 
 fn wrapped(n: u32) -> WrappedKey {
@@ -172,6 +215,8 @@ fn samples() -> Vec<Command> {
             }],
         },
         MetaOp::Shred { bucket: bucket(), versions: vec![(key(), 13)], key_id: "kek-2".into() },
+        MetaOp::Expire { bucket: bucket(), key: key(), expiry: crate::lifecycle::Expiry::Noncurrent { rank: 14 } },
+        MetaOp::UpdateBucket { bucket: bucket(), change: BucketChange::SetLifecycle(Some(lifecycle())) },
     ];
     ops.into_iter()
         .enumerate()
