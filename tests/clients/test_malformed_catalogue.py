@@ -82,6 +82,11 @@ def with_md5(**headers) -> dict:
     return {"Content-MD5": BODY_MD5, **headers}
 
 
+# One lifecycle rule whose action is {action}.
+LIFECYCLE_XML = ("<LifecycleConfiguration><Rule><ID>r</ID><Filter><Prefix>logs/</Prefix></Filter>"
+                 "<Status>Enabled</Status>{action}</Rule></LifecycleConfiguration>")
+
+
 def xml_code(body: bytes) -> str | None:
     """The <Code> of an error body read off a raw socket."""
     return error_of(SimpleNamespace(content=body))
@@ -674,10 +679,17 @@ NOT_IMPLEMENTED = [
     Case("put-object-lock-configuration-unversioned", "PUT", "/{bucket}", 409, "InvalidBucketState",
          query="object-lock", body=b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled"
                                     b"</ObjectLockEnabled></ObjectLockConfiguration>"),
-    Case("put-bucket-lifecycle", "PUT", "/{bucket}", 501, "NotImplemented", query="lifecycle",
-         body=b"<LifecycleConfiguration><Rule><ID>r</ID><Filter><Prefix>logs/</Prefix>"
-              b"</Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration>"
-              b"</Rule></LifecycleConfiguration>"),
+    # Lifecycle rules need Content-MD5 (or a checksum) as in AWS, and AWS's validation.
+    Case("put-bucket-lifecycle-without-digest", "PUT", "/{bucket}", 400, "InvalidRequest", query="lifecycle",
+         body=LIFECYCLE_XML.format(action="<Expiration><Days>1</Days></Expiration>").encode()),
+    Case("put-bucket-lifecycle-zero-days", "PUT", "/{bucket}", 400, "InvalidArgument", query="lifecycle",
+         body=LIFECYCLE_XML.format(action="<Expiration><Days>0</Days></Expiration>").encode(), headers=with_md5()),
+    Case("put-bucket-lifecycle-no-status", "PUT", "/{bucket}", 400, "MalformedXML", query="lifecycle",
+         body=b"<LifecycleConfiguration><Rule><ID>r</ID><Filter/><Expiration><Days>1</Days></Expiration>"
+              b"</Rule></LifecycleConfiguration>", headers=with_md5()),
+    Case("put-bucket-lifecycle-transition", "PUT", "/{bucket}", 501, "NotImplemented", query="lifecycle",
+         body=LIFECYCLE_XML.format(action="<Transition><Days>30</Days><StorageClass>GLACIER</StorageClass>"
+                                          "</Transition>").encode(), headers=with_md5()),
     Case("put-bucket-cors", "PUT", "/{bucket}", 501, "NotImplemented", query="cors",
          body=b"<CORSConfiguration><CORSRule><AllowedMethod>GET</AllowedMethod>"
               b"<AllowedOrigin>*</AllowedOrigin></CORSRule></CORSConfiguration>"),

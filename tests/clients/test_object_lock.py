@@ -298,3 +298,23 @@ def test_naming_a_version_needs_the_version_action_and_only_it(server, admin):
     assert current_only.delete_object(Bucket=bucket, Key="k")["DeleteMarker"] is True
     versions_only.delete_object(Bucket=bucket, Key="k", VersionId=vid)
     assert refused(lambda: admin.head_object(Bucket=bucket, Key="k", VersionId=vid))[0] == 404
+
+
+def test_no_bucket_or_tenant_removal_takes_a_locked_version_with_it(server):
+    # Goal: the lock holds on the paths that remove whole buckets and tenants: DeleteBucket
+    # of a bucket holding a locked version (behind a delete marker, even) is refused, and so
+    # is the admin API's deletion of the tenant that owns it; the version reads back after.
+    root = Admin(server)
+    tenant = f"lockten-{uuid.uuid4().hex[:8]}"
+    owner = s3_client(server, new_key(root("tenant", "create", tenant, "--admin-user", "admin")))
+    bucket = f"lockgone-{uuid.uuid4().hex[:12]}"
+    owner.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    version = owner.put_object(Bucket=bucket, Key="evidence", Body=b"kept", ObjectLockMode="COMPLIANCE",
+                               ObjectLockRetainUntilDate=in_days(1))["VersionId"]
+    owner.delete_object(Bucket=bucket, Key="evidence")
+    assert refused(lambda: owner.delete_bucket(Bucket=bucket)) == (409, "BucketNotEmpty")
+    assert refused(lambda: owner.delete_object(Bucket=bucket, Key="evidence", VersionId=version)) == (
+        403, "AccessDenied")
+    p = root.run("tenant", "delete", tenant)
+    assert p.returncode != 0 and bucket in (p.stdout + p.stderr), "a tenant owning buckets is not deleted"
+    assert owner.get_object(Bucket=bucket, Key="evidence", VersionId=version)["Body"].read() == b"kept"

@@ -372,9 +372,6 @@ def test_get_bucket_versioning_nonexistent(s3):
     [
         ("put_bucket_cors", {"CORSConfiguration": {"CORSRules": [
             {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}}),
-        ("put_bucket_lifecycle_configuration", {"LifecycleConfiguration": {"Rules": [
-            {"ID": "r", "Status": "Enabled", "Filter": {"Prefix": ""},
-             "Expiration": {"Days": 1}}]}}),
         ("put_bucket_website", {"WebsiteConfiguration": {"IndexDocument": {"Suffix": "i.html"}}}),
         ("put_bucket_notification_configuration", {"NotificationConfiguration": {}}),
         ("put_bucket_acl", {"ACL": "public-read-write"}),

@@ -110,10 +110,16 @@ def test_delete_markers_hide_and_deleting_them_undeletes(s3, bucket):
 
 
 def test_suspended_buckets_replace_the_null_version_and_keep_the_others(s3, bucket):
-    s3.put_object(Bucket=bucket, Key="k", Body=b"before versioning")
+    first = s3.put_object(Bucket=bucket, Key="k", Body=b"before versioning")
+    assert "VersionId" not in first and "VersionId" not in s3.head_object(Bucket=bucket, Key="k"), \
+        "a bucket that never had versioning names no version"
     enable(s3, bucket)
+    # From now on the version written before is the null version, and named so.
+    assert s3.head_object(Bucket=bucket, Key="k")["VersionId"] == "null"
+    assert s3.get_object(Bucket=bucket, Key="k")["VersionId"] == "null"
     kept = s3.put_object(Bucket=bucket, Key="k", Body=b"versioned")["VersionId"]
-    assert s3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read() == b"before versioning"
+    got = s3.get_object(Bucket=bucket, Key="k", VersionId="null")
+    assert got["Body"].read() == b"before versioning" and got["VersionId"] == "null"
     enable(s3, bucket, "Suspended")
     s3.put_object(Bucket=bucket, Key="k", Body=b"null one")
     assert s3.put_object(Bucket=bucket, Key="k", Body=b"null two")["VersionId"] == "null"

@@ -63,7 +63,8 @@ pub fn precheck(headers: &HeaderMap, requires_digest: bool) -> Result<(), S3Erro
 /// verifies its chunk signatures; its trailing checksum is then verified by nobody, so such
 /// a body is refused where a digest is required.
 pub async fn read(req: Request<IdleBody<Incoming>>, operation: &str) -> Result<Request<Body>, S3Error> {
-    let requires_digest = operation == "DeleteObjects";
+    // As in AWS (the operations whose model says `requestChecksumRequired`).
+    let requires_digest = matches!(operation, "DeleteObjects" | "PutBucketLifecycleConfiguration");
     let checksums_of_body = operation != "CompleteMultipartUpload";
     precheck(req.headers(), requires_digest)?;
     if header(req.headers(), "content-encoding").is_some_and(|e| e.contains("aws-chunked")) {

@@ -406,6 +406,7 @@ pub fn operation_name<B>(req: &Request<B>, domain: Option<&str>) -> &'static str
                 "ListObjects"
             }
             Method::PUT if plain => "CreateBucket",
+            Method::PUT if has("lifecycle") => "PutBucketLifecycleConfiguration",
             Method::DELETE if plain => "DeleteBucket",
             Method::HEAD => "HeadBucket",
             Method::POST if has("delete") => "DeleteObjects",

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blob;
+mod bucket_settings;
 pub mod changes;
 pub mod checksum;
 mod db_slot;
@@ -89,8 +90,8 @@ pub struct Store {
     started: SystemTime,
     /// Whether [`Store::take_permit_issuer`] handed the issuer out.
     issuer_taken: std::sync::atomic::AtomicBool,
-    /// Every bucket's lifecycle rules (see [`Store::lifecycle`]).
-    lifecycle_rules: lifecycle::RulesCache,
+    /// What reads need of every bucket (see [`Store::lifecycle`], [`Store::versioning`]).
+    bucket_settings: bucket_settings::SettingsCache,
 }
 
 /// Iterates over all object versions, bucket by bucket, 256 at a time.
@@ -142,10 +143,10 @@ impl Store {
             config.metadata_cache_bytes,
             Arc::clone(&space),
         )?;
-        let lifecycle_rules = lifecycle::RulesCache::load(&meta)?;
+        let bucket_settings = bucket_settings::SettingsCache::load(&meta)?;
         Ok(Arc::new(Store {
             space,
-            lifecycle_rules,
+            bucket_settings,
             meta,
             blobs,
             keys: Arc::clone(&config.keys),
@@ -228,17 +229,20 @@ impl Store {
             record.object_lock = Some(ObjectLock::default());
         }
         self.meta.apply(MetaOp::CreateBucket { bucket: bucket.as_str().to_owned(), record }).await?;
-        self.refresh_lifecycle(bucket)
+        self.bucket_settings.refresh(&self.meta, bucket.as_str())
     }
 
     /// Changes a bucket's record (policy, ACL, public access block, quota, encryption) in one
     /// commit; `change` may refuse with an error, and then nothing changes.
     pub async fn update_bucket(&self, permit: &Permit, change: BucketChange) -> StoreResult<()> {
         let bucket = permit.for_bucket(change.actions())?;
-        let lifecycle = matches!(change, BucketChange::SetLifecycle(_));
+        let read_setting = matches!(
+            change,
+            BucketChange::SetLifecycle(_) | BucketChange::SetVersioning(_) | BucketChange::SetObjectLock(_)
+        );
         self.meta.apply(MetaOp::UpdateBucket { bucket: bucket.as_str().to_owned(), change }).await?;
-        if lifecycle {
-            self.refresh_lifecycle(bucket)?;
+        if read_setting {
+            self.bucket_settings.refresh(&self.meta, bucket.as_str())?;
         }
         Ok(())
     }
@@ -277,7 +281,13 @@ impl Store {
     pub async fn delete_bucket(&self, permit: &Permit) -> StoreResult<()> {
         let bucket = permit.for_bucket(&["s3:DeleteBucket"])?;
         self.meta.apply(MetaOp::DeleteBucket { bucket: bucket.as_str().to_owned() }).await?;
-        self.refresh_lifecycle(bucket)
+        self.bucket_settings.refresh(&self.meta, bucket.as_str())
+    }
+
+    /// A bucket's versioning state, from memory (`None`: it never had versioning, or does not
+    /// exist).
+    pub fn versioning(&self, bucket: &BucketName) -> Option<Versioning> {
+        self.bucket_settings.get(bucket.as_str()).and_then(|s| s.versioning)
     }
 
     /// A bucket's record.

@@ -184,7 +184,12 @@ impl CoffreS3 {
         version_id: Option<&str>,
     ) -> S3Result<StoredObject> {
         let (bucket, key) = Authorised::of(extensions)?.object()?;
-        let object = self.store.object(bucket, key, version(version_id)?.as_ref()).s3()?;
+        let mut object = self.store.object(bucket, key, version(version_id)?.as_ref()).s3()?;
+        // A version written before versioning was turned on is the null version, and is named
+        // so from then on, as AWS names it.
+        if object.record.version_id.is_none() && self.store.versioning(bucket).is_some() {
+            object.record.version_id = Some("null".to_owned());
+        }
         note_encryption(extensions, &object.record.encryption);
         crate::audit::note_version(extensions, object.record.version_id.as_deref());
         Ok(object)

@@ -1,20 +1,19 @@
-//! Lifecycle in the engine: the rules a bucket keeps ([`rules`]), the one change lifecycle
+//! Lifecycle in the engine: the rules a bucket keeps ([`rules`]) and the one change lifecycle
 //! makes to a version ([`Expiry`], re-checked inside its commit, so a write racing the worker
-//! always wins), and the in-memory copy of every bucket's rules that reads consult for
+//! always wins). Reads find a bucket's rules in memory (`crate::bucket_settings`), for
 //! `x-amz-expiration` without decoding the bucket's record.
 
 pub mod rules;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Store;
 use crate::error::StoreResult;
-use crate::meta::{Deletion, MetaOp, MetaStore, ScannedVersion};
+use crate::meta::{Deletion, MetaOp, ScannedVersion};
 use crate::names::BucketName;
 use crate::permit::{Permit, actions};
-use crate::{Store, StoreError};
 pub use rules::{
     Candidate, Decision, Expiration, FilterTag, KeyWalk, LifecycleConfiguration, LifecycleDay, LifecycleFilter,
     LifecycleRule, NoncurrentExpiration,
@@ -36,50 +35,10 @@ pub enum Expiry {
     LoneDeleteMarker { rank: u64 },
 }
 
-/// Every bucket's lifecycle rules, as of the last commit that changed them.
-#[derive(Default)]
-pub(crate) struct RulesCache {
-    rules: RwLock<HashMap<String, Arc<LifecycleConfiguration>>>,
-    /// Held while a bucket's entry is re-read and replaced, so that refreshes apply in commit
-    /// order: each re-reads the committed state, never a value it carried from before.
-    refresh: Mutex<()>,
-}
-
-impl RulesCache {
-    /// Every bucket's rules, read from the metadata.
-    pub(crate) fn load(meta: &MetaStore) -> StoreResult<RulesCache> {
-        let cache = RulesCache::default();
-        let mut rules = cache.rules.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (name, record) in meta.buckets()? {
-            if let Some(config) = record.lifecycle {
-                rules.insert(name, Arc::new(config));
-            }
-        }
-        drop(rules);
-        Ok(cache)
-    }
-
-    fn get(&self, bucket: &str) -> Option<Arc<LifecycleConfiguration>> {
-        self.rules.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket).cloned()
-    }
-
-    /// Re-reads `bucket`'s rules after a commit that may have changed them.
-    pub(crate) fn refresh(&self, meta: &MetaStore, bucket: &str) -> StoreResult<()> {
-        let _order = self.refresh.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let config = meta.bucket(bucket)?.and_then(|r| r.lifecycle);
-        let mut rules = self.rules.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match config {
-            Some(c) => rules.insert(bucket.to_owned(), Arc::new(c)),
-            None => rules.remove(bucket),
-        };
-        Ok(())
-    }
-}
-
 impl Store {
     /// `bucket`'s lifecycle rules, if it has any (from memory: cheap enough for every read).
     pub fn lifecycle(&self, bucket: &BucketName) -> Option<Arc<LifecycleConfiguration>> {
-        self.lifecycle_rules.get(bucket.as_str())
+        self.bucket_settings.get(bucket.as_str()).and_then(|s| s.lifecycle.clone())
     }
 
     /// Up to `max` versions of `bucket` after `after` (key, rank), in key order and newest
@@ -106,13 +65,5 @@ impl Store {
         let (bucket, key) = permit.for_object(&[actions::LIFECYCLE])?;
         let op = MetaOp::Expire { bucket: bucket.as_str().to_owned(), key: key.as_str().to_owned(), expiry };
         self.meta.apply(op).await?.deleted()
-    }
-
-    /// Keeps the rules in memory in step after a commit that may have changed `bucket`'s.
-    pub(crate) fn refresh_lifecycle(&self, bucket: &BucketName) -> StoreResult<()> {
-        match self.lifecycle_rules.refresh(&self.meta, bucket.as_str()) {
-            Err(StoreError::NoSuchBucket) => Ok(()),
-            other => other,
-        }
     }
 }

@@ -38,6 +38,20 @@ pub struct LifecycleRule {
     pub abort_incomplete_upload_days: Option<u32>,
 }
 
+impl LifecycleRule {
+    /// An enabled rule with no action yet.
+    pub fn enabled(id: &str, filter: LifecycleFilter) -> LifecycleRule {
+        LifecycleRule {
+            id: id.to_owned(),
+            enabled: true,
+            filter,
+            expiration: None,
+            noncurrent_expiration: None,
+            abort_incomplete_upload_days: None,
+        }
+    }
+}
+
 /// A tag a filter requires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilterTag {
@@ -350,14 +364,7 @@ mod tests {
     const DAY: i64 = NS_PER_DAY;
 
     fn rule(id: &str, filter: LifecycleFilter) -> LifecycleRule {
-        LifecycleRule {
-            id: id.into(),
-            enabled: true,
-            filter,
-            expiration: None,
-            noncurrent_expiration: None,
-            abort_incomplete_upload_days: None,
-        }
+        LifecycleRule::enabled(id, filter)
     }
 
     fn marker(at: i64) -> Version {

@@ -38,14 +38,7 @@ fn variant(op: &MetaOp) -> usize {
 fn lifecycle() -> crate::lifecycle::LifecycleConfiguration {
     use crate::lifecycle::*;
     let tag = FilterTag { key: "class".into(), value: "tmp".into() };
-    let rule = |id: &str, filter| LifecycleRule {
-        id: id.into(),
-        enabled: true,
-        filter,
-        expiration: None,
-        noncurrent_expiration: None,
-        abort_incomplete_upload_days: None,
-    };
+    let rule = LifecycleRule::enabled;
     let mut days = rule("days", LifecycleFilter::LegacyPrefix("logs/".into()));
     days.expiration = Some(Expiration::Days(30));
     days.abort_incomplete_upload_days = Some(7);
