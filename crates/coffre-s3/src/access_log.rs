@@ -100,38 +100,66 @@ fn target_of(buckets: &BucketAccessCache, store: &Store, bucket: &str) -> Option
     Some((logging, access.owner.clone()))
 }
 
-/// Collects records of logged buckets and writes them to their targets every `interval`.
-pub async fn deliver(
-    store: Arc<Store>,
-    buckets: Arc<BucketAccessCache>,
-    permits: PermitIssuer,
-    mut records: tokio::sync::mpsc::Receiver<Record>,
-    interval: Duration,
-) {
-    // (target bucket, prefix, owning tenant of the logged bucket) → lines.
-    let mut pending: HashMap<(String, String, String), String> = HashMap::new();
-    let mut tick = tokio::time::interval(interval);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            record = records.recv() => {
-                let Some(record) = record else { break };
-                if record.event.interface != "s3" {
-                    continue;
+/// Server access log delivery, a background worker: collects the records of logged buckets
+/// and writes them to their targets every `interval`, and what it holds when it is stopped.
+pub struct Delivery {
+    pub store: Arc<Store>,
+    pub buckets: Arc<BucketAccessCache>,
+    pub permits: PermitIssuer,
+    pub interval: Duration,
+}
+
+/// Log lines waiting, by (target bucket, prefix, owning tenant of the logged bucket).
+type Pending = HashMap<(String, String, String), String>;
+
+impl Delivery {
+    /// Runs until `stop` (or until the audit trail closes its end of `records`).
+    pub async fn run(
+        self,
+        mut records: tokio::sync::mpsc::Receiver<Record>,
+        status: coffre_store::worker::WorkerHandle,
+        stop: coffre_store::worker::CancellationToken,
+    ) {
+        let mut pending = Pending::new();
+        let mut tick = tokio::time::interval(self.interval);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                record = records.recv() => {
+                    let Some(record) = record else { break };
+                    self.collect(&mut pending, &record);
                 }
-                let Some(bucket) = record.event.bucket.clone() else { continue };
-                if let Some((target, owner)) = target_of(&buckets, &store, &bucket) {
-                    let line = format_line(&record, &crate::service::canonical_id(Some(&owner)));
-                    let lines = pending.entry((target.target_bucket, target.target_prefix, owner)).or_default();
-                    lines.push_str(&line);
-                    lines.push('\n');
-                }
+                _ = tick.tick() => self.flush(&mut pending, &status).await,
             }
-            _ = tick.tick() => {
-                for ((bucket, prefix, owner), lines) in pending.drain() {
-                    if let Err(e) = write_log_object(&store, &permits, (&bucket, &owner), &prefix, lines).await {
-                        tracing::warn!(bucket, error = %e, "server access log delivery failed");
-                    }
+        }
+        // Records already durable when the server stops still reach their targets.
+        while let Ok(record) = records.try_recv() {
+            self.collect(&mut pending, &record);
+        }
+        self.flush(&mut pending, &status).await;
+    }
+
+    fn collect(&self, pending: &mut Pending, record: &Record) {
+        if record.event.interface != "s3" {
+            return;
+        }
+        let Some(bucket) = record.event.bucket.as_deref() else { return };
+        if let Some((target, owner)) = target_of(&self.buckets, &self.store, bucket) {
+            let line = format_line(record, &crate::service::canonical_id(Some(&owner)));
+            let lines = pending.entry((target.target_bucket, target.target_prefix, owner)).or_default();
+            lines.push_str(&line);
+            lines.push('\n');
+        }
+    }
+
+    async fn flush(&self, pending: &mut Pending, status: &coffre_store::worker::WorkerHandle) {
+        for ((bucket, prefix, owner), lines) in pending.drain() {
+            match write_log_object(&self.store, &self.permits, (&bucket, &owner), &prefix, lines).await {
+                Ok(()) => status.count("log_objects_written", 1),
+                Err(e) => {
+                    tracing::warn!(bucket, error = %e, "server access log delivery failed");
+                    status.failed(&e);
                 }
             }
         }

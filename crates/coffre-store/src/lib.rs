@@ -168,11 +168,12 @@ impl Store {
         self.space.writability()
     }
 
-    /// Starts the background workers: the orphan sweep (once) and chunk garbage collection.
-    /// They run until the returned handle is aborted or the runtime ends.
-    pub fn spawn_workers(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// The garbage collector, as a worker of `board`: the orphan sweep (once, at start), then
+    /// every half second a bounded step that deletes chunk files whose grace period ended.
+    pub fn start_garbage_collector(self: &Arc<Self>, board: &worker::WorkerBoard) {
         let store = Arc::clone(self);
-        tokio::spawn(async move {
+        board.spawn("garbage-collector", |status, stop| async move {
+            status.update(|s| s.state = worker::WorkerState::Running);
             let sweeper = Arc::clone(&store);
             let swept = tokio::task::spawn_blocking(move || {
                 let known = sweeper.meta.known_chunks()?;
@@ -180,19 +181,31 @@ impl Store {
             })
             .await;
             match swept {
-                Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "swept orphaned chunk files"),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "orphan sweep failed"),
-                Err(e) => tracing::warn!(error = %e, "orphan sweep panicked"),
+                Ok(Ok(n)) => {
+                    if n > 0 {
+                        tracing::info!(removed = n, "swept orphaned chunk files");
+                    }
+                    status.count("orphans_swept", n as u64);
+                }
+                Ok(Err(e)) => status.failed(&format!("orphan sweep: {e}")),
+                Err(e) => status.failed(&format!("orphan sweep panicked: {e}")),
             }
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
-                tick.tick().await;
-                if let Err(e) = store.collect_garbage().await {
-                    tracing::warn!(error = %e, "garbage collection step failed");
+                status.update(|s| s.state = worker::WorkerState::Idle);
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                match store.collect_garbage().await {
+                    Ok(n) => status.count("chunks_deleted", n as u64),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "garbage collection step failed");
+                        status.failed(&e);
+                    }
                 }
             }
-        })
+        });
     }
 
     /// One bounded step of garbage collection: deletes chunk files whose grace period ended.

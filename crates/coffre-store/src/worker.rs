@@ -1,6 +1,7 @@
-//! Background workers' visible state. Each named worker publishes what it is doing (its
-//! state, passes, counters, last error) on a [`WorkerBoard`] that the admin API reads, and
-//! stops when the board's token is cancelled: no background work is anonymous or unowned.
+//! Background workers: each is named, started by the [`WorkerBoard`] that owns it, publishes
+//! what it is doing (its state, passes, counters, last error) for the admin API, and stops
+//! when the board's token is cancelled, after its current step; shutdown waits for all of
+//! them ([`WorkerBoard::join`]). No background work is anonymous, unowned or aborted midway.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,7 @@ impl WorkerHandle {
 #[derive(Default)]
 pub struct WorkerBoard {
     workers: Mutex<Vec<WorkerHandle>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     stop: CancellationToken,
 }
 
@@ -111,6 +113,34 @@ impl WorkerBoard {
     /// Asks every worker to stop after its current step.
     pub fn stop(&self) {
         self.stop.cancel();
+    }
+
+    /// Starts worker `name`: `run` gets its status handle and the stop token, and returns
+    /// when the token is cancelled. The board keeps the task, for [`WorkerBoard::join`].
+    pub fn spawn<F, Fut>(&self, name: &str, run: F)
+    where
+        F: FnOnce(WorkerHandle, CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let status = self.register(name);
+        let done = status.clone();
+        let work = run(status, self.token());
+        let task = tokio::spawn(async move {
+            work.await;
+            done.update(|s| s.state = WorkerState::Stopped);
+        });
+        self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(task);
+    }
+
+    /// Stops every worker and waits until each has finished its current step.
+    pub async fn join(&self) {
+        self.stop();
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "a background worker panicked");
+            }
+        }
     }
 }
 

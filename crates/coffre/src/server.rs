@@ -82,7 +82,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "TEST ONLY: the lifecycle day is shortened; lifecycle rules delete data days early"
         );
     }
-    let store_workers = store.spawn_workers();
+    // Background work the server owns: each worker is started by the board, has a status
+    // there (GET /admin/v1/workers) and stops on the board's token, after its current step.
+    let workers = Arc::new(coffre_store::worker::WorkerBoard::default());
+    store.start_garbage_collector(&workers);
     let metrics = PrometheusBuilder::new().install_recorder().context("install the metrics recorder")?;
 
     // Identities live in the metadata database; access key secrets are sealed by the key provider.
@@ -117,13 +120,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let signer: Arc<dyn coffre_audit::Signer> = Arc::clone(&local) as Arc<dyn coffre_audit::Signer>;
     // Server access logs (PutBucketLogging) are made from records once they are durable.
     let (access_log_tx, access_log_rx) = tokio::sync::mpsc::channel(ACCESS_LOG_QUEUE_RECORDS);
-    let access_log_delivery = tokio::spawn(coffre_s3::access_log::deliver(
-        Arc::clone(&store),
-        bucket_access,
-        permits.clone(),
-        access_log_rx,
-        config.access_log_flush_interval,
-    ));
+    let delivery = coffre_s3::access_log::Delivery {
+        store: Arc::clone(&store),
+        buckets: bucket_access,
+        permits: permits.clone(),
+        interval: config.access_log_flush_interval,
+    };
+    workers.spawn("access-log-delivery", |status, stop| delivery.run(access_log_rx, status, stop));
     let audit = if config.dangerous_skip_audit {
         tracing::warn!("the audit trail is OFF (benchmark-only setting): requests go unrecorded");
         None
@@ -191,18 +194,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.data_dir.display()
     );
 
-    // Background work the server owns: each worker has a status on the board (admin API,
-    // /admin/v1/workers) and stops on the board's token at shutdown.
-    let workers = Arc::new(coffre_store::worker::WorkerBoard::default());
-    let lifecycle = coffre_s3::lifecycle_worker::LifecycleWorker {
-        store: Arc::clone(&store),
-        permits: permits.clone(),
-        audit: audit.clone(),
-        settings: coffre_s3::lifecycle_worker::LifecycleSettings::for_day(config.lifecycle_day),
-        status: workers.register("lifecycle"),
-        stop: workers.token(),
-    };
-    let lifecycle = tokio::spawn(lifecycle.run());
+    let lifecycle = (Arc::clone(&store), permits.clone(), audit.clone());
+    workers.spawn("lifecycle", |status, stop| {
+        let (store, permits, audit) = lifecycle;
+        let settings = coffre_s3::lifecycle_worker::LifecycleSettings::for_day(config.lifecycle_day);
+        coffre_s3::lifecycle_worker::LifecycleWorker { store, permits, audit, settings, status, stop }.run()
+    });
     let admin_state = coffre_admin::AdminState {
         metrics,
         directory,
@@ -216,16 +213,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         audit_signer: signer,
         workers: Arc::clone(&workers),
     };
-    let sweep_interval = config.audit_checkpoint_interval;
-    let sweeper = audit.clone().map(|sink| {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(sweep_interval);
+    if let Some(sink) = audit.clone() {
+        // Records the audit intents whose requests could not record (see coffre_store::intent).
+        let interval = config.audit_checkpoint_interval;
+        workers.spawn("audit-intent-sweeper", move |status, stop| async move {
+            let mut tick = tokio::time::interval(interval);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
                 sink.sweep(false).await;
+                status.update(|s| s.passes += 1);
             }
-        })
-    });
+        });
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let admin = {
         let mut stop = stop_rx.clone();
@@ -262,19 +264,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(true);
     let _ = admin.await;
-    if let Some(s) = sweeper {
-        s.abort();
-    }
+    // The last records become durable (and reach access-log delivery), then every worker
+    // finishes its step: delivery writes what it holds, lifecycle ends its action.
     if let Some(sink) = &audit {
         sink.flush().await;
+    }
+    workers.join().await;
+    if let Some(sink) = &audit {
         sink.sweep(false).await;
         // A final signed checkpoint covers every record of this run.
         sink.log.close();
     }
-    access_log_delivery.abort();
-    workers.stop();
-    let _ = lifecycle.await;
-    store_workers.abort();
     drop(store);
     say!("Coffre stopped");
     Ok(())

@@ -218,3 +218,28 @@ fn master_key_passphrase_is_required_once_set() {
     assert!(stderr.contains("wrong passphrase"), "{stderr}");
     assert!(start(Some("correct horse battery")).0);
 }
+
+/// Goal: background work is stopped, not aborted: server access log records held for the
+/// next delivery (here an hour away) are written to their target when the server stops.
+#[tokio::test]
+async fn a_clean_stop_delivers_the_access_logs_it_held() {
+    use aws_sdk_s3::types::{BucketLoggingStatus, LoggingEnabled};
+    let mut server = Server::start_with(&["--access-log-flush-seconds", "3600"]);
+    let c = server.client().await;
+    let (logged, target) = (bucket("logged"), bucket("logs"));
+    c.create_bucket().bucket(&logged).send().await.unwrap();
+    c.create_bucket().bucket(&target).send().await.unwrap();
+    let logging = BucketLoggingStatus::builder()
+        .logging_enabled(LoggingEnabled::builder().target_bucket(&target).target_prefix("access/").build().unwrap())
+        .build();
+    c.put_bucket_logging().bucket(&logged).bucket_logging_status(logging).send().await.unwrap();
+    c.put_object().bucket(&logged).key("report.pdf").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    let listed = c.list_objects_v2().bucket(&target).send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(0), "nothing delivered before the hour is up");
+    server.restart();
+    let c = server.client().await;
+    let listed = c.list_objects_v2().bucket(&target).prefix("access/").send().await.unwrap();
+    let key = listed.contents().first().and_then(|o| o.key()).expect("a log object written at the stop").to_owned();
+    let log = String::from_utf8(body(c.get_object().bucket(&target).key(key).send().await.unwrap()).await).unwrap();
+    assert!(log.contains("REST.PUT.OBJECT report.pdf"), "{log}");
+}
