@@ -97,10 +97,20 @@ impl BucketAccessCache {
     }
 
     /// Forgets `bucket`'s settings after they changed.
-    pub fn invalidate(&self, bucket: &BucketName) {
+    fn forget(&self, bucket: &str) {
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.remove(bucket.as_str());
+        entries.remove(bucket);
+    }
+
+    /// A cache kept in step with `store`: the engine tells it of every committed change to a
+    /// bucket's record (before the change is acknowledged), whatever made it: an S3 request,
+    /// the admin API, or later a replicated log.
+    pub fn follow(store: &Store) -> Arc<BucketAccessCache> {
+        let cache = Arc::new(BucketAccessCache::default());
+        let follower = Arc::clone(&cache);
+        store.observe_buckets(Arc::new(move |bucket, _| follower.forget(bucket)));
+        cache
     }
 }
 

@@ -92,7 +92,7 @@ pub fn format_line(record: &Record, owner_id: &str) -> String {
 }
 
 /// The bucket's logging target and its owner's canonical id, if logging is on. From the
-/// authorisation cache, which PutBucketLogging invalidates: a change applies from the next
+/// authorisation cache, which follows each committed PutBucketLogging: a change applies from the next
 /// request on, and a record of an unlogged bucket costs a map lookup.
 fn target_of(buckets: &BucketAccessCache, store: &Store, bucket: &str) -> Option<(BucketLogging, String)> {
     let access = buckets.get(store, &BucketName::parse(bucket).ok()?).ok()??;

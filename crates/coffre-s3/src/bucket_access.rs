@@ -1,7 +1,7 @@
 //! The S3 operations that set who may access a bucket or object, and who sees its accesses:
 //! bucket policies (and their public status), canned ACLs (`private`, `public-read`),
-//! PublicAccessBlock, and server access logging. Each access change invalidates the
-//! authorisation cache of its bucket.
+//! PublicAccessBlock, and server access logging. The authorisation cache follows each
+//! committed change (`BucketAccessCache::follow`).
 
 use coffre_iam::Policy;
 use coffre_store::{BucketChange, BucketName, PublicAccessBlock};
@@ -96,12 +96,11 @@ fn requested_public_read(acl: Option<&str>, policy: Option<&AccessControlPolicy>
 }
 
 impl CoffreS3 {
-    /// Changes the authorised bucket's access settings, and forgets authorisation's cached view
-    /// of them.
+    /// Changes the authorised bucket's access settings (authorisation's cached view of them
+    /// follows the commit: [`crate::access::BucketAccessCache::follow`]).
     async fn change_access(&self, extensions: &http::Extensions, change: BucketChange) -> S3Result<()> {
         let authorised = Authorised::of(extensions)?;
         self.store.update_bucket(authorised.permit()?, change).await.s3()?;
-        self.buckets.invalidate(authorised.bucket()?);
         Ok(())
     }
 

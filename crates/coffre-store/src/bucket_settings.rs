@@ -1,11 +1,12 @@
 //! The bucket settings that reads consult on every request (lifecycle rules for
 //! `x-amz-expiration`, the versioning state for `x-amz-version-id`), kept in memory so that a
-//! GET or HEAD never decodes its bucket's record. The engine refreshes a bucket's entry after
-//! each commit that may change it (create, delete, versioning, Object Lock, lifecycle), by
-//! re-reading what was committed: nothing outside the engine invalidates it.
+//! GET or HEAD never decodes its bucket's record. The metadata writer tells it of every
+//! committed change to a bucket's record, in commit order ([`crate::meta::BucketObserver`]):
+//! what was applied keeps it in step, on every replica alike, and nothing outside the engine
+//! invalidates it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use crate::error::StoreResult;
 use crate::lifecycle::LifecycleConfiguration;
@@ -31,16 +32,17 @@ impl ReadSettings {
 #[derive(Default)]
 pub(crate) struct SettingsCache {
     entries: RwLock<HashMap<String, Arc<ReadSettings>>>,
-    /// Held while an entry is re-read and replaced, so that refreshes apply in commit order:
-    /// each re-reads the committed state, never a value it carried from before.
-    refresh: Mutex<()>,
 }
 
 impl SettingsCache {
-    /// Every bucket's settings, read from the metadata.
-    pub(crate) fn load(meta: &MetaStore) -> StoreResult<SettingsCache> {
+    /// Every bucket's settings, read from the metadata, then kept in step by the commits
+    /// that change them.
+    pub(crate) fn follow(meta: &MetaStore) -> StoreResult<Arc<SettingsCache>> {
         let entries = meta.buckets()?.into_iter().map(|(name, record)| (name, Arc::new(ReadSettings::of(record))));
-        Ok(SettingsCache { entries: RwLock::new(entries.collect()), refresh: Mutex::new(()) })
+        let cache = Arc::new(SettingsCache { entries: RwLock::new(entries.collect()) });
+        let follower = Arc::clone(&cache);
+        meta.observe(Arc::new(move |bucket, record| follower.apply(bucket, record.cloned())));
+        Ok(cache)
     }
 
     /// `bucket`'s settings (`None`: no such bucket).
@@ -48,15 +50,11 @@ impl SettingsCache {
         self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(bucket).cloned()
     }
 
-    /// Re-reads `bucket`'s settings after a commit that may have changed them.
-    pub(crate) fn refresh(&self, meta: &MetaStore, bucket: &str) -> StoreResult<()> {
-        let _order = self.refresh.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let record = meta.bucket(bucket)?;
+    fn apply(&self, bucket: &str, record: Option<BucketRecord>) {
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         match record {
             Some(r) => entries.insert(bucket.to_owned(), Arc::new(ReadSettings::of(r))),
             None => entries.remove(bucket),
         };
-        Ok(())
     }
 }

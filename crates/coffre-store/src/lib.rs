@@ -91,7 +91,7 @@ pub struct Store {
     /// Whether [`Store::take_permit_issuer`] handed the issuer out.
     issuer_taken: std::sync::atomic::AtomicBool,
     /// What reads need of every bucket (see [`Store::lifecycle`], [`Store::versioning`]).
-    bucket_settings: bucket_settings::SettingsCache,
+    bucket_settings: Arc<bucket_settings::SettingsCache>,
 }
 
 /// Iterates over all object versions, bucket by bucket, 256 at a time.
@@ -143,7 +143,7 @@ impl Store {
             config.metadata_cache_bytes,
             Arc::clone(&space),
         )?;
-        let bucket_settings = bucket_settings::SettingsCache::load(&meta)?;
+        let bucket_settings = bucket_settings::SettingsCache::follow(&meta)?;
         Ok(Arc::new(Store {
             space,
             bucket_settings,
@@ -242,21 +242,14 @@ impl Store {
             record.object_lock = Some(ObjectLock::default());
         }
         self.meta.apply(MetaOp::CreateBucket { bucket: bucket.as_str().to_owned(), record }).await?;
-        self.bucket_settings.refresh(&self.meta, bucket.as_str())
+        Ok(())
     }
 
     /// Changes a bucket's record (policy, ACL, public access block, quota, encryption) in one
     /// commit; `change` may refuse with an error, and then nothing changes.
     pub async fn update_bucket(&self, permit: &Permit, change: BucketChange) -> StoreResult<()> {
         let bucket = permit.for_bucket(change.actions())?;
-        let read_setting = matches!(
-            change,
-            BucketChange::SetLifecycle(_) | BucketChange::SetVersioning(_) | BucketChange::SetObjectLock(_)
-        );
         self.meta.apply(MetaOp::UpdateBucket { bucket: bucket.as_str().to_owned(), change }).await?;
-        if read_setting {
-            self.bucket_settings.refresh(&self.meta, bucket.as_str())?;
-        }
         Ok(())
     }
 
@@ -294,7 +287,14 @@ impl Store {
     pub async fn delete_bucket(&self, permit: &Permit) -> StoreResult<()> {
         let bucket = permit.for_bucket(&["s3:DeleteBucket"])?;
         self.meta.apply(MetaOp::DeleteBucket { bucket: bucket.as_str().to_owned() }).await?;
-        self.bucket_settings.refresh(&self.meta, bucket.as_str())
+        Ok(())
+    }
+
+    /// Tells `observer` of every change to a bucket's record committed from now on, in commit
+    /// order and before the change is acknowledged (see [`meta::BucketObserver`]): how caches
+    /// outside the engine stay in step with what was applied.
+    pub fn observe_buckets(&self, observer: meta::BucketObserver) {
+        self.meta.observe(observer);
     }
 
     /// A bucket's versioning state, from memory (`None`: it never had versioning, or does not

@@ -98,7 +98,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     directory.install_root(&root.access_key, &root.secret_key);
     directory.set_break_glass_cooldown_s(config.break_glass_cooldown_s).context("set the break-glass cool-down")?;
-    let bucket_access = Arc::new(BucketAccessCache::default());
+    // Authorisation's view of bucket settings, kept in step by the engine's commits.
+    let bucket_access = BucketAccessCache::follow(&store);
     // The engine's permits are made by the authorisers only: the S3 access control, the admin
     // API and access-log delivery (the writes PutBucketLogging authorised).
     let permits = store.take_permit_issuer().context("the engine's permit issuer was already taken")?;

@@ -102,7 +102,6 @@ impl CoffreS3 {
             }
             other => other.s3()?,
         }
-        self.buckets.invalidate(bucket);
         Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
     }
 
@@ -123,7 +122,6 @@ impl CoffreS3 {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let permit = Authorised::of(&req.extensions)?.permit()?;
         self.store.delete_bucket(permit).await.s3()?;
-        self.buckets.invalidate(Authorised::of(&req.extensions)?.bucket()?);
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 

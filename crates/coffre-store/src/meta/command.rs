@@ -230,6 +230,18 @@ pub(crate) struct Command {
     pub intent: Option<AuditIntent>,
 }
 
+impl MetaOp {
+    /// The bucket whose record the command changes, if it changes one.
+    pub(crate) fn changed_bucket(&self) -> Option<&str> {
+        match self {
+            MetaOp::CreateBucket { bucket, .. }
+            | MetaOp::DeleteBucket { bucket }
+            | MetaOp::UpdateBucket { bucket, .. } => Some(bucket),
+            _ => None,
+        }
+    }
+}
+
 impl Command {
     /// The command's stable serialised form.
     #[cfg_attr(not(test), expect(dead_code, reason = "the cluster's replicated log carries commands in this form"))]

@@ -170,10 +170,19 @@ struct Job {
     reply: oneshot::Sender<StoreResult<MetaOutcome>>,
 }
 
+/// What is told of a committed change to a bucket's record: its name and its record as
+/// committed (`None`: deleted). It runs on the writer thread: it must be quick and not block.
+pub type BucketObserver = Arc<dyn Fn(&str, Option<&BucketRecord>) + Send + Sync>;
+
+type Observers = Arc<std::sync::RwLock<Vec<BucketObserver>>>;
+
 /// The metadata store: snapshot reads and a group-committing writer.
 pub struct MetaStore {
     db: Arc<DbSlot>,
     writer: mpsc::Sender<Job>,
+    /// Told of every committed change to a bucket's record, on the writer thread, in commit
+    /// order and before the change is acknowledged.
+    observers: Observers,
     /// Joined on drop, so that the database is closed (and marked clean) before the process
     /// exits: a database not closed cleanly is checked page by page at the next start.
     writer_thread: Option<std::thread::JoinHandle<()>>,
@@ -212,12 +221,16 @@ impl MetaStore {
         // A data directory from a release before the current-version tables gets them now.
         current::build_missing(&*db.get()?)?;
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE_DEPTH);
+        let observers = Observers::default();
         let writer_db = Arc::clone(&db);
         let writer_thread = std::thread::Builder::new()
             .name("coffre-meta-writer".into())
-            .spawn(move || writer_loop(&writer_db, rx, durable))
+            .spawn({
+                let observers = Arc::clone(&observers);
+                move || writer_loop(&writer_db, rx, durable, &observers)
+            })
             .map_err(StoreError::io("start the metadata writer"))?;
-        Ok(MetaStore { db, writer: tx, writer_thread: Some(writer_thread) })
+        Ok(MetaStore { db, writer: tx, observers, writer_thread: Some(writer_thread) })
     }
 
     pub(crate) async fn apply(&self, op: MetaOp) -> StoreResult<MetaOutcome> {
@@ -229,6 +242,12 @@ impl MetaStore {
         let command = Command { op, at_ms: now_ms(), intent };
         self.writer.send(Job { command, intent_committed, reply }).await.map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// Tells `observer` of every bucket record change committed from now on (see
+    /// [`BucketObserver`]): caches kept in step by what was applied, not by who asked.
+    pub(crate) fn observe(&self, observer: BucketObserver) {
+        self.observers.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(observer);
     }
 
     /// Commands queued for the writer and not yet taken.
@@ -506,7 +525,35 @@ fn require_bucket(txn: &ReadTransaction, bucket: &str) -> StoreResult<()> {
     Ok(())
 }
 
-fn writer_loop(slot: &DbSlot, mut rx: mpsc::Receiver<Job>, durable: bool) {
+/// Tells the observers of the bucket records `changed` in a commit just made.
+fn notify(db: &Database, observers: &Observers, changed: &[&str]) {
+    let observers = observers.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if observers.is_empty() {
+        return;
+    }
+    let read = db.begin_read().map_err(StoreError::from).and_then(|txn| Ok(txn.open_table(BUCKETS)?));
+    for bucket in changed {
+        let record = match &read {
+            Ok(table) => match table.get(*bucket) {
+                Ok(Some(v)) => records::decode::<BucketRecord>(v.value()).ok().map(|(r, _)| r),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(bucket, error = %e, "could not read a changed bucket record for its observers");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::error!(bucket, error = %e, "could not read a changed bucket record for its observers");
+                None
+            }
+        };
+        for observer in observers.iter() {
+            observer(bucket, record.as_ref());
+        }
+    }
+}
+
+fn writer_loop(slot: &DbSlot, mut rx: mpsc::Receiver<Job>, durable: bool, observers: &Observers) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < COMMIT_BATCH_OPS_MAX {
@@ -517,13 +564,24 @@ fn writer_loop(slot: &DbSlot, mut rx: mpsc::Receiver<Job>, durable: bool) {
         }
         let mut commands = Vec::with_capacity(jobs.len());
         let mut replies = Vec::with_capacity(jobs.len());
+        let mut bucket_changes = Vec::new();
         for job in jobs {
+            bucket_changes.push(job.command.op.changed_bucket().map(str::to_owned));
             commands.push(job.command);
             replies.push((job.reply, job.intent_committed));
         }
-        let committed = slot.get_or_reopen().and_then(|db| commit_batch(&db, commands, durable));
+        let committed = slot.get_or_reopen().and_then(|db| Ok((commit_batch(&db, commands, durable)?, db)));
         match committed {
-            Ok(results) => {
+            Ok((results, db)) => {
+                let changed: Vec<&str> = bucket_changes
+                    .iter()
+                    .zip(&results)
+                    .filter_map(|(bucket, result)| bucket.as_deref().filter(|_| result.is_ok()))
+                    .collect();
+                if !changed.is_empty() {
+                    // Before the changes are acknowledged: a client's next request sees them.
+                    notify(&db, observers, &changed);
+                }
                 // A command that committed committed its intent with it (or was refused).
                 for ((_, flag), result) in replies.iter().zip(&results) {
                     if let (Some(flag), Ok(_)) = (flag, result) {
@@ -828,5 +886,35 @@ mod tests {
             })
             .collect();
         assert_eq!(listed, [("a".to_owned(), "e".to_owned()), ("z".to_owned(), "e".to_owned())]);
+    }
+
+    /// Observers learn of every committed bucket record change, whatever made it, with the
+    /// record as committed, before the change is acknowledged; refused changes tell nothing.
+    #[tokio::test]
+    async fn observers_see_each_committed_bucket_change_before_it_is_acknowledged() {
+        use crate::changes::BucketChange;
+        use crate::records::{PublicAccessBlock, Quota};
+        let dir = tempfile::tempdir().unwrap();
+        let space = Arc::new(SpaceGuard::new(dir.path(), crate::space::Reserve::Bytes(0)));
+        let store = MetaStore::open(&dir.path().join("m.redb"), false, 1 << 20, space).unwrap();
+        // (bucket, its quota as committed; `None`: deleted)
+        type Seen = Vec<(String, Option<Option<Quota>>)>;
+        let seen: Arc<std::sync::Mutex<Seen>> = Arc::default();
+        let log = Arc::clone(&seen);
+        store.observe(Arc::new(move |bucket, record| {
+            log.lock().unwrap().push((bucket.to_owned(), record.map(|r| r.quota)));
+        }));
+        let mut bucket = BucketRecord::new(1, None, None);
+        bucket.public_access_block = Some(PublicAccessBlock { block_public_policy: true, ..Default::default() });
+        store.apply(MetaOp::CreateBucket { bucket: "b".into(), record: bucket }).await.unwrap();
+        let quota = Quota { max_bytes: Some(5), max_objects: None };
+        let set = BucketChange::SetQuota(Some(quota));
+        store.apply(MetaOp::UpdateBucket { bucket: "b".into(), change: set }).await.unwrap();
+        assert_eq!(seen.lock().unwrap().last(), Some(&("b".to_owned(), Some(Some(quota)))), "seen when acknowledged");
+        let refused = BucketChange::SetPolicy { policy: "{}".into(), public: true };
+        assert!(store.apply(MetaOp::UpdateBucket { bucket: "b".into(), change: refused }).await.is_err());
+        store.apply(MetaOp::DeleteBucket { bucket: "b".into() }).await.unwrap();
+        let names: Vec<(String, bool)> = seen.lock().unwrap().iter().map(|(b, r)| (b.clone(), r.is_some())).collect();
+        assert_eq!(names, [("b".into(), true), ("b".into(), true), ("b".into(), false)], "create, quota, delete");
     }
 }
