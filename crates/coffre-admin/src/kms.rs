@@ -148,7 +148,9 @@ fn start_rewrap(state: &AdminState, id: &str) -> Result<(), ApiError> {
     }
     let (store, rewraps, id) = (Arc::clone(&state.store), Arc::clone(&state.rewraps), id.to_owned());
     let permit = state.permits.service(coffre_store::permit::actions::ADMINISTER_KEYS);
-    tokio::spawn(async move {
+    // A worker of the server's board: shutdown stops it between batches and waits for it.
+    state.workers.spawn(&format!("key-rewrap:{id}"), |status, stop| async move {
+        status.update(|s| s.state = coffre_store::worker::WorkerState::Running);
         let update = |f: &dyn Fn(&mut RewrapProgress)| {
             if let Ok(mut map) = rewraps.lock()
                 && let Some(p) = map.get_mut(&id)
@@ -156,7 +158,9 @@ fn start_rewrap(state: &AdminState, id: &str) -> Result<(), ApiError> {
                 f(p);
             }
         };
-        let result = store.rewrap_key(&permit, &id, |done| update(&|p: &mut RewrapProgress| p.done = done)).await;
+        let result =
+            store.rewrap_key(&permit, &id, &stop, |done| update(&|p: &mut RewrapProgress| p.done = done)).await;
+        status.update(|s| s.passes += 1);
         match result {
             Ok(n) => update(&|p: &mut RewrapProgress| {
                 p.rewrapped = n;
@@ -164,6 +168,7 @@ fn start_rewrap(state: &AdminState, id: &str) -> Result<(), ApiError> {
             }),
             Err(e) => {
                 tracing::warn!(key = %id, error = %e, "re-wrap after rotation stopped");
+                status.failed(&e);
                 let message = e.to_string();
                 update(&|p: &mut RewrapProgress| {
                     p.error = Some(message.clone());

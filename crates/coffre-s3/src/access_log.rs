@@ -154,6 +154,7 @@ impl Delivery {
     }
 
     async fn flush(&self, pending: &mut Pending, status: &coffre_store::worker::WorkerHandle) {
+        status.update(|s| s.passes += 1);
         for ((bucket, prefix, owner), lines) in pending.drain() {
             match write_log_object(&self.store, &self.permits, (&bucket, &owner), &prefix, lines).await {
                 Ok(()) => status.count("log_objects_written", 1),

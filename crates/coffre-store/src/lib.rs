@@ -197,7 +197,9 @@ impl Store {
                     () = stop.cancelled() => return,
                     _ = tick.tick() => {}
                 }
-                match store.collect_garbage().await {
+                let step = store.collect_garbage().await;
+                status.update(|s| s.passes += 1);
+                match step {
                     Ok(n) => status.count("chunks_deleted", n as u64),
                     Err(e) => {
                         tracing::warn!(error = %e, "garbage collection step failed");
@@ -479,11 +481,22 @@ impl Store {
     /// current version, without touching the data. Calls `progress` with the number of object
     /// versions examined so far. Objects stay readable throughout: each record is replaced
     /// atomically, and only if it was not overwritten meanwhile.
-    pub async fn rewrap_key(&self, permit: &Permit, key_id: &str, progress: impl Fn(u64)) -> StoreResult<u64> {
+    pub async fn rewrap_key(
+        &self,
+        permit: &Permit,
+        key_id: &str,
+        stop: &worker::CancellationToken,
+        progress: impl Fn(u64),
+    ) -> StoreResult<u64> {
         permit.for_service(&[permit::actions::ADMINISTER_KEYS])?;
         let mut examined = 0;
         let mut rewrapped = 0;
         for batch in self.version_batches()? {
+            // Between batches every version is wrapped by some version of the key, all of
+            // which stay usable: stopping here loses nothing.
+            if stop.is_cancelled() {
+                return Err(StoreError::ShuttingDown);
+            }
             let (bucket, batch) = batch?;
             let mut updates = Vec::new();
             for (v, record) in batch.iter().filter_map(|v| Some((v, v.object()?))).filter(|(_, o)| o.uses_key(key_id)) {
