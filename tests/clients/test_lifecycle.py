@@ -220,6 +220,18 @@ def test_objects_a_rule_will_expire_say_when_on_put_head_and_get(s3c, bucket):
     assert parse_expiration(s3c.head_object(Bucket=bucket, Key="tmp/b")["Expiration"])[1] == "scratch-1d"
     s3c.put_object(Bucket=bucket, Key="keep/c", Body=b"x")
     assert "Expiration" not in s3c.head_object(Bucket=bucket, Key="keep/c")
+    # Copies and completed multipart uploads say it too.
+    copied = s3c.copy_object(Bucket=bucket, Key="tmp/copy", CopySource={"Bucket": bucket, "Key": "keep/c"})
+    assert parse_expiration(copied["Expiration"])[1] == "tmp-3d"
+    assert "Expiration" not in s3c.copy_object(Bucket=bucket, Key="keep/copy",
+                                               CopySource={"Bucket": bucket, "Key": "tmp/a"})
+    upload = s3c.create_multipart_upload(Bucket=bucket, Key="tmp/multi")["UploadId"]
+    part = s3c.upload_part(Bucket=bucket, Key="tmp/multi", UploadId=upload, PartNumber=1, Body=b"m")
+    done = s3c.complete_multipart_upload(Bucket=bucket, Key="tmp/multi", UploadId=upload, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    when, rule_id = parse_expiration(done["Expiration"])
+    assert rule_id == "tmp-3d"
+    assert when == expected_expiry(s3c.head_object(Bucket=bucket, Key="tmp/multi")["LastModified"], 3)
     s3c.delete_bucket_lifecycle(Bucket=bucket)
     assert "Expiration" not in s3c.head_object(Bucket=bucket, Key="tmp/a")
 

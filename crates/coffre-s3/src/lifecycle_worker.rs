@@ -97,7 +97,7 @@ fn counter(expiry: Expiry) -> &'static str {
 }
 
 impl LifecycleWorker {
-    /// Runs passes until stopped.
+    /// Runs passes until stopped (the board then marks it stopped).
     pub async fn run(self) {
         let mut tick = tokio::time::interval(self.settings.pass_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -108,7 +108,6 @@ impl LifecycleWorker {
             }
             self.pass().await;
         }
-        self.status.update(|s| s.state = WorkerState::Stopped);
     }
 
     /// One pass over every bucket that has rules.
@@ -249,8 +248,9 @@ impl LifecycleWorker {
         change: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, Failure> {
         let Some(sink) = &self.audit else { return change.await.map_err(|e| Failure::of(&e)) };
+        let request_id = event.request_id.clone();
         let note = AuditNote::new(event);
-        let intent = crate::audit::intent(&note, &note.snapshot().request_id);
+        let intent = crate::audit::intent(&note, &request_id);
         let outcome = coffre_store::intent::with_intent(intent.clone(), change).await;
         let mut event = note.snapshot();
         let outcome = match outcome {

@@ -89,7 +89,7 @@ pub struct WorkerBoard {
 
 impl WorkerBoard {
     /// Registers worker `name` and returns its handle.
-    pub fn register(&self, name: &str) -> WorkerHandle {
+    fn register(&self, name: &str) -> WorkerHandle {
         let handle = WorkerHandle(Arc::new(Mutex::new(WorkerStatus { name: name.to_owned(), ..Default::default() })));
         self.workers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(handle.clone());
         handle

@@ -195,11 +195,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.data_dir.display()
     );
 
-    let lifecycle = (Arc::clone(&store), permits.clone(), audit.clone());
     workers.spawn("lifecycle", |status, stop| {
-        let (store, permits, audit) = lifecycle;
-        let settings = coffre_s3::lifecycle_worker::LifecycleSettings::for_day(config.lifecycle_day);
-        coffre_s3::lifecycle_worker::LifecycleWorker { store, permits, audit, settings, status, stop }.run()
+        coffre_s3::lifecycle_worker::LifecycleWorker {
+            store: Arc::clone(&store),
+            permits: permits.clone(),
+            audit: audit.clone(),
+            settings: coffre_s3::lifecycle_worker::LifecycleSettings::for_day(config.lifecycle_day),
+            status,
+            stop,
+        }
+        .run()
     });
     let admin_state = coffre_admin::AdminState {
         metrics,

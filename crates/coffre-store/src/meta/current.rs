@@ -64,11 +64,11 @@ const ALGORITHMS: [ChecksumAlgorithm; 5] = [
 
 fn put_text(out: &mut Vec<u8>, text: Option<&str>) {
     match text {
-        // Invariant: ETags and version ids are tens of bytes.
-        #[allow(clippy::cast_possible_truncation)]
         Some(t) => {
-            out.extend_from_slice(&(t.len().min(usize::from(u16::MAX - 1)) as u16).to_le_bytes());
-            out.extend_from_slice(&t.as_bytes()[..t.len().min(usize::from(u16::MAX - 1))]);
+            // Invariant: ETags and version ids are tens of bytes, far below u16::MAX (none).
+            let len = u16::try_from(t.len()).unwrap_or(u16::MAX - 1).min(u16::MAX - 1);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&t.as_bytes()[..usize::from(len)]);
         }
         None => out.extend_from_slice(&u16::MAX.to_le_bytes()),
     }
@@ -156,9 +156,9 @@ pub(super) fn sync(txn: &WriteTransaction, bucket: &str, key: &str, latest: Opti
 }
 
 /// Builds the current-version table of every bucket that has none (a data directory from a
-/// release before them), once: the step is recorded in the same commit.
-pub(super) fn build_missing(db: &Database) -> StoreResult<()> {
-    let txn = db.begin_write()?;
+/// release before them), once: the step is recorded in `txn`, the commit that opens the
+/// database.
+pub(super) fn build_missing(txn: &WriteTransaction) -> StoreResult<()> {
     if txn.open_table(META_FORMAT)?.get(CURRENT_TABLES_STEP)?.is_some() {
         return Ok(());
     }
@@ -185,7 +185,6 @@ pub(super) fn build_missing(db: &Database) -> StoreResult<()> {
         }
     }
     txn.open_table(META_FORMAT)?.insert(CURRENT_TABLES_STEP, 1)?;
-    txn.commit()?;
     Ok(())
 }
 

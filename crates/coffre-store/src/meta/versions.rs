@@ -239,7 +239,7 @@ pub(super) fn expire(
     let removed = |version: &Version| {
         MetaOutcome::Deleted(Deletion {
             existed: true,
-            version: version.version_id().map(|_| VersionId::of_record(version.version_id())),
+            version: version.version_id().map(|id| VersionId::of_record(Some(id))),
             delete_marker: matches!(version, Version::DeleteMarker(_)),
         })
     };
